@@ -1,0 +1,61 @@
+"""Session-wide fixtures: the real database server and broker the tests talk to."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import EmbeddedMongo, amqp_url_from_env
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The third-party sample files beside the project (not copied into it: see tests/README)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"sample data folder {SHARED_DATA} is not beside the project")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory) -> str:
+    """A MongoDB-protocol server: CPCS_TEST_MONGO_URL if set, else an embedded nx-27017 on a free port."""
+    url = os.environ.get("CPCS_TEST_MONGO_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedMongo(tmp_path_factory.mktemp("mongo"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    return amqp_url_from_env()
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A fresh name for a database, exchange or queue, so tests never share state."""
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+async def mongo_db(mongo_url, unique_name):
+    """A fresh database on the real server, dropped afterwards."""
+    from pymongo import AsyncMongoClient
+
+    client = AsyncMongoClient(mongo_url, serverSelectionTimeoutMS=5000)
+    db = client[unique_name]
+    try:
+        yield db
+    finally:
+        await client.drop_database(unique_name)
+        await client.close()
