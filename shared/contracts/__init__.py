@@ -1,0 +1,35 @@
+"""Message contracts: one registry from routing key to model, golden samples beside it."""
+from __future__ import annotations
+
+from shared.contracts.base import Message
+from shared.contracts.v1 import (
+    CalibrationSummary,
+    EventCreatedV1,
+    EventRef,
+    ImageReceivedV1,
+    ImageSolvedV1,
+    ObservationCalibratedV1,
+    ObservationDeletedV1,
+    ObservationFailedV1,
+    ObservatoryRef,
+    UploadReceivedV1,
+)
+
+REGISTRY: dict[str, type[Message]] = {
+    model.routing_key: model
+    for model in (
+        UploadReceivedV1,
+        ObservationCalibratedV1,
+        ObservationFailedV1,
+        ObservationDeletedV1,
+        EventCreatedV1,
+        ImageReceivedV1,
+        ImageSolvedV1,
+    )
+}
+
+__all__ = [
+    "REGISTRY", "Message", "EventRef", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
+    "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
+    "ImageReceivedV1", "ImageSolvedV1",
+]

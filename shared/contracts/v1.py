@@ -1,0 +1,145 @@
+"""Version 1 of the message contracts. Minor changes only add optional fields."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.base import Message
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventRef(_Part):
+    ivorn: str
+    ra_deg: float = Field(ge=0, lt=360)
+    dec_deg: float = Field(ge=-90, le=90)
+
+
+class ObservatoryRef(_Part):
+    id: int
+    name: str
+
+
+class UploadReceivedV1(Message):
+    """An observer's catalogue arrived and its bytes are stored; calibrate it."""
+
+    routing_key = "upload.received.v1"
+    observation_id: str
+    followup_id: int | None = None  # None for a dry run
+    correlation_id: str
+    dry_run: bool = False
+    event: EventRef
+    observatory: ObservatoryRef
+    file_id: str
+    bucket: Literal["uploads", "scratch"] = "uploads"
+    filename: str = "catalogue"
+    sha256: str
+    mjd: float
+    exptime_s: float | None = None
+    match_radius_arcsec: float | None = Field(default=None, gt=0, le=60)
+    force_filter: str = "no"
+    declared_filter: str | None = None
+    comment: str = ""
+    no_plot: bool = False
+
+
+class CalibrationSummary(_Part):
+    """What the calibration produced; the fields of the CPCS answer come from here."""
+
+    status: Literal["calibrated", "limit", "failed"]
+    reason: str | None = None
+    survey: str | None = None
+    band: str | None = None
+    filter: str | None = None
+    mode: Literal["AUTO", "FORCED"] = "AUTO"
+    mag: float | None = None
+    mag_err: float | None = None
+    zp_err: float | None = None
+    calib_err: float | None = None
+    total_err: float | None = None
+    is_limit: bool = False
+    limit_sigma: float | None = None
+    zeropoint: float | None = None
+    zeropoint_err: float | None = None
+    scatter: float | None = None
+    outlier_fraction: float | None = None
+    npoints: int = 0
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    match_radius_arcsec: float | None = None
+    n_catalogue_stars: int = 0
+
+
+class ObservationCalibratedV1(Message):
+    """A calibration finished with a magnitude or a limit (stored unless a dry run)."""
+
+    routing_key = "observation.calibrated.v1"
+    observation_id: str
+    followup_id: int | None = None
+    correlation_id: str
+    dry_run: bool = False
+    event: EventRef
+    observatory: ObservatoryRef
+    mjd: float
+    result: CalibrationSummary
+    algorithm_version: str
+    params_hash: str
+    refcat_versions: dict[str, str] = {}
+
+
+class ObservationFailedV1(Message):
+    """The observation could not be calibrated; ``reason`` is a sentence for the observer."""
+
+    routing_key = "observation.failed.v1"
+    observation_id: str
+    followup_id: int | None = None
+    correlation_id: str
+    dry_run: bool = False
+    event_ivorn: str
+    stage: Literal["ingest", "astrometry", "photometry", "calibration"]
+    reason: str
+    result: CalibrationSummary | None = None
+
+
+class ObservationDeletedV1(Message):
+    """A point was deleted by its owner or an admin; every service drops what it holds."""
+
+    routing_key = "observation.deleted.v1"
+    observation_id: str
+    followup_id: int
+    event_ivorn: str
+    deleted_by: str
+
+
+class EventCreatedV1(Message):
+    """A new event (transient) is known."""
+
+    routing_key = "event.created.v1"
+    ivorn: str
+    ra_deg: float
+    dec_deg: float
+    url: str = ""
+    source: str = "manual"
+
+
+class ImageReceivedV1(Message):
+    """A FITS image arrived for astrometry (reserved; images are refused at intake in this version)."""
+
+    routing_key = "image.received.v1"
+    observation_id: str
+    correlation_id: str
+    file_id: str
+    event: EventRef
+
+
+class ImageSolvedV1(Message):
+    """An image has a trusted WCS (reserved for the image path)."""
+
+    routing_key = "image.solved.v1"
+    observation_id: str
+    correlation_id: str
+    file_id: str
+    event: EventRef

@@ -1,0 +1,116 @@
+"""The messaging module against the real RabbitMQ: routing, confirms, retries, dead letters."""
+import asyncio
+
+import aio_pika
+import pytest
+
+from shared.contracts import EventCreatedV1
+from shared.errors import PermanentError
+from shared.messaging import REASON_HEADER, Broker
+from tests.support.amqp import next_message
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def broker(amqp_url, unique_name):
+    b = Broker(amqp_url, unique_name, retry_delay_s=0.01, max_retries=2)
+    await b.start()
+    yield b
+    channel = b._channel
+    for name in (b.dead_letter_queue, f"{unique_name}.q", f"{unique_name}.q2"):
+        await channel.queue_delete(name)
+    await channel.exchange_delete(unique_name)
+    await channel.exchange_delete(f"{unique_name}.dlx")
+    await b.close()
+
+
+async def next_dead_letter(broker, timeout_s=10.0):
+    return await next_message(broker, broker.dead_letter_queue, timeout_s)
+
+
+def event(ivorn="ivo://Test1"):
+    return EventCreatedV1(ivorn=ivorn, ra_deg=10.0, dec_deg=-5.0)
+
+
+async def test_handler_receives_and_its_result_is_published(broker, unique_name):
+    seen, forwarded = asyncio.Queue(), asyncio.Queue()
+
+    async def first(message):
+        await seen.put(message)
+        return [event("ivo://Forwarded")] if message.ivorn == "ivo://Test1" else []
+
+    async def second(message):
+        await forwarded.put(message)
+
+    await broker.subscribe(f"{unique_name}.q", {"event.created.v1": first})
+    await broker.subscribe(f"{unique_name}.q2", {"event.created.v1": second})
+    await broker.publish(event())
+    async with asyncio.timeout(10):
+        assert (await seen.get()).ivorn == "ivo://Test1"
+        got = {(await forwarded.get()).ivorn, (await forwarded.get()).ivorn}
+    assert got == {"ivo://Test1", "ivo://Forwarded"}
+
+
+async def test_unparseable_message_is_dead_lettered_and_consumer_keeps_going(broker, unique_name):
+    seen = asyncio.Queue()
+
+    async def handler(message):
+        await seen.put(message)
+
+    await broker.subscribe(f"{unique_name}.q", {"event.created.v1": handler})
+    await broker.publish_bytes("event.created.v1", b"{not json")
+    dead = await next_dead_letter(broker)
+    assert "does not match event.created.v1" in dead.headers[REASON_HEADER]
+    assert dead.body == b"{not json"
+    await broker.publish(event("ivo://After"))
+    async with asyncio.timeout(10):
+        assert (await seen.get()).ivorn == "ivo://After"
+
+
+async def test_permanent_error_dead_letters_with_reason(broker, unique_name):
+    async def handler(message):
+        raise PermanentError("the event is outside the sky")
+
+    await broker.subscribe(f"{unique_name}.q", {"event.created.v1": handler})
+    await broker.publish(event())
+    dead = await next_dead_letter(broker)
+    assert dead.headers[REASON_HEADER] == "the event is outside the sky"
+
+
+async def test_transient_failure_is_retried_then_succeeds(broker, unique_name):
+    attempts, done = [], asyncio.Event()
+
+    async def flaky(message):
+        attempts.append(message.message_id)
+        if len(attempts) < 2:
+            raise ConnectionError("database went away")
+        done.set()
+
+    await broker.subscribe(f"{unique_name}.q", {"event.created.v1": flaky})
+    await broker.publish(event())
+    async with asyncio.timeout(10):
+        await done.wait()
+    assert len(attempts) == 2 and attempts[0] == attempts[1]
+
+
+async def test_retries_are_bounded(broker, unique_name):
+    attempts = []
+
+    async def broken(message):
+        attempts.append(1)
+        raise RuntimeError("always fails")
+
+    await broker.subscribe(f"{unique_name}.q", {"event.created.v1": broken})
+    await broker.publish(event())
+    dead = await next_dead_letter(broker)
+    assert "failed after 2 retries" in dead.headers[REASON_HEADER]
+    assert len(attempts) == 3
+
+
+async def test_messages_are_persistent(broker, unique_name):
+    queue = await broker._channel.declare_queue(f"{unique_name}.q2", durable=True)
+    await queue.bind(unique_name, routing_key="event.created.v1")
+    await broker.publish(event())
+    message = await next_message(broker, queue.name)
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
