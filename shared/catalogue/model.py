@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,6 +27,17 @@ class StarTable:
     n_input: int  # rows in the file before cleaning
     n_dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows dropped
     header: dict[str, object] = field(default_factory=dict)  # FILTER, EXPTIME, MJD-OBS, DATE-OBS... when present
+    exptime_s: float | None = None  # exposure time that divided the fluxes; None when magnitudes were read
+    exptime_source: str = ""  # where exptime_s came from: "argument", "header EXPTIME", "assumed 1 s"...
 
     def __len__(self) -> int:
         return int(self.ra_deg.size)
+
+
+class RawTable(NamedTuple):
+    """The columns of a catalogue file before any choice or cleaning (internal to the readers)."""
+
+    columns: dict[str, np.ndarray]  # upper-case name -> float64 array, (n,) or (n, k) for vector columns
+    header: dict[str, object]  # image keywords found in the file
+    n_input: int  # data rows in the file, including the unreadable ones
+    n_dropped: dict[str, int]  # rows the file reader already had to drop, by reason

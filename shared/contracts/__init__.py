@@ -8,6 +8,7 @@ from shared.contracts.v1 import (
     EventRef,
     ImageReceivedV1,
     ImageSolvedV1,
+    LightcurveUpdatedV1,
     ObservationCalibratedV1,
     ObservationDeletedV1,
     ObservationFailedV1,
@@ -22,6 +23,7 @@ REGISTRY: dict[str, type[Message]] = {
         ObservationCalibratedV1,
         ObservationFailedV1,
         ObservationDeletedV1,
+        LightcurveUpdatedV1,
         EventCreatedV1,
         ImageReceivedV1,
         ImageSolvedV1,
@@ -31,5 +33,5 @@ REGISTRY: dict[str, type[Message]] = {
 __all__ = [
     "REGISTRY", "Message", "EventRef", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
     "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
-    "ImageReceivedV1", "ImageSolvedV1",
+    "ImageReceivedV1", "ImageSolvedV1", "LightcurveUpdatedV1",
 ]

@@ -114,6 +114,15 @@ class ObservationDeletedV1(Message):
     deleted_by: str
 
 
+class LightcurveUpdatedV1(Message):
+    """A point joined or left an event's light curve (published by the lightcurve service)."""
+
+    routing_key = "lightcurve.updated.v1"
+    event_ivorn: str
+    followup_id: int
+    action: Literal["stored", "removed"]
+
+
 class EventCreatedV1(Message):
     """A new event (transient) is known."""
 

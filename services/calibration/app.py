@@ -1,0 +1,48 @@
+"""Composition root of the calibration service."""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
+
+from shared.db import ensure_indexes, make_client
+from shared.messaging import Broker
+from shared.refcat.store import RefcatStore
+from shared.settings import Settings
+from services.calibration import work
+from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter
+from services.calibration.store import INDEXES, CalibrationStore
+
+
+def _warm_up() -> bool:
+    return work.read_stars is not None
+
+
+@asynccontextmanager
+async def running(settings: Settings):
+    client = make_client(settings.mongo_url.get_secret_value())
+    db = client[settings.mongo_db]
+    await ensure_indexes(db, INDEXES)
+    refcat = RefcatStore(db)
+    await refcat.ensure_indexes()
+    executor = ProcessPoolExecutor(max_workers=max(1, settings.process_workers),
+                                   mp_context=multiprocessing.get_context("spawn"))
+    await asyncio.get_running_loop().run_in_executor(executor, _warm_up)
+    deps = CalibrationDeps(store=CalibrationStore(db), refcat=refcat, executor=executor,
+                           refcat_margin_deg=settings.refcat_margin_arcmin / 60)
+    broker = Broker(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
+                    max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
+    await broker.start()
+    calibrator, plotter = Calibrator(deps), Plotter(deps)
+    await broker.subscribe(f"{settings.exchange}.calibration", {
+        "upload.received.v1": calibrator.on_upload_received,
+        "observation.deleted.v1": calibrator.on_observation_deleted})
+    await broker.subscribe(f"{settings.exchange}.calibration.plots", {
+        "observation.calibrated.v1": plotter.on_outcome, "observation.failed.v1": plotter.on_outcome})
+    try:
+        yield deps
+    finally:
+        await broker.close()
+        executor.shutdown(wait=False, cancel_futures=True)
+        await client.close()

@@ -1,0 +1,122 @@
+"""Calibration's message handlers: an upload becomes a calibrated point, a limit, or a failure."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from shared.catalogue import CatalogueError
+from shared.contracts import (REGISTRY, CalibrationSummary, Message, ObservationCalibratedV1, ObservationDeletedV1,
+                              ObservationFailedV1, UploadReceivedV1)
+from shared.errors import TransientError
+from services.calibration import work
+from services.calibration.store import CalibrationStore
+
+log = logging.getLogger(__name__)
+MAX_REFCAT_RADIUS_DEG = 2.0
+SUMMARY_FIELDS = set(CalibrationSummary.model_fields)
+
+
+@dataclass
+class CalibrationDeps:
+    store: CalibrationStore
+    refcat: object  # RefcatStore: async cone(ra_deg, dec_deg, radius_deg) -> list[ReferenceStars]
+    executor: Executor | None
+    refcat_margin_deg: float = 2.0 / 60
+
+
+class Calibrator:
+    def __init__(self, deps: CalibrationDeps):
+        self.deps = deps
+
+    async def _run(self, fn: Callable, *args, **kwargs):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.deps.executor, _call, fn, args, kwargs)
+
+    async def on_upload_received(self, message: UploadReceivedV1) -> list[Message]:
+        store = self.deps.store
+        done = await store.find(message.observation_id)
+        if done is not None:  # delivered again after a crash: publish the same answer, compute nothing
+            return [_revive(done["message"])]
+        data = await store.upload_bytes(message.file_id, message.bucket)
+        if data is None:
+            log.info("upload %s is gone (deleted before calibration); nothing to do", message.observation_id)
+            return []
+        outgoing, result = await self._calibrate(message, data)
+        await store.save({"_id": message.observation_id, "followup_id": message.followup_id,
+                          "event_ivorn": message.event.ivorn, "dry_run": message.dry_run,
+                          "outcome": outgoing.routing_key, "message": _stored(outgoing),
+                          "result": result}, dry_run=message.dry_run)
+        if message.dry_run:
+            await store.drop_scratch(message.file_id)
+            await store.purge_expired_dry_runs()
+        return [outgoing]
+
+    async def _calibrate(self, message: UploadReceivedV1, data: bytes) -> tuple[Message, dict | None]:
+        try:
+            stars = await self._run(work.read_stars, data, message.filename, message.exptime_s,
+                                    message.declared_filter)
+        except CatalogueError as exc:
+            return _failed(message, str(exc), None), None
+        ra, dec, radius = work.field_of(stars)
+        radius = min(radius + self.deps.refcat_margin_deg, MAX_REFCAT_RADIUS_DEG)
+        try:
+            references = await self.deps.refcat.cone(ra, dec, radius)
+        except Exception as exc:
+            raise TransientError(f"reference catalogue store unavailable: {exc}") from exc
+        result = await self._run(work.run_calibration, stars, references,
+                                 target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg,
+                                 match_radius_arcsec=message.match_radius_arcsec,
+                                 force_filter=message.force_filter)
+        summary = CalibrationSummary(**{k: v for k, v in result.items() if k in SUMMARY_FIELDS}
+                                     | {"n_catalogue_stars": len(stars)})
+        if summary.status == "failed":
+            return _failed(message, summary.reason or "calibration failed", summary), result
+        return ObservationCalibratedV1(
+            observation_id=message.observation_id, followup_id=message.followup_id,
+            correlation_id=message.correlation_id, dry_run=message.dry_run, event=message.event,
+            observatory=message.observatory, mjd=message.mjd, result=summary,
+            algorithm_version=result["algorithm_version"], params_hash=result["params_hash"],
+            refcat_versions={r.survey: r.version for r in references}), result
+
+    async def on_observation_deleted(self, message: ObservationDeletedV1) -> None:
+        await self.deps.store.delete(message.observation_id)
+
+
+class Plotter:
+    """Draws the calibration plot after the answer went out (success or failure alike)."""
+
+    def __init__(self, deps: CalibrationDeps):
+        self.deps = deps
+
+    async def on_outcome(self, message: ObservationCalibratedV1 | ObservationFailedV1) -> None:
+        store = self.deps.store
+        doc = await store.find(message.observation_id)
+        if doc is None or await store.has_plot(message.observation_id):
+            return
+        result = doc.get("result") or {"status": "failed", "reason": doc["message"]["body"].get("reason")}
+        title = f"{doc['event_ivorn']}  point {doc.get('followup_id') or 'dry run'}"
+        png = await asyncio.get_running_loop().run_in_executor(
+            self.deps.executor, _call, work.draw_plot, (result, title), {})
+        await store.save_plot(message.observation_id, png)
+
+
+def _call(fn, args, kwargs):
+    return fn(*args, **kwargs)
+
+
+def _failed(message: UploadReceivedV1, reason: str, summary: CalibrationSummary | None) -> ObservationFailedV1:
+    return ObservationFailedV1(observation_id=message.observation_id, followup_id=message.followup_id,
+                               correlation_id=message.correlation_id, dry_run=message.dry_run,
+                               event_ivorn=message.event.ivorn, stage="calibration", reason=reason,
+                               result=summary)
+
+
+def _stored(message: Message) -> dict:
+    return {"routing_key": message.routing_key, "body": message.model_dump(mode="json")}
+
+
+def _revive(stored: dict) -> Message:
+    return REGISTRY[stored["routing_key"]].model_validate(stored["body"])

@@ -1,0 +1,158 @@
+"""A diagnostic PNG for every calibration, successful or not (object-oriented matplotlib, Agg)."""
+from __future__ import annotations
+
+import io
+import textwrap
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from services.calibration.science.calibrate import CalibrationResult
+
+__all__ = ["render_calibration_plot"]
+
+_GOOD = "#1f77b4"
+_OUT = "#d62728"
+_CHOSEN = "#ff7f0e"
+_FAILED = "#b0b0b0"
+
+
+def _y_limits(diff: np.ndarray, zp: float | None, half_width: float) -> tuple[float, float]:
+    if zp is not None:
+        lo, hi = zp - half_width, zp + half_width
+        if diff.size:
+            lo = max(min(lo, float(np.percentile(diff, 2))), zp - 3.0)
+            hi = min(max(hi, float(np.percentile(diff, 98))), zp + 3.0)
+        return lo, hi
+    if diff.size:
+        lo, hi = float(np.percentile(diff, 2)), float(np.percentile(diff, 98))
+        pad = max(0.1 * (hi - lo), 0.1)
+        return lo - pad, hi + pad
+    return -1.0, 1.0
+
+
+def _left_panel(ax, result: CalibrationResult) -> None:
+    m = result.matched
+    ref = np.asarray(m.ref_mag if m else [], dtype=float)
+    inst = np.asarray(m.inst_mag if m else [], dtype=float)
+    err = np.asarray(m.err_mag if m else [], dtype=float)
+    out = np.asarray(m.outlier if m else [], dtype=bool)
+    diff = inst - ref
+    label = f"{m.survey}/{m.band}" if m else "reference"
+    zp = result.zeropoint
+    scatter = result.scatter
+    if zp is not None and ref.size:
+        x0, x1 = float(ref.min()) - 0.3, float(ref.max()) + 0.3
+        if scatter is not None:
+            ax.axhspan(zp - scatter, zp + scatter, color=_CHOSEN, alpha=0.18, lw=0, label=f"±scatter {scatter:.3f}")
+        ax.axhline(zp, color=_CHOSEN, lw=1.5, label=f"ZP {zp:.3f}")
+        ax.set_xlim(x0, x1)
+    elif zp is not None:
+        ax.axhline(zp, color=_CHOSEN, lw=1.5, label=f"ZP {zp:.3f}")
+    if ref.size:
+        good = ~out
+        if good.any():
+            ax.errorbar(ref[good], diff[good], yerr=err[good], fmt="o", ms=3, lw=0.6, color=_GOOD,
+                        ecolor=_GOOD, alpha=0.8, label=f"used ({int(good.sum())})")
+        if out.any():
+            ax.errorbar(ref[out], diff[out], yerr=err[out], fmt="x", ms=4, lw=0.6, color=_OUT,
+                        ecolor=_OUT, alpha=0.8, label=f"outliers ({int(out.sum())})")
+        ax.legend(loc="best", fontsize=7, framealpha=0.7)
+    else:
+        ax.text(0.5, 0.5, "no matched stars", ha="center", va="center", transform=ax.transAxes, fontsize=11,
+                color="0.4")
+    half = 0.3
+    if scatter is not None and err.size:
+        half = max(0.3, 6.0 * float(np.hypot(scatter, np.median(err))))
+    ax.set_ylim(*_y_limits(diff, zp, half))
+    ax.set_xlabel(f"{label} reference mag")
+    ax.set_ylabel("m_inst - m_ref [mag]")
+    ax.grid(alpha=0.3)
+
+
+def _right_panel(ax, result: CalibrationResult) -> None:
+    fits = list(result.fits)
+    if not fits:
+        ax.text(0.5, 0.5, "no survey/band fitted", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        ax.set_axis_off()
+        return
+    names = [f"{f.survey}/{f.band}" for f in fits]
+    vals = [f.scatter if f.scatter is not None else 0.0 for f in fits]
+    colors = []
+    for f, name in zip(fits, names):
+        if result.filter is not None and name == result.filter:
+            colors.append(_CHOSEN)
+        elif f.passed:
+            colors.append(_GOOD)
+        else:
+            colors.append(_FAILED)
+    y = np.arange(len(fits))
+    ax.barh(y, vals, color=colors, height=0.7)
+    vmax = max(max(vals), 0.05)
+    for yi, f in zip(y, fits):
+        txt = f"n={f.npoints}" if f.scatter is not None else f"n={f.npoints} (no fit)"
+        if not f.passed:
+            txt += " failed"
+        ax.text(min(vals[yi], vmax * 1.15) + vmax * 0.02, yi, txt, va="center", fontsize=6.5)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, vmax * 1.5)
+    ax.set_xlabel("scatter [mag]")
+    ax.set_title("per band (orange: chosen, grey: failed)", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _headline(result: CalibrationResult) -> tuple[str, str]:
+    if result.status == "calibrated":
+        return (f"{result.filter} ({result.mode}): mag {result.mag:.3f} ± {result.total_err:.3f}  "
+                f"(ZP {result.zeropoint:.3f} ± {result.zeropoint_err:.3f}, n={result.npoints})", "black")
+    if result.status == "limit":
+        return (f"{result.filter} ({result.mode}): > {result.mag:.3f} ({result.limit_sigma:g} sigma limit; "
+                f"{result.limit_method})", "#8c564b")
+    return "FAILED: " + (result.reason or "calibration failed"), _OUT
+
+
+def render_calibration_plot(result: CalibrationResult, *, title: str = "", dpi: int = 80) -> bytes:
+    """Render the calibration diagnostic as PNG bytes.
+
+    Left: reference magnitude against ``m_inst - m_ref`` with error bars, outliers in red, the zero
+    point and a ±scatter band. Right: the scatter of every survey/band fitted (chosen band in
+    orange, failed in grey). A failed calibration shows its reason and whatever stars matched; zero
+    matched stars give a labelled empty panel.
+
+    Parameters
+    ----------
+    result : CalibrationResult
+        The outcome of :func:`~services.calibration.science.calibrate.calibrate`.
+    title : str, optional
+        A first title line (e.g. event and observatory).
+    dpi : int, optional
+        Resolution; the figure is 10 x 4 inches.
+
+    Returns
+    -------
+    bytes
+        A PNG image.
+    """
+    fig = Figure(figsize=(10, 4), dpi=dpi)
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(1, 2, width_ratios=(1.7, 1.0), left=0.07, right=0.98, bottom=0.13, top=0.8,
+                            wspace=0.35)
+    ax_l = fig.add_subplot(grid[0, 0])
+    ax_r = fig.add_subplot(grid[0, 1])
+    _left_panel(ax_l, result)
+    _right_panel(ax_r, result)
+    headline, colour = _headline(result)
+    lines = textwrap.wrap(headline, 120)[:3]
+    top = 0.98
+    if title:
+        fig.text(0.5, top, title, ha="center", va="top", fontsize=10, weight="bold")
+        top -= 0.07
+    fig.text(0.5, top, "\n".join(lines), ha="center", va="top", fontsize=8.5, color=colour)
+    fig.text(0.995, 0.005, f"algorithm {result.algorithm_version} · params {result.params_hash}",
+             ha="right", va="bottom", fontsize=6, color="0.5")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()

@@ -1,0 +1,73 @@
+"""What the calibration service owns: calibrations (with matched stars) and their plots."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bson import ObjectId
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.db import IndexSpec, asc
+
+INDEXES = [IndexSpec("calibrations", asc("event_ivorn")), IndexSpec("calibrations", asc("expires_at"))]
+DRY_RUN_KEEP = timedelta(days=1)
+
+
+class CalibrationStore:
+    def __init__(self, db: AsyncDatabase):
+        self.db = db
+        self.uploads = AsyncGridFSBucket(db, bucket_name="uploads")
+        self.scratch = AsyncGridFSBucket(db, bucket_name="scratch")
+        self.plots = AsyncGridFSBucket(db, bucket_name="plots")
+
+    async def upload_bytes(self, file_id: str, bucket: str) -> bytes | None:
+        try:
+            stream = await (self.scratch if bucket == "scratch" else self.uploads).open_download_stream(
+                ObjectId(file_id))
+        except NoFile:
+            return None
+        return await stream.read()
+
+    async def drop_scratch(self, file_id: str) -> None:
+        try:
+            await self.scratch.delete(ObjectId(file_id))
+        except NoFile:
+            pass
+
+    async def find(self, observation_id: str) -> dict | None:
+        return await self.db.calibrations.find_one({"_id": observation_id})
+
+    async def save(self, doc: dict, *, dry_run: bool) -> None:
+        now = datetime.now(UTC)
+        doc = {**doc, "created_at": now, "expires_at": now + DRY_RUN_KEEP if dry_run else None}
+        await self.db.calibrations.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def delete(self, observation_id: str) -> None:
+        await self.db.calibrations.delete_one({"_id": observation_id})
+        await self.delete_plot(observation_id)
+
+    async def has_plot(self, observation_id: str) -> bool:
+        return await self.db["plots.files"].find_one({"filename": _plot_name(observation_id)}) is not None
+
+    async def save_plot(self, observation_id: str, png: bytes) -> None:
+        await self.plots.upload_from_stream(_plot_name(observation_id), png, metadata={"observation_id": observation_id})
+
+    async def delete_plot(self, observation_id: str) -> None:
+        async for meta in self.db["plots.files"].find({"filename": _plot_name(observation_id)}, {"_id": 1}):
+            try:
+                await self.plots.delete(meta["_id"])
+            except NoFile:
+                pass
+
+    async def purge_expired_dry_runs(self) -> int:
+        """Dry runs keep their calibration and plot for a day (for the status URL and the plot link)."""
+        expired = await self.db.calibrations.find(
+            {"expires_at": {"$lt": datetime.now(UTC)}}, {"_id": 1}).to_list(None)
+        for doc in expired:
+            await self.delete(doc["_id"])
+        return len(expired)
+
+
+def _plot_name(observation_id: str) -> str:
+    return f"{observation_id}.png"

@@ -1,0 +1,74 @@
+"""The ``cpcs`` command: run services, the whole local system, the reference store, the demo, uploads."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import typer
+
+from shared.refcat.cli import app as refcat_app
+from services import launcher
+
+app = typer.Typer(help="Open photometric calibration server (CPCS-compatible).", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(refcat_app, name="refcat", help="The reference catalogue store: import, list, delete.")
+
+RUN_DIR = Path(".run")
+
+
+@app.command()
+def run(service: str = typer.Argument(..., help=f"one of: {', '.join(launcher.SERVICES)}")) -> None:
+    """Run one service in the foreground (settings from CPCS_* environment variables)."""
+    if service not in launcher.SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(launcher.SERVICES)}")
+    importlib.import_module(f"services.{service}.main").main()
+
+
+@app.command()
+def up(mongo_port: int = 27017, run_dir: Path = RUN_DIR) -> None:
+    """Start RabbitMQ (if needed), the embedded database and all five services; load the demo."""
+    from services.local import start_local
+
+    start_local(run_dir=run_dir, mongo_port=mongo_port)
+
+
+@app.command()
+def down(run_dir: Path = RUN_DIR) -> None:
+    """Stop what ``cpcs up`` started (RabbitMQ is left running)."""
+    from services.local import stop_local
+
+    stop_local(run_dir=run_dir)
+
+
+@app.command("demo")
+def demo(out_dir: Path = RUN_DIR / "demo") -> None:
+    """Load the demo event, observatory, tokens and synthetic reference field into the database."""
+    import asyncio
+
+    from services.demo import load_demo
+
+    info = asyncio.run(load_demo(out_dir=out_dir))
+    for key, value in info.items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def upload(catalogue: Path, event: str = typer.Option(..., "--event", help="IVORN, e.g. ivo://Gaia16aye"),
+           token: str = typer.Option(..., "--token", envvar="CPCS_TOKEN"), mjd: float = typer.Option(...),
+           exptime: float = 1.0, match_dist: float = 2.0, force_filter: str = "no", dry_run: bool = False,
+           url: str = typer.Option("http://127.0.0.1:8080", envvar="CPCS_URL")) -> None:
+    """Upload a catalogue like the manual's curl line and print the answer."""
+    from services.client import post_upload
+
+    status, text = post_upload(url, catalogue, event=event, token=token, mjd=mjd, exptime_s=exptime,
+                               match_dist_arcsec=match_dist, force_filter=force_filter, dry_run=dry_run)
+    typer.echo(text)
+    raise typer.Exit(0 if status < 400 else 1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Uploads published to our broker by an observatory (routing key ``upload.submitted.v1``).
+
+The body is the catalogue's bytes; the headers carry the CPCS form fields (``hashtag``,
+``EventID``, ``MJD``, ``expTime``, ``matchDist``, ``forceFilter``, ``dryRun``, ``filename``...), or
+``catalogue_url`` names where to fetch the bytes instead. The answer (the JSON of /cgi/upload, or
+``{"error": ..., "status": ...}``) goes to the message's ``reply_to`` queue with its correlation id.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+
+import aiohttp
+
+from services.ingest.deps import IngestDeps
+from services.ingest.results import cpcs_answer, status_url
+from shared.contracts import ObservationCalibratedV1
+from services.ingest.uploads import UploadRefused, request_from_fields
+
+log = logging.getLogger(__name__)
+ROUTING_KEY = "upload.submitted.v1"
+
+
+class AmqpIntake:
+    def __init__(self, deps: IngestDeps, broker):
+        self.deps, self.broker = deps, broker
+        self._tasks: set[asyncio.Task] = set()
+
+    async def on_submission(self, delivery) -> None:
+        headers = {str(k): _text(v) for k, v in (delivery.headers or {}).items()}
+        correlation_id = delivery.correlation_id or uuid.uuid4().hex
+        try:
+            data = delivery.body or await self._fetch(headers.get("catalogue_url", ""))
+            req = request_from_fields(headers, data, headers.get("filename", "catalogue"),
+                                      headers.get("hashtag", ""))
+            self.deps.waiters.expect(correlation_id)
+            try:
+                accepted = await self.deps.uploads.accept(req, correlation_id)
+            except BaseException:
+                self.deps.waiters.forget(correlation_id)
+                raise
+        except UploadRefused as exc:
+            await self._reply(delivery.reply_to, {"error": str(exc), "status": exc.status}, correlation_id)
+            return
+        task = asyncio.create_task(self._answer_later(delivery.reply_to, correlation_id, accepted))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_later(self, reply_to, correlation_id, accepted) -> None:
+        outcome = await self.deps.waiters.wait(correlation_id, self.deps.settings.upload_wait_s)
+        public = self.deps.settings.public_url
+        if outcome is None:
+            answer = {"status": "processing", "observation_id": accepted.observation_id,
+                      "followup_id": accepted.followup_id,
+                      "status_url": status_url(public, accepted.observation_id)}
+        elif isinstance(outcome, ObservationCalibratedV1):
+            answer = cpcs_answer(outcome, public)
+        else:
+            answer = {"error": outcome.reason, "status": 422, "observation_id": outcome.observation_id}
+        await self._reply(reply_to, answer, correlation_id)
+
+    async def _reply(self, reply_to: str | None, answer: dict, correlation_id: str) -> None:
+        if reply_to:
+            await self.broker.reply(reply_to, json.dumps(answer).encode(), correlation_id=correlation_id)
+
+    async def _fetch(self, url: str) -> bytes:
+        if not url:
+            raise UploadRefused(400, "the message has no catalogue: put its bytes in the body or give catalogue_url")
+        limit = int(self.deps.settings.max_upload_mb * 1e6)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+                async with session.get(url) as response:
+                    if response.status != 200:
+                        raise UploadRefused(400, f"catalogue_url answered HTTP {response.status}")
+                    data = await response.content.read(limit + 1)
+        except aiohttp.ClientError as exc:
+            raise UploadRefused(400, f"catalogue_url could not be fetched: {exc}") from exc
+        if len(data) > limit:
+            raise UploadRefused(413, "the catalogue behind catalogue_url is too large")
+        return data
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

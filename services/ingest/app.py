@@ -1,0 +1,72 @@
+"""Composition root of ingest: builds every object once and wires intakes to the pipeline."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from shared.db import ensure_indexes, make_client
+from shared.messaging import Broker
+from shared.settings import Settings
+from services.ingest import http_api, http_cgi, pages, proxy
+from services.ingest.amqp_intake import ROUTING_KEY as INTAKE_KEY
+from services.ingest.amqp_intake import AmqpIntake
+from services.ingest.deps import DEPS, IngestDeps
+from services.ingest.handlers import StatusRecorder
+from services.ingest.results import ResultWaiters
+from services.ingest.store import INDEXES, IngestStore
+from services.ingest.uploads import Uploads
+
+RESULT_KEYS = ("observation.calibrated.v1", "observation.failed.v1")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    try:
+        await deps.store.db.command("ping")
+    except Exception as exc:  # the check reports, it does not fail the request
+        return web.json_response({"status": "degraded", "database": str(exc)}, status=503)
+    return web.json_response({"status": "ok", "service": "ingest"})
+
+
+def make_app(deps: IngestDeps) -> web.Application:
+    app = web.Application(client_max_size=int(deps.settings.max_upload_mb * 1024 * 1024) + 65536)
+    app[DEPS] = deps
+    app.cleanup_ctx.append(proxy.session_ctx)
+    proxy.add_routes(app)
+    app.add_routes(http_cgi.routes)
+    app.add_routes(http_api.routes)
+    app.add_routes(pages.routes)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+@asynccontextmanager
+async def running(settings: Settings):
+    client = make_client(settings.mongo_url.get_secret_value())
+    db = client[settings.mongo_db]
+    await ensure_indexes(db, INDEXES)
+    broker = Broker(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
+                    max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
+    await broker.start()
+    store = IngestStore(db)
+    waiters = ResultWaiters()
+    deps = IngestDeps(settings=settings, store=store, waiters=waiters, broker=broker, publish=broker.publish,
+                      uploads=Uploads(store, broker.publish, max_bytes=int(settings.max_upload_mb * 1e6)))
+    status = StatusRecorder(store)
+    await broker.subscribe(f"{settings.exchange}.ingest", {
+        "observation.calibrated.v1": status.on_observation_calibrated,
+        "observation.failed.v1": status.on_observation_failed})
+    await broker.subscribe(None, dict.fromkeys(RESULT_KEYS, waiters.on_result))
+    intake = AmqpIntake(deps, broker)
+    await broker.subscribe_raw(f"{settings.exchange}.ingest.intake", [INTAKE_KEY], intake.on_submission)
+    runner = web.AppRunner(make_app(deps), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_host, settings.ingest_port).start()
+    try:
+        yield deps
+    finally:
+        await runner.cleanup()
+        await intake.close()
+        await broker.close()
+        await client.close()

@@ -1,0 +1,20 @@
+"""Ingest's message handlers: keep each observation's status in step with the pipeline."""
+from __future__ import annotations
+
+from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
+from services.ingest.store import IngestStore
+
+
+class StatusRecorder:
+    def __init__(self, store: IngestStore):
+        self.store = store
+
+    async def on_observation_calibrated(self, message: ObservationCalibratedV1) -> None:
+        await self.store.record_outcome(message.observation_id, message.result.status,
+                                        message.result.model_dump(), None)
+
+    async def on_observation_failed(self, message: ObservationFailedV1) -> None:
+        result = message.result.model_dump() if message.result else None
+        await self.store.record_outcome(message.observation_id, "failed", result, message.reason)
+        # a failed calibration is no stored point: the same file may be sent again with other settings
+        await self.store.release_upload(message.observation_id)

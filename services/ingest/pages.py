@@ -1,0 +1,67 @@
+"""The original's web forms and its observatories page."""
+from __future__ import annotations
+
+import html
+
+from aiohttp import web
+
+from services.ingest.deps import DEPS
+
+routes = web.RouteTableDef()
+
+_STYLE = "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}</style>"
+
+
+def page(title: str, body: str) -> web.Response:
+    return web.Response(text=f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>{_STYLE}"
+                             f"</head><body><h1>{title}</h1>{body}</body></html>", content_type="text/html")
+
+
+def form(action: str, fields: list[tuple[str, str]], *, files: bool = False) -> str:
+    enctype = " enctype='multipart/form-data'" if files else ""
+    rows = "".join(f"<tr><th>{label}</th><td><input name='{name}' type='{'file' if name == 'sexCat' else 'text'}'>"
+                   f"</td></tr>" for name, label in fields)
+    return f"<form method='post' action='{action}'{enctype}><table>{rows}</table><button>Submit</button></form>"
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    links = [("/list_of_alerts?observed_only=1", "List of alerts (observed only)"),
+             ("/list_of_alerts", "List of alerts"), ("/list_of_followups", "List of follow-up data"),
+             ("/observatories", "List of observatories"), ("/uploader", "Upload new follow-up data"),
+             ("/newevent", "Enter a new event"), ("/delpoint", "Delete a follow-up point"),
+             ("/api/v1/openapi.yaml", "REST API (OpenAPI)")]
+    items = "".join(f"<li><a href='{href}'>{text}</a></li>" for href, text in links)
+    return page("Photometric calibration server", f"<ul>{items}</ul>")
+
+
+@routes.get("/uploader")
+async def uploader(request: web.Request) -> web.Response:
+    return page("Upload follow-up data", form("/cgi/upload", [
+        ("EventID", "Event IVORN"), ("MJD", "MJD"), ("expTime", "Exposure time [s]"), ("comment", "Comment"),
+        ("sexCat", "Catalogue"), ("matchDist", "Matching radius [arcsec]"), ("forceFilter", "Force filter (no)"),
+        ("dryRun", "Dry run (1)"), ("outputFormat", "Output (json/html)"), ("hashtag", "Hashtag")], files=True))
+
+
+@routes.get("/newevent")
+async def newevent_form(request: web.Request) -> web.Response:
+    return page("New event", form("/cgi/newevent", [("EventID", "IVORN"), ("ra", "RA [deg]"),
+                                                   ("dec", "Dec [deg]"), ("url", "URL"), ("hashtag", "Hashtag")]))
+
+
+@routes.get("/delpoint")
+async def delpoint_form(request: web.Request) -> web.Response:
+    return page("Delete a point", form("/cgi/delpoint", [("followupid", "Follow-up id"), ("hashtag", "Hashtag")]))
+
+
+@routes.get("/observatories")
+async def observatories(request: web.Request) -> web.Response:
+    store = request.app[DEPS].store
+    rows = [(o["_id"], o["name"], o.get("lon_deg"), o.get("lat_deg"), await store.count_observations(o["_id"]))
+            for o in await store.list_observatories()]
+    if request.query.get("format") == "json":
+        keys = ("id", "name", "longitude", "latitude", "observations")
+        return web.json_response([dict(zip(keys, row, strict=True)) for row in rows])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return page("List of observatories", "<table><tr><th>id</th><th>Name</th><th>Longitude</th><th>Latitude</th>"
+                                        f"<th>Observations</th></tr>{body}</table>")

@@ -1,0 +1,34 @@
+"""Read paths owned by the lightcurve service, forwarded so observers need one URL."""
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+SESSION = web.AppKey("lightcurve_session", aiohttp.ClientSession)
+FORWARDED = ("/get_alert_lc_data", "/get_alert_lc", "/list_of_alerts", "/list_of_followups")
+
+
+async def forward(request: web.Request) -> web.Response:
+    from services.ingest.deps import DEPS
+
+    base = request.app[DEPS].settings.lightcurve_url
+    try:
+        async with request.app[SESSION].get(f"{base}{request.rel_url}") as upstream:
+            body = await upstream.read()
+            return web.Response(body=body, status=upstream.status,
+                                content_type=upstream.content_type, charset=upstream.charset)
+    except aiohttp.ClientError as exc:
+        return web.json_response({"error": f"the light-curve service is not answering: {exc}"}, status=503)
+
+
+def add_routes(app: web.Application) -> None:
+    for path in FORWARDED:
+        app.router.add_get(path, forward)
+    app.router.add_get("/api/v1/events/{event_id:.+}/lightcurve", forward)
+    app.router.add_get("/plots/{name}", forward)
+
+
+async def session_ctx(app: web.Application):
+    app[SESSION] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    yield
+    await app[SESSION].close()

@@ -1,0 +1,141 @@
+"""What ingest owns in MongoDB: events, observatories, tokens, observations and the uploaded bytes."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bson import ObjectId
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.db import IndexSpec, asc, next_sequence
+from services.ingest.tokens import token_hash
+
+INDEXES = [
+    IndexSpec("events", asc("alert_id"), unique=True),
+    IndexSpec("observatories", asc("name"), unique=True),
+    IndexSpec("observations", asc("followup_id")),
+    IndexSpec("observations", asc("event_ivorn")),
+    IndexSpec("observations", asc("observatory_id")),
+]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class IngestStore:
+    def __init__(self, db: AsyncDatabase):
+        self.db = db
+        self.uploads = AsyncGridFSBucket(db, bucket_name="uploads")
+        self.scratch = AsyncGridFSBucket(db, bucket_name="scratch")
+
+    # events
+    async def find_event(self, ivorn: str) -> dict | None:
+        return await self.db.events.find_one({"_id": ivorn})
+
+    async def find_event_by_id(self, alert_id: int) -> dict | None:
+        return await self.db.events.find_one({"alert_id": alert_id})
+
+    async def create_event(self, ivorn: str, ra_deg: float, dec_deg: float, url: str,
+                           source: str) -> tuple[dict, bool]:
+        """The event with this IVORN, created if new; the flag says whether it was created."""
+        existing = await self.find_event(ivorn)
+        if existing:
+            return existing, False
+        doc = {"_id": ivorn, "alert_id": await next_sequence(self.db, "alert_id"), "ra_deg": ra_deg,
+               "dec_deg": dec_deg, "url": url, "source": source, "published": now()}
+        try:
+            await self.db.events.insert_one(doc)
+        except DuplicateKeyError:
+            return await self.find_event(ivorn), False
+        return doc, True
+
+    async def list_events(self, *, offset: int = 0, limit: int = 100) -> list[dict]:
+        cursor = self.db.events.find({}).sort("alert_id", -1).skip(offset).limit(limit)
+        return await cursor.to_list(None)
+
+    # observatories and tokens
+    async def create_observatory(self, name: str, lon_deg: float | None, lat_deg: float | None,
+                                 **extra) -> dict:
+        existing = await self.db.observatories.find_one({"name": name})
+        if existing:
+            return existing
+        doc = {"_id": await next_sequence(self.db, "observatory_id"), "name": name, "lon_deg": lon_deg,
+               "lat_deg": lat_deg, "created_at": now(), **extra}
+        await self.db.observatories.insert_one(doc)
+        return doc
+
+    async def list_observatories(self) -> list[dict]:
+        return await self.db.observatories.find({}).sort("_id", 1).to_list(None)
+
+    async def count_observations(self, observatory_id: int) -> int:
+        return await self.db.observations.count_documents({"observatory_id": observatory_id})
+
+    async def add_token(self, token: str, *, observatory_id: int | None, user: str,
+                        is_admin: bool = False, allow_upload: bool = True) -> None:
+        await self.db.tokens.insert_one({"_id": token_hash(token), "observatory_id": observatory_id,
+                                         "user": user, "is_admin": is_admin,
+                                         "allow_upload": allow_upload, "created_at": now()})
+
+    async def find_token(self, token: str) -> dict | None:
+        return await self.db.tokens.find_one({"_id": token_hash(token)}) if token else None
+
+    async def get_observatory(self, observatory_id: int) -> dict | None:
+        return await self.db.observatories.find_one({"_id": observatory_id})
+
+    # uploads
+    async def claim_upload(self, sha256: str, event_ivorn: str, observation_id: str,
+                           followup_id: int) -> dict | None:
+        """Reserve (bytes, event) for one stored point; the earlier claim if it is taken."""
+        key = f"{sha256}:{event_ivorn}"
+        try:
+            await self.db.upload_hashes.insert_one({"_id": key, "observation_id": observation_id,
+                                                    "followup_id": followup_id})
+            return None
+        except DuplicateKeyError:
+            return await self.db.upload_hashes.find_one({"_id": key}) or {"followup_id": None}
+
+    async def release_upload(self, observation_id: str) -> None:
+        await self.db.upload_hashes.delete_many({"observation_id": observation_id})
+
+    async def put_bytes(self, data: bytes, filename: str, sha256: str, *, scratch: bool) -> str:
+        bucket = self.scratch if scratch else self.uploads
+        file_id = await bucket.upload_from_stream(filename, data, metadata={"sha256": sha256})
+        return str(file_id)
+
+    async def get_bytes(self, file_id: str, *, scratch: bool = False) -> bytes | None:
+        bucket = self.scratch if scratch else self.uploads
+        try:
+            stream = await bucket.open_download_stream(ObjectId(file_id))
+        except NoFile:
+            return None
+        return await stream.read()
+
+    async def delete_bytes(self, file_id: str, *, scratch: bool = False) -> None:
+        try:
+            await (self.scratch if scratch else self.uploads).delete(ObjectId(file_id))
+        except NoFile:
+            pass
+
+    # observations
+    async def insert_observation(self, doc: dict) -> None:
+        await self.db.observations.insert_one(doc)
+
+    async def find_observation(self, observation_id: str) -> dict | None:
+        return await self.db.observations.find_one({"_id": observation_id})
+
+    async def find_observation_by_followup(self, followup_id: int) -> dict | None:
+        return await self.db.observations.find_one({"followup_id": followup_id})
+
+    async def record_outcome(self, observation_id: str, status: str, result: dict | None,
+                             reason: str | None) -> dict | None:
+        return await self.db.observations.find_one_and_update(
+            {"_id": observation_id},
+            {"$set": {"status": status, "result": result, "reason": reason, "updated_at": now()}},
+            return_document=ReturnDocument.AFTER)
+
+    async def delete_observation(self, observation_id: str) -> None:
+        await self.db.observations.delete_one({"_id": observation_id})

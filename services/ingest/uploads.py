@@ -1,0 +1,193 @@
+"""The upload use case shared by every intake (CPCS form, REST, AMQP): check, store, publish."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.catalogue import CatalogueError, read_catalogue
+from shared.contracts import EventRef, ObservatoryRef, UploadReceivedV1
+from shared.db import next_sequence
+from services.ingest.store import IngestStore, now
+
+_FILTER_RE = re.compile(r"^(no|[A-Za-z0-9_.+-]+/[A-Za-z0-9_'+-]+)$")
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+
+
+class UploadRefused(Exception):
+    """An upload we will not take; ``status`` is the HTTP status, ``str()`` the reason for the observer."""
+
+    def __init__(self, status: int, reason: str, **extra):
+        super().__init__(reason)
+        self.status, self.extra = status, extra
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    data: bytes
+    filename: str
+    event_ivorn: str
+    token: str
+    mjd: float | None = None
+    exptime_s: float | None = None
+    match_radius_arcsec: float | None = None
+    force_filter: str = "no"
+    dry_run: bool = False
+    no_plot: bool = False
+    comment: str = ""
+    declared_filter: str | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    observation_id: str
+    followup_id: int | None
+    correlation_id: str
+    dry_run: bool
+
+
+def flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in _TRUE
+
+
+def _number(fields: Mapping[str, str], name: str, *, positive: bool = False,
+            upper: float | None = None) -> float | None:
+    raw = (fields.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UploadRefused(400, f"{name} must be a number, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise UploadRefused(400, f"{name} must be a finite number, got {raw!r}")
+    if positive and value <= 0:
+        raise UploadRefused(400, f"{name} must be positive, got {raw!r}")
+    if upper is not None and value > upper:
+        raise UploadRefused(400, f"{name} must be at most {upper:g}, got {raw!r}")
+    return value
+
+
+def request_from_fields(fields: Mapping[str, str], data: bytes, filename: str, token: str) -> UploadRequest:
+    """Build a request from the original CPCS field names, refusing malformed values with a reason."""
+    ivorn = (fields.get("EventID") or "").strip()
+    if not ivorn:
+        raise UploadRefused(400, "EventID is missing: give the IVORN of the event, e.g. ivo://Gaia16aye")
+    force_filter = (fields.get("forceFilter") or "no").strip() or "no"
+    if not _FILTER_RE.match(force_filter):
+        raise UploadRefused(400, f"forceFilter must be 'no', 'SURVEY/band', 'any/band' or 'SURVEY/any', "
+                                 f"got {force_filter!r}")
+    return UploadRequest(
+        data=data, filename=filename or "catalogue", event_ivorn=ivorn, token=token,
+        mjd=_number(fields, "MJD"), exptime_s=_number(fields, "expTime", positive=True),
+        match_radius_arcsec=_number(fields, "matchDist", positive=True, upper=60),
+        force_filter=force_filter, dry_run=flag(fields.get("dryRun")), no_plot=flag(fields.get("noPlot")),
+        comment=(fields.get("comment") or "")[:2000],
+        declared_filter=(fields.get("filter") or "").strip() or None)
+
+
+class Uploads:
+    """Accepts uploads for the pipeline; the composition root gives it the store and a publisher."""
+
+    def __init__(self, store: IngestStore, publish, *, max_bytes: int):
+        self.store, self.publish, self.max_bytes = store, publish, max_bytes
+
+    async def accept(self, req: UploadRequest, correlation_id: str | None = None) -> Accepted:
+        observatory = await self._authorise(req.token)
+        event = await self.store.find_event(req.event_ivorn)
+        if event is None:
+            raise UploadRefused(404, f"unknown event {req.event_ivorn}: add it first with /cgi/newevent")
+        if not req.data:
+            raise UploadRefused(400, "no catalogue file was attached (field sexCat)")
+        if len(req.data) > self.max_bytes:
+            raise UploadRefused(413, f"the file is {len(req.data) / 1e6:.1f} MB; the limit is "
+                                     f"{self.max_bytes / 1e6:.0f} MB")
+        stars = await self._read(req)
+        mjd = req.mjd if req.mjd is not None else _header_mjd(stars.header)
+        if mjd is None:
+            raise UploadRefused(400, "MJD is missing and the catalogue header has no MJD-OBS: "
+                                     "give the MJD of the observation")
+        return await self._store_and_publish(req, stars, event, observatory, mjd,
+                                             correlation_id or uuid.uuid4().hex)
+
+    async def _authorise(self, token: str) -> dict:
+        record = await self.store.find_token(token)
+        if record is None:
+            raise UploadRefused(401, "unknown or missing hashtag: uploads need a valid token")
+        if not record.get("allow_upload", True) or record.get("observatory_id") is None:
+            raise UploadRefused(403, "this hashtag is not allowed to upload")
+        observatory = await self.store.get_observatory(record["observatory_id"])
+        if observatory is None:
+            raise UploadRefused(403, "the observatory of this hashtag no longer exists")
+        return observatory
+
+    async def _read(self, req: UploadRequest):
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(None, lambda: read_catalogue(
+                req.data, filename=req.filename, exptime_s=req.exptime_s))
+        except CatalogueError as exc:
+            raise UploadRefused(400, str(exc)) from exc
+
+    async def _store_and_publish(self, req, stars, event, observatory, mjd, correlation_id) -> Accepted:
+        sha256 = hashlib.sha256(req.data).hexdigest()
+        observation_id = uuid.uuid4().hex
+        followup_id = None
+        if not req.dry_run:
+            followup_id = await next_sequence(self.store.db, "followup_id")
+            taken = await self.store.claim_upload(sha256, event["_id"], observation_id, followup_id)
+            if taken is not None:
+                raise UploadRefused(409, f"this catalogue was already uploaded for {event['_id']} as point "
+                                         f"{taken.get('followup_id')}; use dryRun=1 to repeat a test",
+                                    followup_id=taken.get("followup_id"))
+        file_id = await self.store.put_bytes(req.data, req.filename, sha256, scratch=req.dry_run)
+        message = UploadReceivedV1(
+            observation_id=observation_id, followup_id=followup_id, correlation_id=correlation_id,
+            dry_run=req.dry_run,
+            event=EventRef(ivorn=event["_id"], ra_deg=event["ra_deg"], dec_deg=event["dec_deg"]),
+            observatory=ObservatoryRef(id=observatory["_id"], name=observatory["name"]),
+            file_id=file_id, bucket="scratch" if req.dry_run else "uploads", filename=req.filename,
+            sha256=sha256, mjd=mjd, exptime_s=req.exptime_s, match_radius_arcsec=req.match_radius_arcsec,
+            force_filter=req.force_filter,
+            declared_filter=req.declared_filter or _text(stars.header.get("FILTER")),
+            comment=req.comment, no_plot=req.no_plot)
+        if not req.dry_run:
+            await self.store.insert_observation(_observation_doc(message, stars, req))
+        try:
+            await self.publish(message, correlation_id=correlation_id)
+        except Exception:
+            await self._undo(message)
+            raise
+        return Accepted(observation_id, followup_id, correlation_id, req.dry_run)
+
+    async def _undo(self, message: UploadReceivedV1) -> None:
+        await self.store.delete_observation(message.observation_id)
+        await self.store.release_upload(message.observation_id)
+        await self.store.delete_bytes(message.file_id, scratch=message.dry_run)
+
+
+def _observation_doc(message: UploadReceivedV1, stars, req: UploadRequest) -> dict:
+    return {"_id": message.observation_id, "followup_id": message.followup_id,
+            "event_ivorn": message.event.ivorn, "observatory_id": message.observatory.id,
+            "observatory_name": message.observatory.name, "mjd": message.mjd,
+            "exptime_s": message.exptime_s, "file_id": message.file_id, "filename": message.filename,
+            "sha256": message.sha256, "force_filter": message.force_filter,
+            "match_radius_arcsec": message.match_radius_arcsec, "comment": req.comment,
+            "declared_filter": message.declared_filter, "n_stars": len(stars),
+            "n_dropped": stars.n_dropped, "file_format": stars.file_format,
+            "status": "received", "received_at": now(), "result": None, "reason": None}
+
+
+def _text(value) -> str | None:
+    return str(value).strip() or None if value is not None else None
+
+
+def _header_mjd(header: Mapping) -> float | None:
+    value = header.get("MJD-OBS")
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,109 @@
+"""Start the whole system on one machine: the embedded database server and every service as a process.
+
+Used by ``cpcs up`` (behind ``make up``) and by the end-to-end tests.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICES = ("ingest", "astrometry", "photometry", "calibration", "lightcurve")
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(check, *, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} did not come up within {timeout_s:.0f} s")
+
+
+def ensure_rabbitmq(host: str = "127.0.0.1", port: int = 5672) -> str:
+    """RabbitMQ on host:port; started (and on Debian as root, installed) if it is not running."""
+    if port_open(host, port):
+        return "already running"
+    if shutil.which("rabbitmq-server") is None:
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            raise RuntimeError("RabbitMQ is not running and not installed: install the rabbitmq-server "
+                               "package, or point CPCS_AMQP_URL at a broker")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "rabbitmq-server"], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    subprocess.run(["rabbitmq-server", "-detached"], check=False)
+    wait_until(lambda: port_open(host, port), timeout_s=90, what="RabbitMQ")
+    return "started"
+
+
+def executable(name: str) -> str:
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else (shutil.which(name) or name)
+
+
+@dataclass
+class Processes:
+    """Child processes with their log files; stopped together."""
+
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, argv: list[str], *, env: dict, log_dir: Path) -> subprocess.Popen:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str, *, timeout_s: float = 15) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.procs)[::-1]:
+            self.stop(name)
+
+
+def start_mongo(processes: Processes, *, data_dir: Path, port: int, log_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    processes.start("mongo", [executable("nx-27017"), "--data-dir", str(data_dir), "-p", str(port),
+                              "--log-file", str(log_dir / "nx-27017.log"),
+                              "--pid-file", str(data_dir / "nx-27017.pid")], env=dict(os.environ), log_dir=log_dir)
+    wait_until(lambda: port_open("127.0.0.1", port), timeout_s=30, what="the database server")
+
+
+def start_service(processes: Processes, name: str, *, env: dict, log_dir: Path) -> subprocess.Popen:
+    return processes.start(name, [sys.executable, "-m", f"services.{name}.main"], env=env, log_dir=log_dir)
+
+
+def wait_healthy(url: str, *, timeout_s: float = 60) -> None:
+    import urllib.request
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    wait_until(healthy, timeout_s=timeout_s, what=url)

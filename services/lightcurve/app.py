@@ -1,0 +1,37 @@
+"""Composition root of the lightcurve service."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from shared.db import ensure_indexes, make_client
+from shared.messaging import Broker
+from shared.settings import Settings
+from services.lightcurve.handlers import PointKeeper
+from services.lightcurve.http import make_app
+from services.lightcurve.store import INDEXES, LightcurveStore
+
+
+@asynccontextmanager
+async def running(settings: Settings):
+    client = make_client(settings.mongo_url.get_secret_value())
+    db = client[settings.mongo_db]
+    await ensure_indexes(db, INDEXES)
+    store = LightcurveStore(db)
+    broker = Broker(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
+                    max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
+    await broker.start()
+    keeper = PointKeeper(store)
+    await broker.subscribe(f"{settings.exchange}.lightcurve", {
+        "observation.calibrated.v1": keeper.on_observation_calibrated,
+        "observation.deleted.v1": keeper.on_observation_deleted})
+    runner = web.AppRunner(make_app(store, settings), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_host, settings.lightcurve_port).start()
+    try:
+        yield store
+    finally:
+        await runner.cleanup()
+        await broker.close()
+        await client.close()

@@ -1,0 +1,22 @@
+"""Lightcurve's message handlers: a calibrated point joins its event's curve; a deleted one leaves."""
+from __future__ import annotations
+
+from shared.contracts import LightcurveUpdatedV1, ObservationCalibratedV1, ObservationDeletedV1
+from services.lightcurve.store import LightcurveStore, point_doc
+
+
+class PointKeeper:
+    def __init__(self, store: LightcurveStore):
+        self.store = store
+
+    async def on_observation_calibrated(self, message: ObservationCalibratedV1) -> list[LightcurveUpdatedV1]:
+        if message.dry_run or message.followup_id is None or await self.store.was_deleted(message.followup_id):
+            return []
+        await self.store.upsert_point(point_doc(message))
+        return [LightcurveUpdatedV1(event_ivorn=message.event.ivorn, followup_id=message.followup_id,
+                                    action="stored")]
+
+    async def on_observation_deleted(self, message: ObservationDeletedV1) -> list[LightcurveUpdatedV1]:
+        await self.store.delete_point(message.followup_id)
+        return [LightcurveUpdatedV1(event_ivorn=message.event_ivorn, followup_id=message.followup_id,
+                                    action="removed")]

@@ -1,0 +1,143 @@
+"""Lightcurve's HTTP read API: CPCS read endpoints, /api/v1 light curves, calibration plots."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from shared.settings import Settings
+from services.lightcurve.store import LightcurveStore
+from services.lightcurve.views import cpcs_columns, csv_text, json_rows, render_lightcurve_png
+
+STORE = web.AppKey("store", LightcurveStore)
+SETTINGS = web.AppKey("settings", Settings)
+routes = web.RouteTableDef()
+
+
+class NotFound(Exception):
+    pass
+
+
+async def find_event(store: LightcurveStore, *, name: str | None, alert_id: str | None) -> dict:
+    if alert_id:
+        if not alert_id.strip().isdigit():
+            raise web.HTTPBadRequest(text=f"alert_id must be an integer, got {alert_id!r}\n")
+        event = await store.event(alert_id=int(alert_id))
+    elif name:
+        event = await store.event(ivorn=name.strip())
+    else:
+        raise web.HTTPBadRequest(text="give alert_name=ivo://... or alert_id=N\n")
+    if event is None:
+        raise web.HTTPNotFound(text=f"there is no event {name or alert_id}\n")
+    return event
+
+
+@routes.get("/get_alert_lc_data")
+async def get_alert_lc_data(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    event = await find_event(store, name=request.query.get("alert_name"), alert_id=request.query.get("alert_id"))
+    return web.json_response(cpcs_columns(event["_id"], await store.points_of(event["_id"])))
+
+
+@routes.get("/get_alert_lc")
+async def get_alert_lc(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    event = await find_event(store, name=request.query.get("alert_name"), alert_id=request.query.get("alert_id"))
+    points = await store.points_of(event["_id"])
+    png = await asyncio.get_running_loop().run_in_executor(None, render_lightcurve_png, event["_id"], points)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(row[k]))}</td>" for k in
+                                    ("id", "mjd", "mag", "mag_err", "calib_err", "filter", "survey", "observatory"))
+                   + "</tr>" for row in json_rows(points))
+    title = html.escape(event["_id"])
+    body = (f"<h1>{title}</h1><img alt='light curve' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+            "<table><tr><th>id</th><th>MJD</th><th>mag</th><th>mag_err</th><th>calib_err</th><th>filter</th>"
+            f"<th>survey</th><th>observatory</th></tr>{rows}</table>")
+    return web.Response(text=f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+                             f"<body>{body}</body></html>", content_type="text/html")
+
+
+@routes.get("/api/v1/events/{event_id:.+}/lightcurve")
+async def lightcurve(request: web.Request) -> web.Response:
+    store, key = request.app[STORE], unquote(request.match_info["event_id"])
+    event = await find_event(store, name=None if key.isdigit() else key, alert_id=key if key.isdigit() else None)
+    points = await store.points_of(event["_id"])
+    if request.query.get("format", "json").lower() == "csv":
+        return web.Response(text=csv_text(points), content_type="text/csv")
+    return web.json_response({"ivorn": event["_id"], "id": event["alert_id"], "points": json_rows(points)},
+                             dumps=_dumps)
+
+
+@routes.get("/list_of_alerts")
+async def list_of_alerts(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    offset, num = _paging(request)
+    events = await store.events(offset=0, limit=100000)
+    if request.query.get("observed_only") == "1":
+        observed = await store.observed_ivorns()
+        events = [e for e in events if e["_id"] in observed]
+    rows = [{"id": e["alert_id"], "ivorn": e["_id"], "published": e["published"].isoformat(),
+             "ra": e["ra_deg"], "dec": e["dec_deg"], "nfollowup": await store.count_points(e["_id"])}
+            for e in events[offset:offset + num]]
+    if request.query.get("format") == "json":
+        return web.json_response(rows)
+    return _table("List of alerts", rows, link=lambda r: f"/get_alert_lc?alert_id={r['id']}")
+
+
+@routes.get("/list_of_followups")
+async def list_of_followups(request: web.Request) -> web.Response:
+    offset, num = _paging(request)
+    points = await request.app[STORE].recent_points(offset=offset, limit=num)
+    rows = [{"id": p["_id"], "ivorn": p["event_ivorn"], "observatory": p["observatory"], "mjd": p["mjd"],
+             "mag": p["mag"], "mag_err": -1 if p["is_limit"] else p["mag_err"], "calib_err": p["calib_err"],
+             "npoints": p.get("npoints"), "catalog": p["survey"], "filter": p["filter"], "mode": p["mode"],
+             "calibration_date": p["calibrated_at"].isoformat(), "plot": f"/plots/{p['observation_id']}.png"}
+            for p in points]
+    if request.query.get("format") == "json":
+        return web.json_response(rows)
+    return _table("List of follow-up data", rows, link=lambda r: r["plot"])
+
+
+@routes.get("/plots/{name}")
+async def plot(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    png = await request.app[STORE].plot(name.removesuffix(".png"))
+    if png is None:
+        raise web.HTTPNotFound(text="no plot for this observation (yet: plots are drawn after the answer)\n")
+    return web.Response(body=png, content_type="image/png")
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "service": "lightcurve"})
+
+
+def _paging(request: web.Request) -> tuple[int, int]:
+    try:
+        return max(0, int(request.query.get("offset", 0))), min(1000, max(1, int(request.query.get("num", 100))))
+    except ValueError:
+        raise web.HTTPBadRequest(text="offset and num must be integers\n") from None
+
+
+def _table(title: str, rows: list[dict], *, link) -> web.Response:
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in (rows[0] if rows else {}))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values())
+                   + f"<td><a href='{html.escape(link(r))}'>view</a></td></tr>" for r in rows)
+    return web.Response(text=f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+                             f"<body><h1>{title}</h1><table><tr>{head}</tr>{body}</table></body></html>",
+                        content_type="text/html")
+
+
+def _dumps(value) -> str:
+    import json
+
+    return json.dumps(value, default=str)
+
+
+def make_app(store: LightcurveStore, settings: Settings) -> web.Application:
+    app = web.Application()
+    app[STORE], app[SETTINGS] = store, settings
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,66 @@
+"""Light curves in the formats readers use: CPCS column arrays, JSON rows, CSV."""
+from __future__ import annotations
+
+import csv
+import io
+
+CSV_COLUMNS = ("id", "mjd", "mag", "mag_err", "calib_err", "zp_err", "total_err", "is_limit", "limit_sigma",
+               "filter", "survey", "observatory", "observatory_id", "mode", "algorithm_version")
+
+
+def cpcs_columns(ivorn: str, points: list[dict]) -> dict:
+    """The column arrays of the original /get_alert_lc_data (magerr = -1 for a limit)."""
+    return {
+        "alert_name": ivorn,
+        "mjd": [p["mjd"] for p in points],
+        "mag": [p["mag"] for p in points],
+        "magerr": [-1.0 if p["is_limit"] else p["mag_err"] for p in points],
+        "caliberr": [p["calib_err"] for p in points],
+        "filter": [p["filter"] for p in points],
+        "catalog": [p["survey"] for p in points],
+        "observatory": [p["observatory"] for p in points],
+        "observatory_id": [p["observatory_id"] for p in points],
+        "id": [p["_id"] for p in points],
+    }
+
+
+def json_rows(points: list[dict]) -> list[dict]:
+    return [{"id": p["_id"], **{k: p.get(k) for k in CSV_COLUMNS[1:]}, "observation_id": p["observation_id"]}
+            for p in points]
+
+
+def csv_text(points: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in json_rows(points):
+        writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def render_lightcurve_png(title: str, points: list[dict]) -> bytes:
+    """Magnitude against MJD, one colour per filter, limits as downward arrows."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4.5), dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for band in sorted({str(p["filter"]) for p in points}):
+        det = [p for p in points if str(p["filter"]) == band and not p["is_limit"]]
+        lim = [p for p in points if str(p["filter"]) == band and p["is_limit"]]
+        line = ax.errorbar([p["mjd"] for p in det], [p["mag"] for p in det],
+                           yerr=[p["total_err"] or p["mag_err"] or 0 for p in det], fmt="o", label=band)
+        colour = line[0].get_color()
+        if lim:
+            ax.scatter([p["mjd"] for p in lim], [p["mag"] for p in lim], marker="v", color=colour,
+                       label=f"{band} limit")
+    ax.invert_yaxis()
+    ax.set_xlabel("MJD")
+    ax.set_ylabel("magnitude")
+    ax.set_title(title)
+    if points:
+        ax.legend(fontsize="small")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
