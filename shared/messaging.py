@@ -8,6 +8,7 @@ returned were published and confirmed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -120,8 +121,9 @@ class Broker:
             log.warning("dead-lettering a message from %s: %s", queue, exc)
             await self._dead_letter(queue, delivery, str(exc))
             return
-        except asyncio.CancelledError:
-            await delivery.nack(requeue=True)
+        except asyncio.CancelledError:  # shutting down: the broker redelivers what was not acknowledged
+            with contextlib.suppress(Exception):
+                await delivery.nack(requeue=True)
             raise
         except Exception as exc:  # transient or a bug: bounded retries, then dead-letter
             await self._retry(queue, delivery, exc)

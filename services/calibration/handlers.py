@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from shared.catalogue import CatalogueError
 from shared.contracts import (REGISTRY, CalibrationSummary, Message, ObservationCalibratedV1, ObservationDeletedV1,
-                              ObservationFailedV1, UploadReceivedV1)
+                              ObservationFailedV1, PlotRenderedV1, UploadReceivedV1)
 from shared.errors import TransientError
 from services.calibration import work
 from services.calibration.store import CalibrationStore
@@ -56,10 +56,10 @@ class Calibrator:
 
     async def _calibrate(self, message: UploadReceivedV1, data: bytes) -> tuple[Message, dict | None]:
         try:
-            stars = await self._run(work.read_stars, data, message.filename, message.exptime_s,
-                                    message.declared_filter)
+            stars = await self._run(work.read_stars, data, message.filename, message.exptime_s)
         except CatalogueError as exc:
-            return _failed(message, str(exc), None), None
+            return _failed(message, str(exc), None), work.failure(
+                str(exc), target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg)
         ra, dec, radius = work.field_of(stars)
         radius = min(radius + self.deps.refcat_margin_deg, MAX_REFCAT_RADIUS_DEG)
         try:
@@ -69,7 +69,7 @@ class Calibrator:
         result = await self._run(work.run_calibration, stars, references,
                                  target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg,
                                  match_radius_arcsec=message.match_radius_arcsec,
-                                 force_filter=message.force_filter)
+                                 force_filter=message.force_filter, declared_filter=message.declared_filter)
         summary = CalibrationSummary(**{k: v for k, v in result.items() if k in SUMMARY_FIELDS}
                                      | {"n_catalogue_stars": len(stars)})
         if summary.status == "failed":
@@ -91,16 +91,20 @@ class Plotter:
     def __init__(self, deps: CalibrationDeps):
         self.deps = deps
 
-    async def on_outcome(self, message: ObservationCalibratedV1 | ObservationFailedV1) -> None:
+    async def on_outcome(self, message: ObservationCalibratedV1 | ObservationFailedV1) -> list[PlotRenderedV1]:
         store = self.deps.store
         doc = await store.find(message.observation_id)
-        if doc is None or await store.has_plot(message.observation_id):
-            return
-        result = doc.get("result") or {"status": "failed", "reason": doc["message"]["body"].get("reason")}
+        if doc is None:
+            return []
+        done = PlotRenderedV1(observation_id=message.observation_id, status=doc["result"]["status"])
+        if await store.has_plot(message.observation_id):
+            return [done]
+        result = doc["result"]
         title = f"{doc['event_ivorn']}  point {doc.get('followup_id') or 'dry run'}"
         png = await asyncio.get_running_loop().run_in_executor(
             self.deps.executor, _call, work.draw_plot, (result, title), {})
         await store.save_plot(message.observation_id, png)
+        return [done]
 
 
 def _call(fn, args, kwargs):

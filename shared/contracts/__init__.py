@@ -10,6 +10,7 @@ from shared.contracts.v1 import (
     ImageSolvedV1,
     LightcurveUpdatedV1,
     ObservationCalibratedV1,
+    PlotRenderedV1,
     ObservationDeletedV1,
     ObservationFailedV1,
     ObservatoryRef,
@@ -24,6 +25,7 @@ REGISTRY: dict[str, type[Message]] = {
         ObservationFailedV1,
         ObservationDeletedV1,
         LightcurveUpdatedV1,
+        PlotRenderedV1,
         EventCreatedV1,
         ImageReceivedV1,
         ImageSolvedV1,
@@ -33,5 +35,5 @@ REGISTRY: dict[str, type[Message]] = {
 __all__ = [
     "REGISTRY", "Message", "EventRef", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
     "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
-    "ImageReceivedV1", "ImageSolvedV1", "LightcurveUpdatedV1",
+    "ImageReceivedV1", "ImageSolvedV1", "LightcurveUpdatedV1", "PlotRenderedV1",
 ]

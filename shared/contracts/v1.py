@@ -123,6 +123,14 @@ class LightcurveUpdatedV1(Message):
     action: Literal["stored", "removed"]
 
 
+class PlotRenderedV1(Message):
+    """The calibration plot of an observation is stored and can be served."""
+
+    routing_key = "plot.rendered.v1"
+    observation_id: str
+    status: Literal["calibrated", "limit", "failed"]
+
+
 class EventCreatedV1(Message):
     """A new event (transient) is known."""
 

@@ -52,3 +52,21 @@ def separation_deg(ra_deg: float, dec_deg: float, ra: np.ndarray, dec: np.ndarra
         np.radians(np.asarray(ra, dtype=float)), np.radians(np.asarray(dec, dtype=float)),
     )
     return np.degrees(np.asarray(sep, dtype=float))
+
+
+def pixel_ranges(pixels: list[int], *, max_gap: int = 2) -> list[tuple[int, int]]:
+    """Sorted pixels as inclusive (first, last) runs; runs separated by at most ``max_gap`` missing
+    pixels are merged (a few extra blocks fetched cost less than another query).
+
+    Cones are fetched range by range (``hp: {$gte, $lte}``) because in the nested scheme a cone is a
+    few runs of consecutive pixels, and because a range on an indexed field is the one form every
+    MongoDB-protocol server turns into an index search: nx-27017 evaluates ``$in`` through SQLite
+    ``json_each`` (a full scan of every block of every survey) and ``$or`` in Python.
+    """
+    runs: list[tuple[int, int]] = []
+    for p in sorted(set(int(x) for x in pixels)):
+        if runs and p - runs[-1][1] <= max_gap + 1:
+            runs[-1] = (runs[-1][0], p)
+        else:
+            runs.append((p, p))
+    return runs

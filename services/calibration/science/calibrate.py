@@ -235,6 +235,29 @@ class CalibrationResult:
             out[f.name] = value
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CalibrationResult":
+        """Rebuild a result from :meth:`to_dict` output (e.g. read back from the database)."""
+        values = {f.name: data.get(f.name) for f in fields(cls) if f.name in data}
+        values["fits"] = [BandFitSummary(**{k: v for k, v in s.items() if k != "filter"})
+                          for s in data.get("fits") or []]
+        values["matched"] = MatchedStars(**data["matched"]) if data.get("matched") else None
+        return cls(**values)
+
+    @classmethod
+    def failure(cls, reason: str, *, target_ra_deg: float, target_dec_deg: float,
+                params: CalibrationParams | None = None) -> "CalibrationResult":
+        """A failed result before any fit (e.g. an unreadable catalogue), for records and plots."""
+        params = params or CalibrationParams()
+        return cls(status="failed", reason=reason, survey=None, band=None, filter=None, mode="AUTO",
+                   zeropoint=None, zeropoint_err=None, scatter=None, outlier_fraction=None, npoints=0,
+                   mag=None, mag_err=None, zp_err=None, calib_err=None, total_err=None, is_limit=False,
+                   limit_sigma=None, limit_method=None, target_ra_deg=target_ra_deg,
+                   target_dec_deg=target_dec_deg, target_sep_arcsec=None, ra_deg=None, dec_deg=None,
+                   match_radius_arcsec=0.0, n_catalogue_stars=0, requested_filter="no", declared_filter=None,
+                   compatible_bands=[], fits=[], matched=None, refcat_versions={}, params=params.to_dict(),
+                   params_hash=params.hash())
+
     def summary_dict(self) -> dict[str, Any]:
         """The fields of the CPCS-compatible ``CalibrationSummary`` message part (v1 contract)."""
         return {
@@ -533,15 +556,11 @@ def calibrate(
         matched=None if display is None else display.matched,
     )
     if chosen is None:
-        s = display.summary if display is not None else None
+        # no numbers of a band that was not chosen; the best attempt is in `fits` and `matched`
         return CalibrationResult(
             status="failed", reason=reason or "calibration failed",
             survey=None, band=None, filter=None,
-            zeropoint=None if s is None else s.zeropoint,
-            zeropoint_err=None if s is None else s.zeropoint_err,
-            scatter=None if s is None else s.scatter,
-            outlier_fraction=None if s is None else s.outlier_fraction,
-            npoints=0 if s is None else s.npoints,
+            zeropoint=None, zeropoint_err=None, scatter=None, outlier_fraction=None, npoints=0,
             mag=None, mag_err=None, zp_err=None, calib_err=None, total_err=None,
             is_limit=False, limit_sigma=None, limit_method=None, **base,
         )

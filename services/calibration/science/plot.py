@@ -18,18 +18,23 @@ _CHOSEN = "#ff7f0e"
 _FAILED = "#b0b0b0"
 
 
-def _y_limits(diff: np.ndarray, zp: float | None, half_width: float) -> tuple[float, float]:
+def _y_limits(diff: np.ndarray, err: np.ndarray, inlier: np.ndarray, zp: float | None,
+              half_width: float) -> tuple[float, float]:
+    """Y range: the inliers (with their error bars) and ZP +- half_width; outliers may fall outside."""
+    core = diff[inlier] if inlier.any() else diff
+    core_err = err[inlier] if inlier.any() else err
+    if zp is None and core.size == 0:
+        return -1.0, 1.0
+    lo_c, hi_c = [], []
+    if core.size:
+        lo_c.append(float(np.percentile(core - core_err, 1)))
+        hi_c.append(float(np.percentile(core + core_err, 99)))
     if zp is not None:
-        lo, hi = zp - half_width, zp + half_width
-        if diff.size:
-            lo = max(min(lo, float(np.percentile(diff, 2))), zp - 3.0)
-            hi = min(max(hi, float(np.percentile(diff, 98))), zp + 3.0)
-        return lo, hi
-    if diff.size:
-        lo, hi = float(np.percentile(diff, 2)), float(np.percentile(diff, 98))
-        pad = max(0.1 * (hi - lo), 0.1)
-        return lo - pad, hi + pad
-    return -1.0, 1.0
+        lo_c.append(zp - half_width)
+        hi_c.append(zp + half_width)
+    lo, hi = min(lo_c), max(hi_c)
+    pad = max(0.08 * (hi - lo), 0.02)
+    return lo - pad, hi + pad
 
 
 def _left_panel(ax, result: CalibrationResult) -> None:
@@ -42,30 +47,40 @@ def _left_panel(ax, result: CalibrationResult) -> None:
     label = f"{m.survey}/{m.band}" if m else "reference"
     zp = result.zeropoint
     scatter = result.scatter
-    if zp is not None and ref.size:
-        x0, x1 = float(ref.min()) - 0.3, float(ref.max()) + 0.3
+    if zp is None and m is not None:  # a failure: show the best attempt's fit, if any
+        for f in result.fits:
+            if (f.survey, f.band) == (m.survey, m.band):
+                zp, scatter = f.zeropoint, f.scatter
+    half = 0.3
+    if scatter is not None and err.size:
+        half = max(0.1, 4.0 * float(np.hypot(scatter, np.median(err))))
+    lo, hi = _y_limits(diff, err, ~out, zp, half)
+    if zp is not None:
         if scatter is not None:
             ax.axhspan(zp - scatter, zp + scatter, color=_CHOSEN, alpha=0.18, lw=0, label=f"±scatter {scatter:.3f}")
         ax.axhline(zp, color=_CHOSEN, lw=1.5, label=f"ZP {zp:.3f}")
-        ax.set_xlim(x0, x1)
-    elif zp is not None:
-        ax.axhline(zp, color=_CHOSEN, lw=1.5, label=f"ZP {zp:.3f}")
     if ref.size:
+        ax.set_xlim(float(ref.min()) - 0.3, float(ref.max()) + 0.3)
         good = ~out
         if good.any():
             ax.errorbar(ref[good], diff[good], yerr=err[good], fmt="o", ms=3, lw=0.6, color=_GOOD,
                         ecolor=_GOOD, alpha=0.8, label=f"used ({int(good.sum())})")
         if out.any():
-            ax.errorbar(ref[out], diff[out], yerr=err[out], fmt="x", ms=4, lw=0.6, color=_OUT,
-                        ecolor=_OUT, alpha=0.8, label=f"outliers ({int(out.sum())})")
+            d_out = diff[out]
+            inside = (d_out > lo) & (d_out < hi)
+            ax.errorbar(ref[out][inside], d_out[inside], yerr=err[out][inside], fmt="x", ms=4, lw=0.6,
+                        color=_OUT, ecolor=_OUT, alpha=0.8, label=f"outliers ({int(out.sum())})")
+            margin = 0.03 * (hi - lo)
+            above, below = d_out >= hi, d_out <= lo
+            if above.any():
+                ax.plot(ref[out][above], np.full(above.sum(), hi - margin), "^", ms=4, color=_OUT, alpha=0.8)
+            if below.any():
+                ax.plot(ref[out][below], np.full(below.sum(), lo + margin), "v", ms=4, color=_OUT, alpha=0.8)
         ax.legend(loc="best", fontsize=7, framealpha=0.7)
     else:
         ax.text(0.5, 0.5, "no matched stars", ha="center", va="center", transform=ax.transAxes, fontsize=11,
                 color="0.4")
-    half = 0.3
-    if scatter is not None and err.size:
-        half = max(0.3, 6.0 * float(np.hypot(scatter, np.median(err))))
-    ax.set_ylim(*_y_limits(diff, zp, half))
+    ax.set_ylim(lo, hi)
     ax.set_xlabel(f"{label} reference mag")
     ax.set_ylabel("m_inst - m_ref [mag]")
     ax.grid(alpha=0.3)
@@ -91,9 +106,9 @@ def _right_panel(ax, result: CalibrationResult) -> None:
     ax.barh(y, vals, color=colors, height=0.7)
     vmax = max(max(vals), 0.05)
     for yi, f in zip(y, fits):
-        txt = f"n={f.npoints}" if f.scatter is not None else f"n={f.npoints} (no fit)"
-        if not f.passed:
-            txt += " failed"
+        txt = f"n={f.npoints}" if f.scatter is not None else f"n={f.npoints}, no fit"
+        if f.scatter is not None and not f.passed:
+            txt += ", failed"
         ax.text(min(vals[yi], vmax * 1.15) + vmax * 0.02, yi, txt, va="center", fontsize=6.5)
     ax.set_yticks(y)
     ax.set_yticklabels(names, fontsize=7)
@@ -138,7 +153,7 @@ def render_calibration_plot(result: CalibrationResult, *, title: str = "", dpi: 
     """
     fig = Figure(figsize=(10, 4), dpi=dpi)
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(1, 2, width_ratios=(1.7, 1.0), left=0.07, right=0.98, bottom=0.13, top=0.8,
+    grid = fig.add_gridspec(1, 2, width_ratios=(1.7, 1.0), left=0.09, right=0.98, bottom=0.13, top=0.8,
                             wspace=0.35)
     ax_l = fig.add_subplot(grid[0, 0])
     ax_r = fig.add_subplot(grid[0, 1])

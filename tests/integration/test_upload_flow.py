@@ -1,0 +1,148 @@
+"""The catalogue path through ingest, calibration and lightcurve on the real broker and database."""
+import json
+
+import pytest
+
+from services.demo import demo_field
+from tests.support.flows import post_upload, seed_demo
+from tests.support.system import running_system, settings_for
+
+pytestmark = pytest.mark.integration
+CPCS_KEYS = {"image_link", "mag", "mag_err", "ra", "dec", "zeropoint", "outlier_fraction", "scatter", "npoints",
+             "followup_id", "filter", "survey"}
+
+
+@pytest.fixture
+async def system(mongo_url, amqp_url, unique_name, tmp_path):
+    settings = settings_for(mongo_url, amqp_url, unique_name)
+    async with running_system(settings) as running:
+        running.demo = await seed_demo(settings, tmp_path)
+        running.catalogue = open(running.demo["catalogue"], "rb").read()
+        yield running
+
+
+async def points(system):
+    async with system.http.get(f"{system.url}/get_alert_lc_data",
+                               params={"alert_name": system.demo["event"]}) as response:
+        assert response.status == 200
+        return await response.json()
+
+
+async def test_manual_curl_line_dry_run_answers_original_keys_and_stores_nothing(system):
+    status, body = await post_upload(system, system.demo, system.catalogue)
+    assert status == 200, body
+    answer = json.loads(body)
+    assert CPCS_KEYS <= set(answer)
+    truth = demo_field().truth
+    assert answer["survey"] == "APASS" and answer["filter"] == "r"
+    assert answer["mag"] == pytest.approx(truth["target_mag"], abs=max(0.05, 3 * answer["total_err"]))
+    # the original's convention: zeropoint = m_inst - m_ref, so mag = m_inst - zeropoint
+    assert answer["zeropoint"] == pytest.approx(-truth["zeropoint_mag"], abs=0.05)
+    assert answer["npoints"] > 50 and answer["followup_id"] is None and answer["mag_err"] > 0
+    assert (await points(system))["id"] == []
+    db_name = system.settings.mongo_db
+    from gridfs import AsyncGridFSBucket
+    from pymongo import AsyncMongoClient
+
+    client = AsyncMongoClient(system.settings.mongo_url.get_secret_value())
+    try:
+        db = client[db_name]
+        assert await db.observations.count_documents({}) == 0
+        for bucket in ("uploads", "scratch"):
+            assert await AsyncGridFSBucket(db, bucket_name=bucket).find({}).to_list(None) == []
+    finally:
+        await client.close()
+
+
+async def test_same_upload_twice_gives_one_point_and_a_clear_refusal(system):
+    status, body = await post_upload(system, system.demo, system.catalogue, dryRun=0)
+    assert status == 200, body
+    first = json.loads(body)
+    stored = await system.probe.wait_for("lightcurve.updated.v1", lambda m: m.followup_id == first["followup_id"])
+    assert stored.action == "stored"
+    status, body = await post_upload(system, system.demo, system.catalogue, dryRun=0)
+    assert status == 409
+    assert f"point {first['followup_id']}" in body
+    curve = await points(system)
+    assert curve["id"] == [first["followup_id"]]
+    assert curve["mag"] == [pytest.approx(first["mag"])]
+    assert curve["magerr"][0] == pytest.approx(first["mag_err"])
+
+
+async def test_bad_catalogue_is_refused_with_a_reason_and_nothing_is_stored(system):
+    status, body = await post_upload(system, system.demo, b"this is not a catalogue\n", dryRun=0)
+    assert status == 400
+    assert "catalogue" in body.lower()
+    assert system.probe.count("upload.received.v1") == 0
+
+
+@pytest.mark.parametrize(("override", "status", "words"), [
+    ({"hashtag": "Nobody_" + "0" * 32}, 401, "hashtag"),
+    ({"EventID": "ivo://NoSuchEvent"}, 404, "unknown event"),
+    ({"matchDist": "wide"}, 400, "matchDist must be a number"),
+    ({"forceFilter": "APASS V"}, 400, "forceFilter"),
+])
+async def test_bad_form_fields_get_a_4xx_with_the_reason(system, override, status, words):
+    got, body = await post_upload(system, system.demo, system.catalogue, **override)
+    assert got == status and words in body
+
+
+async def test_target_absent_gives_a_limit_with_mag_err_minus_one(system):
+    lines = [line for line in system.catalogue.decode().splitlines()]
+    header = [line for line in lines if line.startswith("#")]
+    rows = [line for line in lines if not line.startswith("#") and line.strip()]
+    target = min(rows, key=lambda r: _sep(r, system.demo))
+    body = "\n".join(header + [r for r in rows if r != target]) + "\n"
+    status, text = await post_upload(system, system.demo, body.encode())
+    assert status == 200, text
+    answer = json.loads(text)
+    assert answer["mag_err"] == -1 and answer["is_limit"] is True
+    assert 17.5 < answer["mag"] < 25
+
+
+def _sep(row: str, demo) -> float:
+    from services.demo import DEMO_DEC_DEG, DEMO_RA_DEG
+
+    cols = row.split()
+    return (float(cols[3]) - DEMO_RA_DEG) ** 2 + (float(cols[4]) - DEMO_DEC_DEG) ** 2
+
+
+async def test_delete_removes_the_point_everywhere(system):
+    status, body = await post_upload(system, system.demo, system.catalogue, dryRun=0)
+    followup_id = json.loads(body)["followup_id"]
+    await system.probe.wait_for("lightcurve.updated.v1", lambda m: m.followup_id == followup_id)
+    async with system.http.post(f"{system.url}/cgi/delpoint",
+                                data={"followupid": str(followup_id), "hashtag": system.demo["token"]}) as response:
+        assert response.status == 200
+    await system.probe.wait_for("lightcurve.updated.v1",
+                                lambda m: m.followup_id == followup_id and m.action == "removed")
+    assert (await points(system))["id"] == []
+    async with system.http.get(f"{system.url}/api/v1/observations/{followup_id}") as response:
+        assert response.status == 404
+    status, body = await post_upload(system, system.demo, system.catalogue, dryRun=0)
+    assert status == 200, "after deletion the same file may be uploaded again"
+
+
+async def test_rest_upload_answers_202_with_a_status_url_that_reaches_the_result(system):
+    form_status, body = await post_upload(system, system.demo, system.catalogue, path="/api/v1/uploads", dryRun=0)
+    assert form_status == 202, body
+    accepted = json.loads(body)
+    await system.probe.wait_for("observation.calibrated.v1",
+                                lambda m: m.observation_id == accepted["observation_id"])
+    await system.probe.wait_for("lightcurve.updated.v1", lambda m: m.followup_id == accepted["followup_id"])
+    async with system.http.get(accepted["status_url"]) as response:
+        status = await response.json()
+    assert status["status"] in {"calibrated", "received"}
+    async with system.http.get(f"{system.url}/api/v1/events/{system.demo['event']}/lightcurve",
+                                params={"format": "csv"}) as response:
+        text = await response.text()
+    assert text.splitlines()[0].startswith("id,mjd,mag") and len(text.splitlines()) == 2
+
+
+async def test_the_plot_is_drawn_after_the_answer(system):
+    status, body = await post_upload(system, system.demo, system.catalogue)
+    answer = json.loads(body)
+    await system.probe.wait_for("plot.rendered.v1", lambda m: m.observation_id == answer["observation_id"])
+    async with system.http.get(answer["image_link"]) as response:
+        assert response.status == 200 and response.content_type == "image/png"
+        assert (await response.read()).startswith(b"\x89PNG")
