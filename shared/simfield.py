@@ -180,9 +180,8 @@ def simulate_field(
         col = APASS_COLUMNS[b]
         reference[col] = MaskedColumn(np.round(observed, 3), mask=missing, unit="mag")
         reference[f"e_{col}"] = MaskedColumn(np.round(np.maximum(err, 0.001), 3), mask=missing, unit="mag")
-    reference.meta.update({
-        "synthetic": True, "description": SYNTHETIC_DESCRIPTION, "seed": seed, "layout": "II/336/apass9",
-    })
+    # Short upper-case keys, so that the table also writes to FITS without HIERARCH warnings.
+    reference.meta.update({"SYNTH": True, "DESCR": SYNTHETIC_DESCRIPTION, "SEED": int(seed), "LAYOUT": "II/336/apass9"})
 
     # --- the observer's catalogue
     obs_true = true[band]

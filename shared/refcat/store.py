@@ -52,7 +52,7 @@ MAG_DECIMALS = 5
 #: How block columns are written: "list" (arrays of numbers, NaN as null: readable in any shell) or
 #: "binary" (little-endian float64 bytes, NaN kept: about 5x faster to serve on nx-27017, which turns
 #: every number of a list into a Python object). Reading accepts both, block by block.
-BLOCK_ENCODING = "list"
+BLOCK_ENCODING = "binary"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from shared.contracts import REGISTRY
+from shared.errors import PermanentError
 from shared.messaging import Broker, decode
 from shared.settings import Settings
 from tests.support.servers import free_port
@@ -24,7 +25,10 @@ class Probe:
 
     async def start(self) -> None:
         async def on_delivery(delivery) -> None:
-            message = decode(delivery.routing_key, delivery.body)
+            try:
+                message = decode(delivery.routing_key, delivery.body)
+            except PermanentError:
+                return  # a poison message some test sent on purpose: the probe only watches
             async with self._changed:
                 self.seen.append(message)
                 self._changed.notify_all()

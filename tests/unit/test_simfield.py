@@ -41,7 +41,7 @@ def test_reference_layout_and_realism():
     field = simulate_field(ra_deg=150.0, dec_deg=2.0, n_stars=1000, seed=1)
     ref = field.reference
     assert ref.colnames == APASS_LAYOUT
-    assert len(ref) == 1000 and ref.meta["synthetic"] is True
+    assert len(ref) == 1000 and ref.meta["SYNTH"] is True
     assert np.all(_sep_arcsec(150.0, 2.0, ref["RAJ2000"], ref["DEJ2000"]) <= 600.0 + 0.1)
     r = np.asarray(ref["r'mag"])
     assert 10.5 < r.min() and r.max() < 20.0  # 11-19 true, plus catalogue noise
@@ -121,6 +121,7 @@ def test_benchmark_size_and_band_choice():
 
 def test_written_files_read_back(tmp_path):
     field = simulate_field(ra_deg=150.0, dec_deg=2.0, n_stars=200, seed=11)
+    field.reference.write(tmp_path / "ref.fits")  # no warning about non-standard keywords
     ref_path = write_reference_csv(field, tmp_path / "ref.csv")
     cat_path = write_catalogue(field, tmp_path / "obs.cat")
     back = Table.read(ref_path, format="ascii.csv")
