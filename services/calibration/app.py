@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,16 @@ def _warm_up() -> bool:
     return work.read_stars is not None
 
 
+def _lower_priority() -> None:
+    """Plots yield the CPU to calibrations: they are never on the path of an answer."""
+    os.nice(10)
+
+
+def _pool(workers: int, *, initializer=None) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=initializer)
+
+
 @asynccontextmanager
 async def running(settings: Settings):
     client = make_client(settings.mongo_url.get_secret_value())
@@ -26,10 +37,10 @@ async def running(settings: Settings):
     await ensure_indexes(db, INDEXES)
     refcat = RefcatStore(db)
     await refcat.ensure_indexes()
-    executor = ProcessPoolExecutor(max_workers=max(1, settings.process_workers),
-                                   mp_context=multiprocessing.get_context("spawn"))
-    await asyncio.get_running_loop().run_in_executor(executor, _warm_up)
-    deps = CalibrationDeps(store=CalibrationStore(db), refcat=refcat, executor=executor,
+    executor, plot_executor = _pool(settings.process_workers), _pool(1, initializer=_lower_priority)
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(loop.run_in_executor(executor, _warm_up), loop.run_in_executor(plot_executor, _warm_up))
+    deps = CalibrationDeps(store=CalibrationStore(db), refcat=refcat, executor=executor, plot_executor=plot_executor,
                            refcat_margin_deg=settings.refcat_margin_arcmin / 60)
     broker = Broker(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
                     max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
@@ -45,4 +56,5 @@ async def running(settings: Settings):
     finally:
         await broker.close()
         executor.shutdown(wait=False, cancel_futures=True)
+        plot_executor.shutdown(wait=False, cancel_futures=True)
         await client.close()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class CalibrationDeps:
     store: CalibrationStore
     refcat: object  # RefcatStore: async cone(ra_deg, dec_deg, radius_deg) -> list[ReferenceStars]
     executor: Executor | None
+    plot_executor: Executor | None = None
     refcat_margin_deg: float = 2.0 / 60
 
 
@@ -40,11 +42,14 @@ class Calibrator:
         done = await store.find(message.observation_id)
         if done is not None:  # delivered again after a crash: publish the same answer, compute nothing
             return [_revive(done["message"])]
+        t0 = time.perf_counter()
         data = await store.upload_bytes(message.file_id, message.bucket)
         if data is None:
             log.info("upload %s is gone (deleted before calibration); nothing to do", message.observation_id)
             return []
+        t1 = time.perf_counter()
         outgoing, result = await self._calibrate(message, data)
+        t2 = time.perf_counter()
         await store.save({"_id": message.observation_id, "followup_id": message.followup_id,
                           "event_ivorn": message.event.ivorn, "dry_run": message.dry_run,
                           "outcome": outgoing.routing_key, "message": _stored(outgoing),
@@ -52,6 +57,10 @@ class Calibrator:
         if message.dry_run:
             await store.drop_scratch(message.file_id)
             await store.purge_expired_dry_runs()
+        t3 = time.perf_counter()
+        log.info("observation %s: %s in %.0f ms (read bytes %.0f, calibrate %.0f, store %.0f)",
+                 message.observation_id, outgoing.routing_key, (t3 - t0) * 1e3, (t1 - t0) * 1e3,
+                 (t2 - t1) * 1e3, (t3 - t2) * 1e3)
         return [outgoing]
 
     async def _calibrate(self, message: UploadReceivedV1, data: bytes) -> tuple[Message, dict | None]:
@@ -102,7 +111,7 @@ class Plotter:
         result = doc["result"]
         title = f"{doc['event_ivorn']}  point {doc.get('followup_id') or 'dry run'}"
         png = await asyncio.get_running_loop().run_in_executor(
-            self.deps.executor, _call, work.draw_plot, (result, title), {})
+            self.deps.plot_executor, _call, work.draw_plot, (result, title), {})
         await store.save_plot(message.observation_id, png)
         return [done]
 

@@ -50,7 +50,9 @@ def cpcs_answer(message: ObservationCalibratedV1, public_url: str) -> dict:
     return {
         "image_link": plot_url(public_url, message.observation_id),
         "mag": r.mag, "mag_err": -1 if r.is_limit else r.mag_err,
-        "ra": r.ra_deg, "dec": r.dec_deg, "zeropoint": r.zeropoint,
+        # a limit has no star: its position is the event's
+        "ra": r.ra_deg if r.ra_deg is not None else message.event.ra_deg,
+        "dec": r.dec_deg if r.dec_deg is not None else message.event.dec_deg, "zeropoint": r.zeropoint,
         "outlier_fraction": r.outlier_fraction, "scatter": r.scatter, "npoints": r.npoints,
         "followup_id": message.followup_id, "filter": r.band, "survey": r.survey,
         # ours
