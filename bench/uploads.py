@@ -28,7 +28,8 @@ from shared.settings import Settings
 from shared.simfield import simulate_field
 from services import launcher
 from services.demo import load_demo
-from services.local import service_queues, wait_for_consumers
+from services.local import service_queues
+from shared.messaging import wait_for_consumers
 
 FIELD_RA_DEG, FIELD_DEC_DEG = 210.5, -12.3
 

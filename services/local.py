@@ -6,6 +6,7 @@ import os
 import signal
 from pathlib import Path
 
+from shared.messaging import wait_for_consumers
 from shared.settings import Settings
 from services import launcher
 
@@ -37,30 +38,6 @@ def stop_local(*, run_dir: Path, include_database: bool = True) -> None:
                 os.kill(pid, signal.SIGKILL)
             print(f"stopped {pid_file.stem} (pid {pid})")
         pid_file.unlink()
-
-
-async def wait_for_consumers(amqp_url: str, queues: list[str], *, timeout_s: float = 60) -> None:
-    """Every service queue exists and has a consumer, so no upload is published into the void."""
-    import aio_pika
-
-    connection = await aio_pika.connect_robust(amqp_url)
-    try:
-        async with asyncio.timeout(timeout_s):
-            for name in queues:
-                while True:
-                    channel = await connection.channel()
-                    try:
-                        queue = await channel.declare_queue(name, passive=True)
-                        if queue.declaration_result.consumer_count > 0:
-                            break
-                    except aio_pika.exceptions.ChannelClosed:
-                        pass
-                    finally:
-                        if not channel.is_closed:
-                            await channel.close()
-                    await asyncio.sleep(0.2)
-    finally:
-        await connection.close()
 
 
 def service_queues(exchange: str) -> list[str]:

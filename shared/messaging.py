@@ -159,3 +159,27 @@ def _copy(delivery: AbstractIncomingMessage, headers: dict) -> aio_pika.Message:
     return aio_pika.Message(delivery.body, headers=headers, correlation_id=delivery.correlation_id,
                             reply_to=delivery.reply_to, content_type=delivery.content_type,
                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+
+
+async def wait_for_consumers(url: str, queues: list[str], *, timeout_s: float = 60) -> None:
+    """Wait until every named queue exists and has a consumer (a service is ready for its messages)."""
+    connection = await aio_pika.connect_robust(url)
+    try:
+        async with asyncio.timeout(timeout_s):
+            for name in queues:
+                while not await _has_consumer(connection, name):
+                    await asyncio.sleep(0.2)
+    finally:
+        await connection.close()
+
+
+async def _has_consumer(connection, name: str) -> bool:
+    channel = await connection.channel()
+    try:
+        queue = await channel.declare_queue(name, passive=True)
+        return queue.declaration_result.consumer_count > 0
+    except aio_pika.exceptions.ChannelClosed:
+        return False
+    finally:
+        if not channel.is_closed:
+            await channel.close()

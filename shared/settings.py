@@ -27,7 +27,6 @@ class Settings(BaseSettings):
     upload_wait_s: float = 30.0
     max_upload_mb: float = 64.0
     admin_token: SecretStr | None = None
-    lightcurve_data_requires_token: bool = False
 
     refcat_margin_arcmin: float = 2.0
     process_workers: int = 1

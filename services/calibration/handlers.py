@@ -79,6 +79,10 @@ class Calibrator:
                                  target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg,
                                  match_radius_arcsec=message.match_radius_arcsec,
                                  force_filter=message.force_filter, declared_filter=message.declared_filter)
+        if not references:
+            result["reason"] = (f"no reference catalogue on this server covers the field at RA {ra:.4f}, Dec {dec:.4f} "
+                                f"(radius {radius * 60:.1f} arcmin); an operator can import one with "
+                                "'cpcs refcat import'")
         summary = CalibrationSummary(**{k: v for k, v in result.items() if k in SUMMARY_FIELDS}
                                      | {"n_catalogue_stars": len(stars)})
         if summary.status == "failed":

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from shared.contracts import EventCreatedV1
 from services.ingest.deps import DEPS, token_from
-from services.ingest.http_cgi import delete_observation, event_json, read_form, refusal, upload_and_wait
+from services.ingest.http_cgi import checked_event, delete_observation, event_json, read_form, upload_and_wait
 from services.ingest.results import status_url
 from services.ingest.uploads import UploadRefused, request_from_fields
 
@@ -97,23 +97,22 @@ async def list_events(request: web.Request) -> web.Response:
 @routes.post("/api/v1/events")
 async def create_event(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
+    if await deps.store.find_token(bearer(request)) is None:
+        return problem(401, "unknown or missing token")
     try:
         body = await request.json()
     except ValueError:
-        return problem(400, "the body must be JSON: {\"ivorn\": ..., \"ra\": ..., \"dec\": ..., \"url\": ...}")
-    record = await deps.store.find_token(bearer(request))
-    if record is None:
-        return problem(401, "unknown or missing token")
+        body = None
+    if not isinstance(body, dict):
+        return problem(400, "the body must be a JSON object: {\"ivorn\": ..., \"ra\": ..., \"dec\": ..., \"url\": ...}")
     try:
-        event = EventCreatedV1(ivorn=str(body.get("ivorn", "")), ra_deg=float(body.get("ra")),
-                               dec_deg=float(body.get("dec")), url=str(body.get("url") or ""))
-    except (TypeError, ValueError) as exc:
-        return problem(400, f"ivorn, ra and dec (decimal degrees) are needed: {exc}")
-    if not event.ivorn.startswith("ivo://") or not (0 <= event.ra_deg < 360 and -90 <= event.dec_deg <= 90):
-        return problem(400, "ivorn must start with ivo://, ra be in [0, 360) and dec in [-90, 90]")
-    doc, created = await deps.store.create_event(event.ivorn, event.ra_deg, event.dec_deg, event.url, "api")
+        ivorn, ra, dec = checked_event(body.get("ivorn"), body.get("ra"), body.get("dec"))
+    except UploadRefused as exc:
+        return problem(exc.status, str(exc))
+    url = str(body.get("url") or "")
+    doc, created = await deps.store.create_event(ivorn, ra, dec, url, "api")
     if created:
-        await deps.publish(event)
+        await deps.publish(EventCreatedV1(ivorn=ivorn, ra_deg=ra, dec_deg=dec, url=url))
     return web.json_response(event_json(doc) | {"created": created}, status=201 if created else 200)
 
 

@@ -18,14 +18,23 @@ def refusal(exc: UploadRefused) -> web.Response:
     return web.Response(status=exc.status, text=str(exc) + "\n")
 
 
-async def read_form(request: web.Request) -> tuple[dict[str, str], bytes, str]:
-    """Form fields as text, plus the bytes and name of the uploaded catalogue (field sexCat)."""
+async def posted(request: web.Request):
+    """The posted form, or a 4xx with the reason when it cannot be read."""
     try:
-        form = await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        raise
+        return await request.post()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise UploadRefused(413, f"the request is larger than the limit of {exc.max_size / 1e6:.0f} MB") from exc
     except ValueError as exc:
         raise UploadRefused(400, f"the form could not be read: {exc}") from exc
+
+
+async def text_fields(request: web.Request) -> dict[str, str]:
+    return {k: str(v) for k, v in (await posted(request)).items() if not isinstance(v, web.FileField)}
+
+
+async def read_form(request: web.Request) -> tuple[dict[str, str], bytes, str]:
+    """Form fields as text, plus the bytes and name of the uploaded catalogue (field sexCat)."""
+    form = await posted(request)
     fields, data, filename = {}, b"", ""
     for key, value in form.items():
         if isinstance(value, web.FileField):
@@ -49,6 +58,10 @@ async def upload_and_wait(deps: IngestDeps, req) -> tuple[int, dict]:
         raise
     outcome = await deps.waiters.wait(correlation_id, deps.settings.upload_wait_s)
     public = deps.settings.public_url
+    if outcome is None and accepted.dry_run:
+        return 202, {"status": "processing", "followup_id": None, "observation_id": accepted.observation_id,
+                     "message": "the dry run is still being calibrated and dry runs are not kept: "
+                                "send it again in a moment", "status_url": None}
     if outcome is None:
         return 202, {"status": "processing", "followup_id": accepted.followup_id,
                      "observation_id": accepted.observation_id,
@@ -56,7 +69,7 @@ async def upload_and_wait(deps: IngestDeps, req) -> tuple[int, dict]:
                      "status_url": status_url(public, accepted.observation_id)}
     if isinstance(outcome, ObservationCalibratedV1):
         return 200, cpcs_answer(outcome, public)
-    return 422, {"error": outcome.reason, "followup_id": outcome.followup_id,
+    return 422, {"error": outcome.reason, "status": 422, "followup_id": outcome.followup_id,
                  "observation_id": outcome.observation_id,
                  "image_link": f"{public}/plots/{outcome.observation_id}.png"}
 
@@ -86,10 +99,9 @@ async def _require(deps: IngestDeps, token: str, *, admin: bool = False) -> dict
     return record
 
 
-def _coordinate(fields: dict, name: str, low: float, high: float) -> float:
-    raw = (fields.get(name) or "").strip()
+def _coordinate(raw, name: str, low: float, high: float) -> float:
     try:
-        value = float(raw)
+        value = float(str(raw).strip())
     except ValueError:
         raise UploadRefused(400, f"{name} must be in decimal degrees, got {raw!r}") from None
     if not low <= value <= high:
@@ -97,19 +109,25 @@ def _coordinate(fields: dict, name: str, low: float, high: float) -> float:
     return value
 
 
+def checked_event(ivorn, ra, dec) -> tuple[str, float, float]:
+    """An event's IVORN and position as every intake accepts them, or a 400 with the reason."""
+    ivorn = str(ivorn or "").strip()
+    if not ivorn.startswith("ivo://") or len(ivorn) < 7:
+        raise UploadRefused(400, f"the event id must be an IVORN such as ivo://Gaia16aye, got {ivorn!r}")
+    ra_deg = _coordinate(ra, "ra", 0, 360) % 360.0
+    dec_deg = _coordinate(dec, "dec", -90, 90)
+    if ra_deg == 0 and dec_deg == 0:
+        raise UploadRefused(400, "ra=0, dec=0 is not a usable position for an event")
+    return ivorn, ra_deg, dec_deg
+
+
 @routes.post("/cgi/newevent")
 async def new_event(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    fields = {k: str(v) for k, v in (await request.post()).items()}
     try:
+        fields = await text_fields(request)
         await _require(deps, token_from(request, fields))
-        ivorn = fields.get("EventID", "").strip()
-        if not ivorn.startswith("ivo://") or len(ivorn) < 7:
-            raise UploadRefused(400, f"EventID must be an IVORN such as ivo://Gaia16aye, got {ivorn!r}")
-        ra = _coordinate(fields, "ra", 0, 360) % 360.0
-        dec = _coordinate(fields, "dec", -90, 90)
-        if ra == 0 and dec == 0:
-            raise UploadRefused(400, "ra=0, dec=0 is not a usable position for an event")
+        ivorn, ra, dec = checked_event(fields.get("EventID", ""), fields.get("ra", ""), fields.get("dec", ""))
         event, created = await deps.store.create_event(ivorn, ra, dec, fields.get("url", ""), "manual")
     except UploadRefused as exc:
         return refusal(exc)
@@ -132,14 +150,14 @@ def event_json(event: dict) -> dict:
 @routes.post("/cgi/newuser")
 async def new_user(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    fields = {k: str(v) for k, v in (await request.post()).items()}
     try:
+        fields = await text_fields(request)
         await _require(deps, token_from(request, fields), admin=True)
         name = fields.get("obsName", "").strip()
         if not name:
             raise UploadRefused(400, "obsName is missing: give the observatory's name")
-        lon = _coordinate(fields, "lon", -180, 360) if fields.get("lon") else None
-        lat = _coordinate(fields, "lat", -90, 90) if fields.get("lat") else None
+        lon = _coordinate(fields["lon"], "lon", -180, 360) if fields.get("lon") else None
+        lat = _coordinate(fields["lat"], "lat", -90, 90) if fields.get("lat") else None
     except UploadRefused as exc:
         return refusal(exc)
     observatory = await deps.store.create_observatory(name, lon, lat)
@@ -152,8 +170,8 @@ async def new_user(request: web.Request) -> web.Response:
 @routes.post("/cgi/delpoint")
 async def delete_point(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    fields = {k: str(v) for k, v in (await request.post()).items()}
     try:
+        fields = await text_fields(request)
         record = await _require(deps, token_from(request, fields))
         try:
             followup_id = int(fields.get("followupid", ""))

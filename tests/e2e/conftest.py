@@ -12,7 +12,8 @@ import pytest
 from shared.messaging import Broker
 from shared.settings import Settings
 from services import launcher
-from services.local import service_queues, wait_for_consumers
+from services.local import service_queues
+from shared.messaging import wait_for_consumers
 from tests.support.flows import seed_demo
 from tests.support.system import Probe, delete_topology, settings_for
 
