@@ -59,7 +59,8 @@ def cpcs_answer(message: ObservationCalibratedV1, public_url: str) -> dict:
         "is_limit": r.is_limit, "limit_sigma": r.limit_sigma, "calib_err": r.calib_err,
         "zp_err": r.zp_err, "total_err": r.total_err, "mode": r.mode, "dry_run": message.dry_run,
         "observation_id": message.observation_id, "match_radius_arcsec": r.match_radius_arcsec,
-        "algorithm_version": message.algorithm_version, "status_url": status_url(public_url, message.observation_id),
+        "algorithm_version": message.algorithm_version,
+        "status_url": None if message.dry_run else status_url(public_url, message.observation_id),
     }
 
 
