@@ -26,8 +26,7 @@ def refuse(stage: str):
 def running_for(stage: str, routing_key: str):
     @asynccontextmanager
     async def running(settings: Settings):
-        broker = Broker(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
-                        max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
+        broker = Broker.from_settings(settings)
         await broker.start()
         await broker.subscribe(f"{settings.exchange}.{stage}", {routing_key: refuse(stage)})
         try:

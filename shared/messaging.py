@@ -52,6 +52,12 @@ class Broker:
         self.dead_letter_queue = f"{exchange}.dead-letter"
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
 
+    @classmethod
+    def from_settings(cls, settings) -> "Broker":
+        """The broker a service's settings describe (``shared.settings.Settings``)."""
+        return cls(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
+                   max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
+
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url)
         self._channel = await self._connection.channel(publisher_confirms=True)

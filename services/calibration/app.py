@@ -42,8 +42,7 @@ async def running(settings: Settings):
     await asyncio.gather(loop.run_in_executor(executor, _warm_up), loop.run_in_executor(plot_executor, _warm_up))
     deps = CalibrationDeps(store=CalibrationStore(db), refcat=refcat, executor=executor, plot_executor=plot_executor,
                            refcat_margin_deg=settings.refcat_margin_arcmin / 60)
-    broker = Broker(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
-                    max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
+    broker = Broker.from_settings(settings)
     await broker.start()
     calibrator, plotter = Calibrator(deps), Plotter(deps)
     await broker.subscribe(f"{settings.exchange}.calibration", {

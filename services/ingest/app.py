@@ -46,8 +46,7 @@ async def running(settings: Settings):
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
     await ensure_indexes(db, INDEXES)
-    broker = Broker(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
-                    max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
+    broker = Broker.from_settings(settings)
     await broker.start()
     store = IngestStore(db)
     waiters = ResultWaiters()

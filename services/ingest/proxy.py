@@ -4,13 +4,13 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from services.ingest.deps import DEPS
+
 SESSION = web.AppKey("lightcurve_session", aiohttp.ClientSession)
 FORWARDED = ("/get_alert_lc_data", "/get_alert_lc", "/list_of_alerts", "/list_of_followups")
 
 
 async def forward(request: web.Request) -> web.Response:
-    from services.ingest.deps import DEPS
-
     base = request.app[DEPS].settings.lightcurve_url
     try:
         async with request.app[SESSION].get(f"{base}{request.rel_url}") as upstream:

@@ -182,7 +182,9 @@ def _observation_doc(message: UploadReceivedV1, stars, req: UploadRequest) -> di
 
 
 def _text(value) -> str | None:
-    return str(value).strip() or None if value is not None else None
+    if value is None:
+        return None
+    return str(value).strip() or None
 
 
 def _header_mjd(header: Mapping) -> float | None:

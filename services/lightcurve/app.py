@@ -19,8 +19,7 @@ async def running(settings: Settings):
     db = client[settings.mongo_db]
     await ensure_indexes(db, INDEXES)
     store = LightcurveStore(db)
-    broker = Broker(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
-                    max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
+    broker = Broker.from_settings(settings)
     await broker.start()
     keeper = PointKeeper(store)
     await broker.subscribe(f"{settings.exchange}.lightcurve", {

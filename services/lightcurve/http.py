@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
+import json
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -15,10 +16,6 @@ from services.lightcurve.views import cpcs_columns, csv_text, json_rows, render_
 STORE = web.AppKey("store", LightcurveStore)
 SETTINGS = web.AppKey("settings", Settings)
 routes = web.RouteTableDef()
-
-
-class NotFound(Exception):
-    pass
 
 
 async def find_event(store: LightcurveStore, *, name: str | None, alert_id: str | None) -> dict:
@@ -131,8 +128,6 @@ def _table(title: str, rows: list[dict], *, link) -> web.Response:
 
 
 def _dumps(value) -> str:
-    import json
-
     return json.dumps(value, default=str)
 
 
