@@ -4,6 +4,7 @@ import json
 import pytest
 
 from services.demo import demo_field
+from tests.support.amqp import next_message
 from tests.support.flows import post_upload, seed_demo
 from tests.support.system import running_system, settings_for
 
@@ -146,3 +147,85 @@ async def test_the_plot_is_drawn_after_the_answer(system):
     async with system.http.get(answer["image_link"]) as response:
         assert response.status == 200 and response.content_type == "image/png"
         assert (await response.read()).startswith(b"\x89PNG")
+
+
+async def test_html_answer_shows_the_values_and_the_plot(system):
+    status, body = await post_upload(system, system.demo, system.catalogue, outputFormat="html", noPlot=0)
+    assert status == 200
+    assert "<html>" in body and "zeropoint" in body and "<img" in body
+
+
+@pytest.mark.parametrize("forced", ["APASS/r", "any/r", "APASS/any"])
+async def test_forced_filters_select_among_identical_results(system, forced):
+    _, auto = await post_upload(system, system.demo, system.catalogue)
+    _, chosen = await post_upload(system, system.demo, system.catalogue, forceFilter=forced)
+    auto, chosen = json.loads(auto), json.loads(chosen)
+    for key in ("mag", "zeropoint", "scatter", "npoints", "filter", "survey"):
+        assert chosen[key] == auto[key], key
+
+
+async def test_forcing_another_band_changes_only_the_selection(system):
+    _, forced = await post_upload(system, system.demo, system.catalogue, forceFilter="APASS/V")
+    answer = json.loads(forced)
+    assert (answer["survey"], answer["filter"], answer["mode"]) == ("APASS", "V", "FORCED")
+
+
+async def test_a_field_without_reference_stars_fails_with_a_reason_and_still_gets_a_plot(system):
+    async with system.http.post(f"{system.url}/cgi/newevent", data={
+            "EventID": "ivo://Elsewhere1", "ra": "10.0", "dec": "-40.0", "hashtag": system.demo["token"]}) as r:
+        assert r.status == 200
+    moved = _shift_catalogue(system.catalogue, dra=-140.1, ddec=-42.2)
+    status, body = await post_upload(system, {**system.demo, "event": "ivo://Elsewhere1"}, moved)
+    assert status == 422 and "no reference catalogue" in body
+    failed = await system.probe.wait_for("observation.failed.v1", lambda m: m.event_ivorn == "ivo://Elsewhere1")
+    rendered = await system.probe.wait_for("plot.rendered.v1", lambda m: m.observation_id == failed.observation_id)
+    assert rendered.status == "failed"
+
+
+def _shift_catalogue(catalogue: bytes, *, dra: float, ddec: float) -> bytes:
+    out = []
+    for line in catalogue.decode().splitlines():
+        if line.startswith("#") or not line.strip():
+            out.append(line)
+            continue
+        cols = line.split()
+        cols[3], cols[4] = f"{float(cols[3]) + dra:.7f}", f"{float(cols[4]) + ddec:.7f}"
+        out.append("  ".join(cols))
+    return ("\n".join(out) + "\n").encode()
+
+
+async def test_amqp_upload_by_reference_fetches_the_catalogue(system, aiohttp_file_server):
+    url = await aiohttp_file_server(system.catalogue)
+    replies = await system.broker._channel.declare_queue(exclusive=True, auto_delete=True)
+    await system.broker.publish_bytes(
+        "upload.submitted.v1", b"", headers={"hashtag": system.demo["token"], "EventID": system.demo["event"],
+                                             "MJD": "61365.1", "dryRun": "1", "catalogue_url": url},
+        correlation_id="by-reference", reply_to=replies.name)
+    reply = await next_message(system.broker, replies.name, timeout_s=30)
+    answer = json.loads(reply.body)
+    assert answer["survey"] == "APASS" and reply.correlation_id == "by-reference"
+
+
+@pytest.fixture
+async def aiohttp_file_server():
+    from aiohttp import web
+
+    runners = []
+
+    async def serve(data: bytes) -> str:
+        async def field(request):
+            return web.Response(body=data)
+
+        app = web.Application()
+        app.router.add_get("/field.cat", field)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/field.cat"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()
