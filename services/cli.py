@@ -66,6 +66,43 @@ def upload(catalogue: Path, event: str = typer.Option(..., "--event", help="IVOR
     raise typer.Exit(0 if status < 400 else 1)
 
 
+@app.command()
+def recalibrate(point: list[int] = typer.Option([], "--point", help="follow-up id (repeatable)"),
+                event: str = typer.Option(None, help="every point of this event (IVORN)"),
+                observatory: int = typer.Option(None, help="every point of this observatory id"),
+                mjd_min: float = typer.Option(None), mjd_max: float = typer.Option(None),
+                param: list[str] = typer.Option([], "--param", help="calibration parameter NAME=VALUE (repeatable)"),
+                apply: bool = typer.Option(False, "--apply", help="store the new calibrations (default: dry run)"),
+                reason: str = typer.Option("", help="why, kept with the history"),
+                token: str = typer.Option(..., "--token", envvar="CPCS_ADMIN_TOKEN"),
+                url: str = typer.Option("http://127.0.0.1:8080", envvar="CPCS_URL"),
+                wait_s: float = typer.Option(120.0, help="how long to wait for the outcomes")) -> None:
+    """Recalibrate stored points from their original uploads: a dry run first, --apply to store."""
+    import time
+
+    from services.client import admin_call
+
+    overrides = dict(item.split("=", 1) for item in param if "=" in item)
+    body = {"followup_ids": point, "event": event, "observatory_id": observatory, "mjd_min": mjd_min,
+            "mjd_max": mjd_max, "params": overrides, "dry_run": not apply, "reason": reason}
+    status, report = admin_call(url, token, "POST", "/api/v1/admin/recalibrations", body)
+    if status >= 400:
+        typer.echo(report.get("error", report), err=True)
+        raise typer.Exit(2)
+    path = f"/api/v1/admin/recalibrations/{report['recalibration_id']}"
+    deadline = time.monotonic() + wait_s
+    while report["finished"] < report["selected"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+        _, report = admin_call(url, token, "GET", path)
+    kind = "dry run" if report["dry_run"] else "applied"
+    typer.echo(f"recalibration {report['recalibration_id']} ({kind}): {report['finished']}/{report['selected']} "
+               f"finished, {report['outcomes']}")
+    for row in report["points"]:
+        delta = "" if row["delta_mag"] is None else f"{row['delta_mag']:+.4f}"
+        typer.echo(f"  point {row['followup_id']:>6}  {row['outcome']:<9} {row['filter_before']} -> "
+                   f"{row['filter_after']}  {row['mag_before']} -> {row['mag_after']}  {delta}  {row['reason'] or ''}")
+
+
 def main() -> None:
     app()
 

@@ -30,3 +30,17 @@ def post_upload(url: str, catalogue: Path, *, event: str, token: str, mjd: float
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+
+
+def admin_call(url: str, token: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """A JSON call to the admin API with the token as a bearer."""
+    import json
+
+    request = urllib.request.Request(f"{url.rstrip('/')}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")

@@ -13,6 +13,7 @@ from shared.refcat.store import RefcatStore
 from shared.settings import Settings
 from services.calibration import work
 from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter
+from services.calibration.recalibration import Recalibrator
 from services.calibration.store import INDEXES, CalibrationStore
 
 
@@ -45,8 +46,10 @@ async def running(settings: Settings):
     broker = Broker.from_settings(settings)
     await broker.start()
     calibrator, plotter = Calibrator(deps), Plotter(deps)
+    recalibrator = Recalibrator(calibrator)
     await broker.subscribe(f"{settings.exchange}.calibration", {
         "upload.received.v1": calibrator.on_upload_received,
+        "recalibration.requested.v1": recalibrator.on_recalibration_requested,
         "observation.deleted.v1": calibrator.on_observation_deleted})
     await broker.subscribe(f"{settings.exchange}.calibration.plots", {
         "observation.calibrated.v1": plotter.on_outcome, "observation.failed.v1": plotter.on_outcome})

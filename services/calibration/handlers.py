@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from shared.catalogue import CatalogueError
 from shared.contracts import (REGISTRY, CalibrationSummary, Message, ObservationCalibratedV1, ObservationDeletedV1,
-                              ObservationFailedV1, PlotRenderedV1, UploadReceivedV1)
+                              ObservationFailedV1, PlotRenderedV1, RecalibrationRequestedV1,
+                              UploadReceivedV1)
 from shared.errors import TransientError
 from services.calibration import work
 from services.calibration.store import CalibrationStore
@@ -48,7 +49,7 @@ class Calibrator:
             log.info("upload %s is gone (deleted before calibration); nothing to do", message.observation_id)
             return []
         t1 = time.perf_counter()
-        outgoing, result = await self._calibrate(message, data)
+        outgoing, result = await self.compute(message, data)
         t2 = time.perf_counter()
         await store.save({"_id": message.observation_id, "followup_id": message.followup_id,
                           "event_ivorn": message.event.ivorn, "dry_run": message.dry_run,
@@ -63,7 +64,9 @@ class Calibrator:
                  (t2 - t1) * 1e3, (t3 - t2) * 1e3)
         return [outgoing]
 
-    async def _calibrate(self, message: UploadReceivedV1, data: bytes) -> tuple[Message, dict | None]:
+    async def compute(self, message: UploadReceivedV1 | RecalibrationRequestedV1, data: bytes,
+                      param_overrides: dict | None = None) -> tuple[Message, dict]:
+        """Read, fetch references, calibrate: the message to publish and the full result (nothing stored)."""
         try:
             stars = await self._run(work.read_stars, data, message.filename, message.exptime_s)
         except CatalogueError as exc:
@@ -78,7 +81,8 @@ class Calibrator:
         result = await self._run(work.run_calibration, stars, references,
                                  target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg,
                                  match_radius_arcsec=message.match_radius_arcsec,
-                                 force_filter=message.force_filter, declared_filter=message.declared_filter)
+                                 force_filter=message.force_filter, declared_filter=message.declared_filter,
+                                 param_overrides=param_overrides or {})
         if not references:
             result["reason"] = (f"no reference catalogue on this server covers the field at RA {ra:.4f}, Dec {dec:.4f} "
                                 f"(radius {radius * 60:.1f} arcmin); an operator can import one with "

@@ -10,7 +10,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import IndexSpec, asc
 
-INDEXES = [IndexSpec("calibrations", asc("event_ivorn")), IndexSpec("calibrations", asc("expires_at"))]
+INDEXES = [IndexSpec("calibrations", asc("event_ivorn")), IndexSpec("calibrations", asc("expires_at")),
+           IndexSpec("calibration_history", asc("observation_id"))]
 DRY_RUN_KEEP = timedelta(days=1)
 
 
@@ -45,7 +46,32 @@ class CalibrationStore:
 
     async def delete(self, observation_id: str) -> None:
         await self.db.calibrations.delete_one({"_id": observation_id})
+        await self.db.calibration_history.delete_many({"observation_id": observation_id})
         await self.delete_plot(observation_id)
+
+    async def replace_current(self, doc: dict, *, reason: str) -> None:
+        """Make ``doc`` the current calibration; the one it replaces joins the history, unchanged."""
+        previous = await self.find(doc["_id"])
+        revision = 1
+        if previous is not None:
+            revision = int(previous.get("revision", 0)) + 1
+            await self.db.calibration_history.replace_one(
+                {"_id": f"{doc['_id']}:{revision - 1}"},
+                {**previous, "_id": f"{doc['_id']}:{revision - 1}", "observation_id": doc["_id"],
+                 "replaced_at": datetime.now(UTC), "replaced_because": reason}, upsert=True)
+        await self.save({**doc, "revision": revision}, dry_run=False)
+        await self.delete_plot(doc["_id"])  # the plot is drawn again for the new calibration
+
+    async def record_attempt(self, observation_id: str, recalibration_id: str, result: dict) -> None:
+        """A recalibration that failed: kept beside the history, the current calibration untouched."""
+        await self.db.calibration_history.replace_one(
+            {"_id": f"{observation_id}:{recalibration_id}"},
+            {"_id": f"{observation_id}:{recalibration_id}", "observation_id": observation_id,
+             "recalibration_id": recalibration_id, "outcome": "failed", "result": result,
+             "created_at": datetime.now(UTC)}, upsert=True)
+
+    async def history(self, observation_id: str) -> list[dict]:
+        return await self.db.calibration_history.find({"observation_id": observation_id}).to_list(None)
 
     async def has_plot(self, observation_id: str) -> bool:
         return await self.db["plots.files"].find_one({"filename": _plot_name(observation_id)}) is not None

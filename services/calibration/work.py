@@ -1,6 +1,8 @@
 """The CPU-bound steps, run in a process pool: read the catalogue, calibrate, draw the plot."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from shared.catalogue import StarTable, read_catalogue
@@ -29,11 +31,30 @@ def field_of(stars: StarTable) -> tuple[float, float, float]:
 
 def run_calibration(stars: StarTable, references: list[ReferenceStars], *, target_ra_deg: float,
                     target_dec_deg: float, match_radius_arcsec: float | None, force_filter: str,
-                    declared_filter: str | None) -> dict:
+                    declared_filter: str | None, param_overrides: dict | None = None) -> dict:
     result = calibrate(stars, references, target_ra_deg=target_ra_deg, target_dec_deg=target_dec_deg,
                        match_radius_arcsec=match_radius_arcsec or DEFAULT_MATCH_RADIUS_ARCSEC,
-                       force_filter=force_filter, declared_filter=declared_filter, params=CalibrationParams())
+                       force_filter=force_filter, declared_filter=declared_filter,
+                       params=params_with(param_overrides or {}))
     return result.to_dict()
+
+
+def params_with(overrides: dict) -> CalibrationParams:
+    """The default parameters with some replaced; ValueError naming any unknown or mistyped one."""
+    known = {f.name: f.type for f in dataclasses.fields(CalibrationParams)}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ValueError(f"unknown calibration parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    defaults = CalibrationParams()
+    values = {}
+    for name, value in overrides.items():
+        kind = type(getattr(defaults, name))
+        try:
+            values[name] = kind(value) if kind is not bool or isinstance(value, bool) else str(value).lower() in {
+                "1", "true", "yes", "on"}
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"calibration parameter {name} must be a {kind.__name__}, got {value!r}") from exc
+    return dataclasses.replace(defaults, **values)
 
 
 def failure(reason: str, *, target_ra_deg: float, target_dec_deg: float) -> dict:

@@ -8,11 +8,12 @@ from aiohttp import web
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 from shared.settings import Settings
-from services.ingest import http_api, http_cgi, pages, proxy
+from services.ingest import http_admin, http_api, http_cgi, pages, proxy
 from services.ingest.amqp_intake import ROUTING_KEY as INTAKE_KEY
 from services.ingest.amqp_intake import AmqpIntake
 from services.ingest.deps import DEPS, IngestDeps
 from services.ingest.handlers import StatusRecorder
+from services.ingest.recalibrations import Recalibrations
 from services.ingest.results import ResultWaiters
 from services.ingest.store import INDEXES, IngestStore
 from services.ingest.uploads import Uploads
@@ -36,6 +37,8 @@ def make_app(deps: IngestDeps) -> web.Application:
     proxy.add_routes(app)
     app.add_routes(http_cgi.routes)
     app.add_routes(http_api.routes)
+    app.add_routes(http_admin.routes)
+    app[http_admin.RECALIBRATIONS] = Recalibrations(deps.store, deps.publish)
     app.add_routes(pages.routes)
     app.router.add_get("/healthz", healthz)
     return app
@@ -55,7 +58,8 @@ async def running(settings: Settings):
     status = StatusRecorder(store)
     await broker.subscribe(f"{settings.exchange}.ingest", {
         "observation.calibrated.v1": status.on_observation_calibrated,
-        "observation.failed.v1": status.on_observation_failed})
+        "observation.failed.v1": status.on_observation_failed,
+        "recalibration.done.v1": Recalibrations(store, broker.publish).on_recalibration_done})
     await broker.subscribe(None, dict.fromkeys(RESULT_KEYS, waiters.on_result))
     intake = AmqpIntake(deps, broker)
     await broker.subscribe_raw(f"{settings.exchange}.ingest.intake", [INTAKE_KEY], intake.on_submission)

@@ -19,6 +19,7 @@ INDEXES = [
     IndexSpec("observations", asc("followup_id")),
     IndexSpec("observations", asc("event_ivorn")),
     IndexSpec("observations", asc("observatory_id")),
+    IndexSpec("recalibration_results", asc("recalibration_id")),
 ]
 
 

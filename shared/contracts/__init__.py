@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from shared.contracts.base import Message
+from shared.contracts.recalibration import RecalibrationDoneV1, RecalibrationRequestedV1
 from shared.contracts.v1 import (
     CalibrationSummary,
     EventCreatedV1,
@@ -29,11 +30,13 @@ REGISTRY: dict[str, type[Message]] = {
         EventCreatedV1,
         ImageReceivedV1,
         ImageSolvedV1,
+        RecalibrationRequestedV1,
+        RecalibrationDoneV1,
     )
 }
 
 __all__ = [
     "REGISTRY", "Message", "EventRef", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
     "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
-    "ImageReceivedV1", "ImageSolvedV1", "LightcurveUpdatedV1", "PlotRenderedV1",
+    "ImageReceivedV1", "ImageSolvedV1", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1", "PlotRenderedV1",
 ]

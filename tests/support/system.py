@@ -43,6 +43,15 @@ class Probe:
             await self._changed.wait_for(lambda: found() is not None)
             return found()
 
+    async def wait_count(self, routing_key: str, predicate, n: int, *, timeout_s: float = 30.0) -> list:
+        """Wait until ``n`` matching messages have been seen; return them."""
+        def matching():
+            return [m for m in self.seen if m.routing_key == routing_key and predicate(m)]
+
+        async with asyncio.timeout(timeout_s), self._changed:
+            await self._changed.wait_for(lambda: len(matching()) >= n)
+            return matching()
+
     def count(self, routing_key: str, predicate=lambda m: True) -> int:
         return sum(1 for m in self.seen if m.routing_key == routing_key and predicate(m))
 
