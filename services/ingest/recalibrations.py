@@ -55,7 +55,10 @@ def selection_from(body: dict) -> Selection:
 class Recalibrations:
     def __init__(self, store: IngestStore, publish):
         self.store, self.publish = store, publish
-        self.db = store.db
+
+    @property
+    def db(self):
+        return self.store.db
 
     async def request(self, selection: Selection, *, dry_run: bool, param_overrides: dict, reason: str,
                       requested_by: str) -> dict:

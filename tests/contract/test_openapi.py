@@ -17,7 +17,7 @@ import yaml
 
 from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
 from shared.settings import Settings
-from services.ingest import http_api, http_cgi, pages, proxy
+from services.ingest import http_admin, http_api, http_cgi, pages, proxy
 from services.ingest.app import make_app
 from services.ingest.deps import IngestDeps
 from services.ingest.results import ResultWaiters, cpcs_answer
@@ -127,8 +127,8 @@ def documented(spec: dict) -> set[tuple[str, str]]:
 
 
 def test_route_tables_are_what_the_app_serves():
-    from_tables = {(r.method, normalise(r.path)) for table in (http_cgi.routes, http_api.routes, pages.routes)
-                   for r in table}
+    tables = (http_cgi.routes, http_api.routes, http_admin.routes, pages.routes)
+    from_tables = {(r.method, normalise(r.path)) for table in tables for r in table}
     from_tables |= {("GET", p) for p in proxy.FORWARDED}
     from_tables |= {("GET", "/healthz"), ("GET", "/plots/{name}"), ("GET", "/api/v1/events/{event_id}/lightcurve")}
     assert served(ingest_app()) == from_tables
