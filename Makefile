@@ -3,7 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up down test install bench clean
+COMET := .run/comet/bin/twistd
+
+.PHONY: up down test install bench clean comet
 
 $(BIN)/cpcs: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -13,13 +15,20 @@ $(BIN)/cpcs: pyproject.toml
 
 install: $(BIN)/cpcs
 
+# The Comet VOEvent broker, in its own virtual environment, for the end-to-end alert-feed test.
+$(COMET):
+	$(PY) -m venv .run/comet
+	.run/comet/bin/pip install --quiet "comet==3.1.0" "twisted==26.10.0"
+
+comet: $(COMET)
+
 up: install
 	$(BIN)/cpcs up
 
 down: install
 	$(BIN)/cpcs down
 
-test: install
+test: install $(COMET)
 	$(BIN)/python -m tests.support.ensure_broker
 	$(BIN)/pytest -q -p no:cacheprovider
 

@@ -17,8 +17,12 @@ from services.ingest.recalibrations import Recalibrations
 from services.ingest.results import ResultWaiters
 from services.ingest.store import INDEXES, IngestStore
 from services.ingest.uploads import Uploads
+from services.ingest.voevents import wiring as voevents
+from services.ingest.voevents.http import VOEVENTS
+from services.ingest.voevents.settings import VoeventSettings
 
 RESULT_KEYS = ("observation.calibrated.v1", "observation.failed.v1")
+FEEDS = web.AppKey("voevent_feeds", voevents.Voevents)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -27,12 +31,18 @@ async def healthz(request: web.Request) -> web.Response:
         await deps.store.db.command("ping")
     except Exception as exc:  # the check reports, it does not fail the request
         return web.json_response({"status": "degraded", "database": str(exc)}, status=503)
-    return web.json_response({"status": "ok", "service": "ingest"})
+    body = {"status": "ok", "service": "ingest"}
+    alerts = request.app.get(FEEDS)
+    if alerts is not None and alerts.subscribers:
+        body["voevent_feeds"] = alerts.feeds()
+    return web.json_response(body)
 
 
-def make_app(deps: IngestDeps) -> web.Application:
+def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None) -> web.Application:
     app = web.Application(client_max_size=int(deps.settings.max_upload_mb * 1024 * 1024) + 65536)
     app[DEPS] = deps
+    if alerts is not None:
+        app[VOEVENTS], app[FEEDS] = alerts.intake, alerts
     app.cleanup_ctx.append(proxy.session_ctx)
     proxy.add_routes(app)
     app.add_routes(http_cgi.routes)
@@ -45,7 +55,7 @@ def make_app(deps: IngestDeps) -> web.Application:
 
 
 @asynccontextmanager
-async def running(settings: Settings):
+async def running(settings: Settings, voevent_settings: VoeventSettings | None = None):
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
     await ensure_indexes(db, INDEXES)
@@ -62,14 +72,18 @@ async def running(settings: Settings):
         "recalibration.done.v1": Recalibrations(store, broker.publish).on_recalibration_done})
     await broker.subscribe(None, dict.fromkeys(RESULT_KEYS, waiters.on_result))
     intake = AmqpIntake(deps, broker)
-    await broker.subscribe_raw(f"{settings.exchange}.ingest.intake", [INTAKE_KEY], intake.on_submission)
-    runner = web.AppRunner(make_app(deps), access_log=None)
+    alerts = await voevents.start(voevent_settings or VoeventSettings(), store, broker)
+    await broker.subscribe_raw(f"{settings.exchange}.ingest.intake", [INTAKE_KEY, voevents.ROUTING_KEY],
+                               voevents.intake_router(intake.on_submission, alerts.intake.on_delivery))
+    alerts.start_feeds()
+    runner = web.AppRunner(make_app(deps, alerts), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.ingest_port).start()
     try:
         yield deps
     finally:
         await runner.cleanup()
+        await alerts.close()
         await intake.close()
         await broker.close()
         await client.close()

@@ -11,6 +11,7 @@ from services.ingest.deps import DEPS, token_from
 from services.ingest.http_cgi import checked_event, delete_observation, event_json, read_form, upload_and_wait
 from services.ingest.results import status_url
 from services.ingest.uploads import UploadRefused, request_from_fields
+from services.ingest.voevents.http import post_voevent
 
 routes = web.RouteTableDef()
 
@@ -129,3 +130,6 @@ async def list_observatories(request: web.Request) -> web.Response:
 async def openapi(request: web.Request) -> web.Response:
     text = resources.files("services.ingest").joinpath("openapi.yaml").read_text()
     return web.Response(text=text, content_type="application/yaml")
+
+
+routes.post("/api/v1/voevents")(post_voevent)  # the handler lives with the rest of the alert feeds

@@ -8,13 +8,14 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.db import IndexSpec, asc, next_sequence
 from services.ingest.tokens import token_hash
 
 INDEXES = [
     IndexSpec("events", asc("alert_id"), unique=True),
+    IndexSpec("event_aliases", asc("event")),
     IndexSpec("observatories", asc("name"), unique=True),
     IndexSpec("observations", asc("followup_id")),
     IndexSpec("observations", asc("event_ivorn")),
@@ -33,9 +34,50 @@ class IngestStore:
         self.uploads = AsyncGridFSBucket(db, bucket_name="uploads")
         self.scratch = AsyncGridFSBucket(db, bucket_name="scratch")
 
-    # events
+    # events: ``_id`` is the event's IVORN; ``event_aliases`` maps every other name of it (the
+    # packets' IVORNs, the stream's name) to that ``_id``, one document per alias (unique by key)
     async def find_event(self, ivorn: str) -> dict | None:
-        return await self.db.events.find_one({"_id": ivorn})
+        """The event with this IVORN or alias (``ivo://Gaia16aac``, its packet's IVORN, ``Gaia16aac``)."""
+        event = await self.db.events.find_one({"_id": ivorn})
+        if event is None:
+            alias = await self.db.event_aliases.find_one({"_id": ivorn})
+            if alias is not None:
+                event = await self.db.events.find_one({"_id": alias["event"]})
+        return event
+
+    async def events_known_as(self, names: list[str]) -> dict[str, str]:
+        """For each name that is an event's IVORN or alias, that event's IVORN."""
+        aliases = await self.db.event_aliases.find({"_id": {"$in": names}}).to_list(None)
+        events = await self.db.events.find({"_id": {"$in": names}}, {"_id": 1}).to_list(None)
+        return {a["_id"]: a["event"] for a in aliases} | {e["_id"]: e["_id"] for e in events}
+
+    async def get_event(self, event_id: str) -> dict | None:
+        return await self.db.events.find_one({"_id": event_id})
+
+    async def insert_event(self, doc: dict) -> None:
+        """Insert a new event (DuplicateKeyError when its IVORN was taken meanwhile)."""
+        await self.db.events.insert_one(doc)
+
+    async def replace_event(self, doc: dict, *, revision: int | None) -> bool:
+        """Write the event if nobody changed it since ``revision`` was read (None: never revised)."""
+        result = await self.db.events.replace_one({"_id": doc["_id"], "revision": revision}, doc)
+        return result.matched_count == 1
+
+    async def add_aliases(self, event_id: str, aliases: list[str]) -> dict[str, str]:
+        """Point each alias at the event; an alias already held by another event keeps it (returned)."""
+        docs = [{"_id": a, "event": event_id} for a in aliases if a != event_id]
+        if not docs:
+            return {}
+        try:
+            await self.db.event_aliases.insert_many(docs, ordered=False)
+            return {}
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+        taken = [docs[e["index"]]["_id"] for e in errors]
+        held = await self.db.event_aliases.find({"_id": {"$in": taken}}).to_list(None)
+        return {a["_id"]: a["event"] for a in held if a["event"] != event_id}
 
     async def find_event_by_id(self, alert_id: int) -> dict | None:
         return await self.db.events.find_one({"alert_id": alert_id})
@@ -47,7 +89,8 @@ class IngestStore:
         if existing:
             return existing, False
         doc = {"_id": ivorn, "alert_id": await next_sequence(self.db, "alert_id"), "ra_deg": ra_deg,
-               "dec_deg": dec_deg, "url": url, "source": source, "published": now()}
+               "dec_deg": dec_deg, "url": url, "source": source, "published": now(), "target_usable": True,
+               "no_target_reason": None}
         try:
             await self.db.events.insert_one(doc)
         except DuplicateKeyError:

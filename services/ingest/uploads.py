@@ -100,6 +100,9 @@ class Uploads:
         event = await self.store.find_event(req.event_ivorn)
         if event is None:
             raise UploadRefused(404, f"unknown event {req.event_ivorn}: add it first with /cgi/newevent")
+        if not event.get("target_usable", True):
+            raise UploadRefused(422, f"event {event['_id']} has no position usable for photometry: "
+                                     f"{event.get('no_target_reason') or 'no usable position'}")
         if not req.data:
             raise UploadRefused(400, "no catalogue file was attached (field sexCat)")
         if len(req.data) > self.max_bytes:

@@ -8,6 +8,7 @@ from aiohttp import web
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 from shared.settings import Settings
+from services.lightcurve import alerts
 from services.lightcurve.handlers import PointKeeper
 from services.lightcurve.http import make_app
 from services.lightcurve.store import INDEXES, LightcurveStore
@@ -17,14 +18,15 @@ from services.lightcurve.store import INDEXES, LightcurveStore
 async def running(settings: Settings):
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
-    await ensure_indexes(db, INDEXES)
+    await ensure_indexes(db, INDEXES + alerts.INDEXES)
     store = LightcurveStore(db)
     broker = Broker.from_settings(settings)
     await broker.start()
     keeper = PointKeeper(store)
     await broker.subscribe(f"{settings.exchange}.lightcurve", {
         "observation.calibrated.v1": keeper.on_observation_calibrated,
-        "observation.deleted.v1": keeper.on_observation_deleted})
+        "observation.deleted.v1": keeper.on_observation_deleted,
+        "alert.photometry.received.v1": alerts.AlertPoints(db).on_alert_photometry_received})
     runner = web.AppRunner(make_app(store, settings), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.lightcurve_port).start()

@@ -10,11 +10,13 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from shared.settings import Settings
+from services.lightcurve.alerts import AlertPoints
 from services.lightcurve.store import LightcurveStore
-from services.lightcurve.views import cpcs_columns, csv_text, json_rows, render_lightcurve_png
+from services.lightcurve.views import all_rows, cpcs_columns, csv_text, render_lightcurve_png
 
 STORE = web.AppKey("store", LightcurveStore)
 SETTINGS = web.AppKey("settings", Settings)
+ALERT_POINTS = web.AppKey("alert_points", AlertPoints)
 routes = web.RouteTableDef()
 
 
@@ -44,10 +46,12 @@ async def get_alert_lc(request: web.Request) -> web.Response:
     store = request.app[STORE]
     event = await find_event(store, name=request.query.get("alert_name"), alert_id=request.query.get("alert_id"))
     points = await store.points_of(event["_id"])
-    png = await asyncio.get_running_loop().run_in_executor(None, render_lightcurve_png, event["_id"], points)
+    alert_points = await request.app[ALERT_POINTS].of_event(event["_id"])
+    png = await asyncio.get_running_loop().run_in_executor(None, render_lightcurve_png, event["_id"], points,
+                                                           alert_points)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(row[k]))}</td>" for k in
                                     ("id", "mjd", "mag", "mag_err", "calib_err", "filter", "survey", "observatory"))
-                   + "</tr>" for row in json_rows(points))
+                   + "</tr>" for row in all_rows(points, alert_points))
     title = html.escape(event["_id"])
     body = (f"<h1>{title}</h1><img alt='light curve' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
             "<table><tr><th>id</th><th>MJD</th><th>mag</th><th>mag_err</th><th>calib_err</th><th>filter</th>"
@@ -61,10 +65,20 @@ async def lightcurve(request: web.Request) -> web.Response:
     store, key = request.app[STORE], unquote(request.match_info["event_id"])
     event = await find_event(store, name=None if key.isdigit() else key, alert_id=key if key.isdigit() else None)
     points = await store.points_of(event["_id"])
+    alert_points = await request.app[ALERT_POINTS].of_event(event["_id"])
     if request.query.get("format", "json").lower() == "csv":
-        return web.Response(text=csv_text(points), content_type="text/csv")
-    return web.json_response({"ivorn": event["_id"], "id": event["alert_id"], "points": json_rows(points)},
-                             dumps=_dumps)
+        return web.Response(text=csv_text(points, alert_points), content_type="text/csv")
+    return web.json_response({"ivorn": event["_id"], "id": event["alert_id"], "points": all_rows(points, alert_points),
+                              "event": event_summary(event)}, dumps=_dumps)
+
+
+def event_summary(event: dict) -> dict:
+    """What readers need to judge the curve: the event's names, position, and whether it is a target."""
+    return {"name": event.get("name"), "aliases": list(event.get("aliases") or []), "ra": event.get("ra_deg"),
+            "dec": event.get("dec_deg"), "error_radius_deg": event.get("error_radius_deg"),
+            "target_usable": event.get("target_usable", True), "no_target_reason": event.get("no_target_reason"),
+            "source": event.get("source", ""), "url": event.get("url", ""),
+            "n_packets": sum(1 for e in event.get("history") or () if e.get("packet_ivorn"))}
 
 
 @routes.get("/list_of_alerts")
@@ -134,5 +148,6 @@ def _dumps(value) -> str:
 def make_app(store: LightcurveStore, settings: Settings) -> web.Application:
     app = web.Application()
     app[STORE], app[SETTINGS] = store, settings
+    app[ALERT_POINTS] = AlertPoints(store.db)
     app.add_routes(routes)
     return app

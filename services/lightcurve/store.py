@@ -52,8 +52,13 @@ class LightcurveStore:
         return await self.db.points.count_documents({"event_ivorn": ivorn})
 
     async def event(self, *, ivorn: str | None = None, alert_id: int | None = None) -> dict | None:
+        """By IVORN, or any alias of it (ingest's ``event_aliases``: packet IVORNs, ``Gaia16aac``), or by id."""
         query = {"_id": ivorn} if ivorn is not None else {"alert_id": alert_id}
-        return await self.db.events.find_one(query)
+        event = await self.db.events.find_one(query)
+        if event is None and ivorn is not None:
+            alias = await self.db.event_aliases.find_one({"_id": ivorn})
+            event = await self.db.events.find_one({"_id": alias["event"]}) if alias else None
+        return event
 
     async def events(self, *, offset: int, limit: int) -> list[dict]:
         return await self.db.events.find({}).sort("alert_id", -1).skip(offset).limit(limit).to_list(None)

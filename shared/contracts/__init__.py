@@ -1,6 +1,14 @@
 """Message contracts: one registry from routing key to model, golden samples beside it."""
 from __future__ import annotations
 
+from shared.contracts.alerts import (
+    AlertPhotometryReceivedV1,
+    AlertPhotometryStoredV1,
+    AlertPoint,
+    EventUpdatedV1,
+    VoeventFeedChangedV1,
+    VoeventProcessedV1,
+)
 from shared.contracts.base import Message
 from shared.contracts.recalibration import RecalibrationDoneV1, RecalibrationRequestedV1
 from shared.contracts.v1 import (
@@ -28,6 +36,11 @@ REGISTRY: dict[str, type[Message]] = {
         LightcurveUpdatedV1,
         PlotRenderedV1,
         EventCreatedV1,
+        EventUpdatedV1,
+        VoeventProcessedV1,
+        AlertPhotometryReceivedV1,
+        AlertPhotometryStoredV1,
+        VoeventFeedChangedV1,
         ImageReceivedV1,
         ImageSolvedV1,
         RecalibrationRequestedV1,
@@ -36,6 +49,8 @@ REGISTRY: dict[str, type[Message]] = {
 }
 
 __all__ = [
+    "EventUpdatedV1", "VoeventProcessedV1", "AlertPoint", "AlertPhotometryReceivedV1", "AlertPhotometryStoredV1",
+    "VoeventFeedChangedV1",
     "REGISTRY", "Message", "EventRef", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
     "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
     "ImageReceivedV1", "ImageSolvedV1", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1", "PlotRenderedV1",

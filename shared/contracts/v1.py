@@ -132,14 +132,22 @@ class PlotRenderedV1(Message):
 
 
 class EventCreatedV1(Message):
-    """A new event (transient) is known."""
+    """A new event (transient) is known.
+
+    Created by hand, ``ra_deg``/``dec_deg`` are always given. Created by an alert packet, they are
+    None when the packet gave no position, and ``target_usable`` is False (with the reason) when the
+    position cannot serve as a photometry target (none, 0,0, or an error circle too wide).
+    """
 
     routing_key = "event.created.v1"
     ivorn: str
-    ra_deg: float
-    dec_deg: float
+    ra_deg: float | None
+    dec_deg: float | None
     url: str = ""
     source: str = "manual"
+    target_usable: bool = True
+    no_target_reason: str | None = None
+    aliases: list[str] = []
 
 
 class ImageReceivedV1(Message):

@@ -1,0 +1,62 @@
+"""``POST /api/v1/voevents``: a feed (or an operator) posts one VOEvent packet; the answer is its outcome."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.ingest.deps import DEPS, token_from
+from services.ingest.voevents.intake import Outcome, PacketRefused, VoeventIntake, n_packets
+
+VOEVENTS = web.AppKey("voevents", VoeventIntake)
+
+
+def _problem(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason, "status": status}, status=status)
+
+
+def _bearer(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else token_from(request)
+
+
+async def post_voevent(request: web.Request) -> web.Response:
+    """The body is the packet's XML (or a form with the packet in field ``voevent``)."""
+    intake = request.app.get(VOEVENTS)
+    if intake is None:
+        return _problem(503, "the VOEvent intake is not running on this server")
+    record = await request.app[DEPS].store.find_token(_bearer(request))
+    if record is None:
+        return _problem(401, "unknown or missing token: VOEvents are posted with a token")
+    if not (record.get("is_admin") or record.get("allow_voevents")):
+        return _problem(403, "this token may not post VOEvents (an admin token, or one allowed VOEvents, may)")
+    try:
+        outcome = await intake.receive(await _packet_bytes(request, intake.max_packet_bytes), via="http")
+    except PacketRefused as exc:
+        return _problem(exc.status, str(exc))
+    return web.json_response(outcome_json(outcome), status=201 if outcome.event_created else 200)
+
+
+async def _packet_bytes(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit + 65536:
+        raise PacketRefused(413, f"the request is {request.content_length / 1024:.0f} KiB; the limit for a "
+                                 f"packet is {limit / 1024:.0f} KiB")
+    if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        form = await request.post()
+        field = form.get("voevent")
+        if field is None:
+            raise PacketRefused(400, "the form has no field 'voevent' with the packet")
+        return field.file.read() if isinstance(field, web.FileField) else str(field).encode()
+    return await request.read()
+
+
+def outcome_json(outcome: Outcome) -> dict:
+    return {"packet_ivorn": outcome.packet_ivorn, "role": outcome.role, "outcome": outcome.outcome,
+            "reason": outcome.reason, "event": event_view(outcome.event) if outcome.event else None}
+
+
+def event_view(doc: dict) -> dict:
+    """An event as the alert feeds see it: identity, aliases, position and whether it is a target."""
+    return {"id": doc.get("alert_id"), "ivorn": doc["_id"], "name": doc.get("name"),
+            "aliases": list(doc.get("aliases") or []), "ra": doc.get("ra_deg"), "dec": doc.get("dec_deg"),
+            "error_radius_deg": doc.get("error_radius_deg"), "target_usable": doc.get("target_usable", True),
+            "no_target_reason": doc.get("no_target_reason"), "role": doc.get("role"), "url": doc.get("url", ""),
+            "source": doc.get("source", ""), "n_packets": n_packets(doc)}
