@@ -41,7 +41,7 @@ async def test_uploads_wait_while_calibration_is_down_and_each_is_calibrated_onc
     ids = {a["followup_id"] for a in accepted}
     for followup_id in ids:
         await processes.probe.wait_for("lightcurve.updated.v1", lambda m, f=followup_id: m.followup_id == f,
-                                       timeout_s=60)
+                                       timeout_s=180)
     for item in accepted:
         assert processes.probe.count("observation.calibrated.v1",
                                      lambda m, o=item["observation_id"]: m.observation_id == o) == 1
