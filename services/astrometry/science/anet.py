@@ -1,0 +1,167 @@
+"""The astrometry.net engine: an index built from the reference cone, then ``solve-field`` on our sources.
+
+Uses the Debian package ``astrometry.net`` (0.93): ``build-astrometry-index`` turns the reference
+stars the service fetched around the hint into a few small index files (quads of 12 % to 70 % of the
+field), and ``solve-field`` matches the detected sources (an x,y list: it does no source extraction
+of its own) against them. Because the index holds only the cone, the search is limited to it; the
+pixel scale range comes from the header, the observatory record or a wide default. astrometry.net
+verifies a solution (Bayesian log-odds, 1e9 by default) before accepting it, so a wrong field fails
+instead of giving a false WCS. Everything runs in a temporary directory removed afterwards.
+
+Pure apart from the two subprocesses: synchronous, no network, deterministic for the same input.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+__all__ = ["AnetOutcome", "available", "solve_field"]
+
+#: Smallest quad of each index, as a fraction of the smaller side of the field (each spans a factor
+#: sqrt 2, so together 17 % to 48 %; a wide scale range adds the same fractions of the largest field).
+#: Measured on the 2k benchmark frame: three scales 0.55 s, four (14 % to 57 %) 0.8 s, same solutions.
+QUAD_FRACTIONS = (0.17, 0.24, 0.34)
+
+
+@dataclass(frozen=True)
+class AnetOutcome:
+    """What solve-field gave: a WCS (None when it found none), and why / how."""
+
+    wcs: WCS | None
+    reason: str | None
+    log_odds: float | None
+    n_index_stars: int
+    n_indexes: int
+    log_tail: str
+
+
+def available() -> bool:
+    """True when both programs of the Debian package ``astrometry.net`` are installed."""
+    return shutil.which("solve-field") is not None and shutil.which("build-astrometry-index") is not None
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # solve-field is a Python 3 script of the system's Python
+    env.pop("PYTHONHOME", None)
+    return env
+
+
+def _run(cmd: list[str], timeout_s: float) -> subprocess.CompletedProcess:
+    """Run a program in its own process group; past ``timeout_s`` the whole group is killed
+    (solve-field starts astrometry-engine as a child) and ``TimeoutExpired`` is raised."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def solve_field(x: np.ndarray, y: np.ndarray, flux: np.ndarray, *, shape: tuple[int, int], ref_ra_deg: np.ndarray,
+                ref_dec_deg: np.ndarray, ref_mag: np.ndarray | None, scale_low_arcsec: float,
+                scale_high_arcsec: float, hint: tuple[float, float] | None = None, hint_radius_deg: float | None = None,
+                tweak_order: int = 2, time_limit_s: float = 10.0) -> AnetOutcome:
+    """Solve the field with astrometry.net against an index built from the given reference stars.
+
+    Parameters
+    ----------
+    x, y, flux : numpy.ndarray
+        Detected sources (0-based pixels), brightest first.
+    shape : (int, int)
+        ``(ny, nx)`` of the frame.
+    ref_ra_deg, ref_dec_deg : numpy.ndarray
+        Reference stars (Gaia positions from the store, the cone around the hint).
+    ref_mag : numpy.ndarray or None
+        Their magnitudes (brightest stars make the quads); None keeps the given order.
+    scale_low_arcsec, scale_high_arcsec : float
+        Range of the pixel scale.
+    hint : (float, float), optional
+        Centre of the search and ``hint_radius_deg`` its radius (the index already limits it).
+    tweak_order : int, optional
+        SIP order of astrometry.net's own tweak (the caller refines anyway).
+    time_limit_s : float, optional
+        Wall-clock limit of the solver (it is killed past it; a solution takes well under a second,
+        exhausting a wrong index much longer).
+
+    Returns
+    -------
+    AnetOutcome
+    """
+    ny, nx = shape
+    ra, dec = np.asarray(ref_ra_deg, float), np.asarray(ref_dec_deg, float)
+    mag = np.arange(ra.size, dtype=float) if ref_mag is None else np.asarray(ref_mag, float)
+    mag = np.where(np.isfinite(mag), mag, np.nanmax(mag[np.isfinite(mag)]) + 1 if np.isfinite(mag).any() else 30.0)
+    side_min = min(nx, ny) * scale_low_arcsec / 60.0  # arcmin
+    side_max = min(nx, ny) * scale_high_arcsec / 60.0
+    lows = sorted({round(f * side_min, 4) for f in QUAD_FRACTIONS}
+                  | {round(f * side_max, 4) for f in QUAD_FRACTIONS if f * side_max > QUAD_FRACTIONS[-1] * side_min})
+    with tempfile.TemporaryDirectory(prefix="cpcs-anet-") as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Table({"RA": ra, "DEC": dec, "MAG": mag}).write(os.path.join(tmp, "ref.fits"))
+            Table({"X": np.asarray(x, float) + 1.0, "Y": np.asarray(y, float) + 1.0,
+                   "FLUX": np.asarray(flux, float)}).write(os.path.join(tmp, "xy.fits"))
+        outputs = [os.path.join(tmp, f"index-{i}.fits") for i in range(len(lows))]
+        procs = [subprocess.Popen(["build-astrometry-index", "-i", os.path.join(tmp, "ref.fits"), "-o", out,
+                                   "-N", str(max(1, int(round(3520.0 / lo)))), "-l", f"{lo:.4f}",
+                                   "-u", f"{lo * math.sqrt(2.0):.4f}", "-S", "MAG", "-E", "-M", "-j", "0.5",
+                                   "-I", str(9000 + i)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env=_env())
+                 for i, (lo, out) in enumerate(zip(lows, outputs))]  # concurrently: one per core
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        indexes = [out for proc, out in zip(procs, outputs) if proc.returncode == 0 and os.path.exists(out)]
+        if not indexes:
+            return AnetOutcome(None, "astrometry.net could not build an index from the reference stars "
+                               f"({ra.size} stars)", None, int(ra.size), 0, "")
+        cfg = os.path.join(tmp, "astrometry.cfg")
+        with open(cfg, "w") as fh:
+            fh.write("inparallel\n" + "".join(f"index {p}\n" for p in indexes))
+        wcs_path = os.path.join(tmp, "out.wcs")
+        cmd = ["solve-field", os.path.join(tmp, "xy.fits"), "--config", cfg, "--width", str(nx), "--height", str(ny),
+               "--scale-units", "arcsecperpix", "--scale-low", f"{scale_low_arcsec:.5f}",
+               "--scale-high", f"{scale_high_arcsec:.5f}", "--no-plots", "--overwrite", "--no-remove-lines",
+               "--uniformize", "0", "--crpix-center", "--tweak-order", str(int(tweak_order)),
+               "--cpulimit", str(int(math.ceil(time_limit_s))), "--dir", tmp, "--new-fits", "none", "--corr", "none",
+               "--rdls", "none", "--match", "none", "--index-xyls", "none", "--solved", os.path.join(tmp, "solved"),
+               "--wcs", wcs_path, "--temp-dir", tmp]
+        if hint is not None and hint_radius_deg is not None:
+            cmd += ["--ra", f"{hint[0]:.6f}", "--dec", f"{hint[1]:.6f}", "--radius", f"{hint_radius_deg:.4f}"]
+        try:
+            proc = _run(cmd, timeout_s=time_limit_s)
+        except subprocess.TimeoutExpired:
+            reason = (f"astrometry.net found no solution within {time_limit_s:g} s matching {len(x)} detected stars to "
+                      f"{ra.size} reference stars at {scale_low_arcsec:.3g}-{scale_high_arcsec:.3g} arcsec/pixel")
+            return AnetOutcome(None, reason, None, int(ra.size), len(indexes), "")
+        log = (proc.stdout or "") + (proc.stderr or "")
+        odds = [float(m) for m in re.findall(r"log-odds ratio ([-0-9.eE+]+)", log)]
+        if proc.returncode != 0 or not os.path.exists(wcs_path):
+            reason = (f"astrometry.net found no solution matching {len(x)} detected stars to {ra.size} reference "
+                      f"stars at {scale_low_arcsec:.3g}-{scale_high_arcsec:.3g} arcsec/pixel")
+            return AnetOutcome(None, reason, max(odds) if odds else None, int(ra.size), len(indexes), log[-2000:])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # FITSFixedWarning: a WCS file has no image (NAXIS 0)
+            header = fits.getheader(wcs_path)
+            wcs = WCS(header, relax=True)
+        wcs.pixel_shape = (nx, ny)
+        return AnetOutcome(wcs, None, max(odds) if odds else None, int(ra.size), len(indexes), log[-2000:])
