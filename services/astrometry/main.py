@@ -1,9 +1,9 @@
 from shared.runtime import run
-from services.imaging import running_for
+from services.astrometry.app import running
 
 
 def main() -> None:
-    run("astrometry", running_for("astrometry", "image.received.v1"))
+    run("astrometry", running)
 
 
 if __name__ == "__main__":

@@ -2,33 +2,16 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
+from shared.pools import lower_priority, process_pool
 from shared.refcat.store import RefcatStore
 from shared.settings import Settings
-from services.calibration import work
 from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter
 from services.calibration.recalibration import Recalibrator
 from services.calibration.store import INDEXES, CalibrationStore
-
-
-def _warm_up() -> bool:
-    return work.read_stars is not None
-
-
-def _lower_priority() -> None:
-    """Plots yield the CPU to calibrations: they are never on the path of an answer."""
-    os.nice(10)
-
-
-def _pool(workers: int, *, initializer=None) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=initializer)
 
 
 @asynccontextmanager
@@ -38,9 +21,8 @@ async def running(settings: Settings):
     await ensure_indexes(db, INDEXES)
     refcat = RefcatStore(db)
     await refcat.ensure_indexes()
-    executor, plot_executor = _pool(settings.process_workers), _pool(1, initializer=_lower_priority)
-    loop = asyncio.get_running_loop()
-    await asyncio.gather(loop.run_in_executor(executor, _warm_up), loop.run_in_executor(plot_executor, _warm_up))
+    executor, plot_executor = await asyncio.gather(process_pool(settings.process_workers),
+                                                   process_pool(1, initializer=lower_priority))
     deps = CalibrationDeps(store=CalibrationStore(db), refcat=refcat, executor=executor, plot_executor=plot_executor,
                            refcat_margin_deg=settings.refcat_margin_arcmin / 60)
     broker = Broker.from_settings(settings)
@@ -49,6 +31,7 @@ async def running(settings: Settings):
     recalibrator = Recalibrator(calibrator)
     await broker.subscribe(f"{settings.exchange}.calibration", {
         "upload.received.v1": calibrator.on_upload_received,
+        "catalogue.measured.v1": calibrator.on_catalogue_measured,
         "recalibration.requested.v1": recalibrator.on_recalibration_requested,
         "observation.deleted.v1": calibrator.on_observation_deleted})
     await broker.subscribe(f"{settings.exchange}.calibration.plots", {

@@ -9,7 +9,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from shared.catalogue import CatalogueError
-from shared.contracts import (REGISTRY, CalibrationSummary, Message, ObservationCalibratedV1, ObservationDeletedV1,
+from shared.contracts import (REGISTRY, CalibrationSummary, CatalogueMeasuredV1, Message, ObservationCalibratedV1, ObservationDeletedV1,
                               ObservationFailedV1, PlotRenderedV1, RecalibrationRequestedV1,
                               UploadReceivedV1)
 from shared.errors import TransientError
@@ -39,22 +39,34 @@ class Calibrator:
         return await loop.run_in_executor(self.deps.executor, _call, fn, args, kwargs)
 
     async def on_upload_received(self, message: UploadReceivedV1) -> list[Message]:
+        return await self._calibrate_once(message, lambda: self.deps.store.upload_bytes(message.file_id, message.bucket))
+
+    async def on_catalogue_measured(self, message: CatalogueMeasuredV1) -> list[Message]:
+        """An image's measured catalogue: as an upload, with the forced photometry for a limit."""
+        radius = message.match_radius_arcsec or _image_radius(message.image_metadata)
+        message = message.model_copy(update={"match_radius_arcsec": radius})
+        return await self._calibrate_once(message, lambda: self.deps.store.catalogue_bytes(message.catalogue_file_id),
+                                          forced=message.target,
+                                          extra={"catalogue_file_id": message.catalogue_file_id,
+                                                 "forced_target": message.target, "match_radius_arcsec": radius})
+
+    async def _calibrate_once(self, message, load, *, forced: dict | None = None, extra: dict | None = None):
         store = self.deps.store
         done = await store.find(message.observation_id)
         if done is not None:  # delivered again after a crash: publish the same answer, compute nothing
             return [_revive(done["message"])]
         t0 = time.perf_counter()
-        data = await store.upload_bytes(message.file_id, message.bucket)
+        data = await load()
         if data is None:
             log.info("upload %s is gone (deleted before calibration); nothing to do", message.observation_id)
             return []
         t1 = time.perf_counter()
-        outgoing, result = await self.compute(message, data)
+        outgoing, result = await self.compute(message, data, forced=forced)
         t2 = time.perf_counter()
         await store.save({"_id": message.observation_id, "followup_id": message.followup_id,
                           "event_ivorn": message.event.ivorn, "dry_run": message.dry_run,
                           "outcome": outgoing.routing_key, "message": _stored(outgoing),
-                          "result": result}, dry_run=message.dry_run)
+                          "result": result, **(extra or {})}, dry_run=message.dry_run)
         if message.dry_run:
             await store.drop_scratch(message.file_id)
             await store.purge_expired_dry_runs()
@@ -65,7 +77,7 @@ class Calibrator:
         return [outgoing]
 
     async def compute(self, message: UploadReceivedV1 | RecalibrationRequestedV1, data: bytes,
-                      param_overrides: dict | None = None) -> tuple[Message, dict]:
+                      param_overrides: dict | None = None, *, forced: dict | None = None) -> tuple[Message, dict]:
         """Read, fetch references, calibrate: the message to publish and the full result (nothing stored)."""
         try:
             stars = await self._run(work.read_stars, data, message.filename, message.exptime_s)
@@ -83,6 +95,8 @@ class Calibrator:
                                  match_radius_arcsec=message.match_radius_arcsec,
                                  force_filter=message.force_filter, declared_filter=message.declared_filter,
                                  param_overrides=param_overrides or {})
+        if forced:
+            apply_forced_limit(result, forced)
         if not references:
             result["reason"] = (f"no reference catalogue on this server covers the field at RA {ra:.4f}, Dec {dec:.4f} "
                                 f"(radius {radius * 60:.1f} arcmin); an operator can import one with "
@@ -122,6 +136,21 @@ class Plotter:
             self.deps.plot_executor, _call, work.draw_plot, (result, title), {})
         await store.save_plot(message.observation_id, png)
         return [done]
+
+
+def apply_forced_limit(result: dict, forced: dict) -> None:
+    """For an image, a non-detection's limit comes from the noise at the event (forced photometry)."""
+    if result.get("status") != "limit" or result.get("zeropoint") is None or forced.get("limit_mag_inst") is None:
+        return
+    result["mag"] = forced["limit_mag_inst"] - result["zeropoint"]
+    result["limit_sigma"] = forced.get("limit_sigma")
+    result["limit_method"] = "forced photometry at the event (local noise)"
+
+
+def _image_radius(metadata: dict) -> float:
+    """The target radius for an image: 2 arcsec, less when another star is closer to the event."""
+    clear = metadata.get("target_clear_radius_arcsec")
+    return min(2.0, clear) if clear else 2.0
 
 
 def _call(fn, args, kwargs):

@@ -26,10 +26,17 @@ class Recalibrator:
             return [self._done(message, "failed", current, None, str(exc))]
         if current is not None and current.get("recalibration_id") == message.recalibration_id:
             return [_revive(m) for m in current["messages"]]  # applied already: same answer again
-        data = await self.store.upload_bytes(message.file_id, "uploads")
+        image = current is not None and current.get("catalogue_file_id")
+        if image:  # an image: calibrate its measured catalogue again, with its forced photometry
+            data = await self.store.catalogue_bytes(current["catalogue_file_id"])
+            message = message.model_copy(update={"match_radius_arcsec": message.match_radius_arcsec
+                                                 or current.get("match_radius_arcsec")})
+        else:
+            data = await self.store.upload_bytes(message.file_id, "uploads")
         if data is None:
             return [self._done(message, "failed", current, None, "the stored upload is gone (point deleted?)")]
-        outgoing, result = await self.calibrator.compute(message, data, message.param_overrides)
+        outgoing, result = await self.calibrator.compute(message, data, message.param_overrides,
+                                                         forced=current.get("forced_target") if image else None)
         if message.dry_run:
             return [self._done(message, "previewed", current, result, result.get("reason"))]
         if not isinstance(outgoing, ObservationCalibratedV1):
@@ -39,7 +46,9 @@ class Recalibrator:
         await self.store.replace_current(
             {"_id": message.observation_id, "followup_id": message.followup_id, "event_ivorn": message.event.ivorn,
              "dry_run": False, "outcome": outgoing.routing_key, "message": _stored(outgoing), "result": result,
-             "recalibration_id": message.recalibration_id, "messages": [_stored(outgoing), _stored(done)]},
+             "recalibration_id": message.recalibration_id, "messages": [_stored(outgoing), _stored(done)],
+             **{k: current[k] for k in ("catalogue_file_id", "forced_target", "match_radius_arcsec")
+                if current and k in current}},
             reason=message.reason)
         return [outgoing, done]
 

@@ -21,6 +21,7 @@ class CalibrationStore:
         self.uploads = AsyncGridFSBucket(db, bucket_name="uploads")
         self.scratch = AsyncGridFSBucket(db, bucket_name="scratch")
         self.plots = AsyncGridFSBucket(db, bucket_name="plots")
+        self.catalogues = AsyncGridFSBucket(db, bucket_name="catalogues")
 
     async def upload_bytes(self, file_id: str, bucket: str) -> bytes | None:
         try:
@@ -29,6 +30,13 @@ class CalibrationStore:
         except NoFile:
             return None
         return await stream.read()
+
+    async def catalogue_bytes(self, file_id: str) -> bytes | None:
+        """A catalogue measured on an image by the photometry service."""
+        try:
+            return await (await self.catalogues.open_download_stream(ObjectId(file_id))).read()
+        except NoFile:
+            return None
 
     async def drop_scratch(self, file_id: str) -> None:
         try:

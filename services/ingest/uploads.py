@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.catalogue import CatalogueError, read_catalogue
-from shared.contracts import EventRef, ObservatoryRef, UploadReceivedV1
+from shared.contracts import EventRef, ImageReceivedV1, ObservatoryRef, UploadReceivedV1
+from shared.fitsimage import ImageRefused
+from services.ingest.images import ImageIntake, inspect_image, upload_values
 from shared.db import next_sequence
 from services.ingest.store import IngestStore, now
 
@@ -108,7 +110,7 @@ class Uploads:
         if len(req.data) > self.max_bytes:
             raise UploadRefused(413, f"the file is {len(req.data) / 1e6:.1f} MB; the limit is "
                                      f"{self.max_bytes / 1e6:.0f} MB")
-        stars = await self._read(req)
+        stars = await self._read(req, observatory)
         mjd = req.mjd if req.mjd is not None else _header_mjd(stars.header)
         if mjd is None:
             raise UploadRefused(400, "MJD is missing and the catalogue header has no MJD-OBS: "
@@ -127,13 +129,23 @@ class Uploads:
             raise UploadRefused(403, "the observatory of this hashtag no longer exists")
         return observatory
 
-    async def _read(self, req: UploadRequest):
+    async def _read(self, req: UploadRequest, observatory: dict):
+        """The catalogue's stars, or, for a FITS image, its header record (ImageIntake)."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(None, lambda: read_catalogue(
                 req.data, filename=req.filename, exptime_s=req.exptime_s))
         except CatalogueError as exc:
+            catalogue_error = exc
+        upload = upload_values(req.mjd, req.exptime_s, req.declared_filter)
+        try:
+            image = await loop.run_in_executor(None, lambda: inspect_image(
+                req.data, observatory=observatory, upload=upload))
+        except ImageRefused as exc:
             raise UploadRefused(400, str(exc)) from exc
+        if image is None:
+            raise UploadRefused(400, str(catalogue_error)) from catalogue_error
+        return image
 
     async def _store_and_publish(self, req, stars, event, observatory, mjd, correlation_id) -> Accepted:
         sha256 = hashlib.sha256(req.data).hexdigest()
@@ -143,17 +155,19 @@ class Uploads:
             followup_id = await next_sequence(self.store.db, "followup_id")
             taken = await self.store.claim_upload(sha256, event["_id"], observation_id, followup_id)
             if taken is not None:
-                raise UploadRefused(409, f"this catalogue was already uploaded for {event['_id']} as point "
+                raise UploadRefused(409, f"this file was already uploaded for {event['_id']} as point "
                                          f"{taken.get('followup_id')}; use dryRun=1 to repeat a test",
                                     followup_id=taken.get("followup_id"))
         file_id = await self.store.put_bytes(req.data, req.filename, sha256, scratch=req.dry_run)
-        message = UploadReceivedV1(
+        kind = ImageReceivedV1 if isinstance(stars, ImageIntake) else UploadReceivedV1
+        message = kind(
             observation_id=observation_id, followup_id=followup_id, correlation_id=correlation_id,
             dry_run=req.dry_run,
             event=EventRef(ivorn=event["_id"], ra_deg=event["ra_deg"], dec_deg=event["dec_deg"]),
             observatory=ObservatoryRef(id=observatory["_id"], name=observatory["name"]),
             file_id=file_id, bucket="scratch" if req.dry_run else "uploads", filename=req.filename,
-            sha256=sha256, mjd=mjd, exptime_s=req.exptime_s, match_radius_arcsec=req.match_radius_arcsec,
+            sha256=sha256, mjd=mjd, exptime_s=req.exptime_s or _header_exptime(stars),
+            match_radius_arcsec=req.match_radius_arcsec,
             force_filter=req.force_filter,
             declared_filter=req.declared_filter or _text(stars.header.get("FILTER")),
             comment=req.comment, no_plot=req.no_plot)
@@ -179,9 +193,20 @@ def _observation_doc(message: UploadReceivedV1, stars, req: UploadRequest) -> di
             "exptime_s": message.exptime_s, "file_id": message.file_id, "filename": message.filename,
             "sha256": message.sha256, "force_filter": message.force_filter,
             "match_radius_arcsec": message.match_radius_arcsec, "comment": req.comment,
-            "declared_filter": message.declared_filter, "n_stars": len(stars),
-            "n_dropped": stars.n_dropped, "file_format": stars.file_format,
+            "declared_filter": message.declared_filter, **_input_summary(stars),
             "status": "received", "received_at": now(), "result": None, "reason": None}
+
+
+def _input_summary(stars) -> dict:
+    if isinstance(stars, ImageIntake):
+        return {"kind": "image", "image": {"header": stars.record}, "n_stars": None, "n_dropped": {},
+                "file_format": "FITS image"}
+    return {"kind": "catalogue", "n_stars": len(stars), "n_dropped": stars.n_dropped,
+            "file_format": stars.file_format}
+
+
+def _header_exptime(stars) -> float | None:
+    return stars.record.get("exptime_s") if isinstance(stars, ImageIntake) else None
 
 
 def _text(value) -> str | None:

@@ -1,9 +1,9 @@
 from shared.runtime import run
-from services.imaging import running_for
+from services.photometry.app import running
 
 
 def main() -> None:
-    run("photometry", running_for("photometry", "image.solved.v1"))
+    run("photometry", running)
 
 
 if __name__ == "__main__":

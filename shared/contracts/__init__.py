@@ -13,6 +13,7 @@ from shared.contracts.base import Message
 from shared.contracts.recalibration import RecalibrationDoneV1, RecalibrationRequestedV1
 from shared.contracts.v1 import (
     CalibrationSummary,
+    CatalogueMeasuredV1,
     EventCreatedV1,
     EventRef,
     ImageReceivedV1,
@@ -43,6 +44,7 @@ REGISTRY: dict[str, type[Message]] = {
         VoeventFeedChangedV1,
         ImageReceivedV1,
         ImageSolvedV1,
+        CatalogueMeasuredV1,
         RecalibrationRequestedV1,
         RecalibrationDoneV1,
     )
@@ -53,5 +55,5 @@ __all__ = [
     "VoeventFeedChangedV1",
     "REGISTRY", "Message", "EventRef", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
     "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
-    "ImageReceivedV1", "ImageSolvedV1", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1", "PlotRenderedV1",
+    "ImageReceivedV1", "ImageSolvedV1", "CatalogueMeasuredV1", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1", "PlotRenderedV1",
 ]

@@ -150,21 +150,26 @@ class EventCreatedV1(Message):
     aliases: list[str] = []
 
 
-class ImageReceivedV1(Message):
-    """A FITS image arrived for astrometry (reserved; images are refused at intake in this version)."""
+class ImageReceivedV1(UploadReceivedV1):
+    """A reduced FITS image arrived (bytes stored); solve its astrometry."""
 
     routing_key = "image.received.v1"
-    observation_id: str
-    correlation_id: str
-    file_id: str
-    event: EventRef
+    extension: int | str | None = None  # the science HDU, when the observer named it
 
 
-class ImageSolvedV1(Message):
-    """An image has a trusted WCS (reserved for the image path)."""
+class ImageSolvedV1(ImageReceivedV1):
+    """The image has a WCS checked against the reference stars; measure it."""
 
     routing_key = "image.solved.v1"
-    observation_id: str
-    correlation_id: str
-    file_id: str
-    event: EventRef
+    wcs_header: dict[str, float | int | str | bool] = {}
+    astrometry: dict = {}  # rms_arcsec, n_stars, method, header_wcs verdict, sip_degree...
+    observation: dict = {}  # the standardised header record
+
+
+class CatalogueMeasuredV1(UploadReceivedV1):
+    """Photometry of an image: a catalogue like an uploaded one, plus forced photometry at the event."""
+
+    routing_key = "catalogue.measured.v1"
+    catalogue_file_id: str
+    target: dict = {}  # forced photometry: flux, flux_err, snr, detected, limit_mag_inst, limit_sigma
+    image_metadata: dict = {}  # fwhm_arcsec, background, limiting magnitude, airmass...

@@ -1,6 +1,7 @@
 """Shared steps of the flow tests: seed a field and an observer, upload like the manual's curl line."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +21,7 @@ def cpcs_form(demo: dict, data: bytes, **overrides) -> aiohttp.FormData:
     form = aiohttp.FormData()
     for key, value in fields.items():
         form.add_field(key, value)
-    form.add_field("sexCat", data, filename="test.cat", content_type="application/octet-stream")
+    form.add_field("sexCat", io.BytesIO(data), filename="test.cat", content_type="application/octet-stream")
     return form
 
 

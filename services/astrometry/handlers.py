@@ -1,0 +1,85 @@
+"""Astrometry's handler: an uploaded image gets a WCS checked against reference stars, or a reason."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.contracts import ImageReceivedV1, ImageSolvedV1, Message, ObservationFailedV1
+from shared.errors import TransientError
+from shared.fitsimage import ImageRefused
+from shared.imaging import failed, read_upload, upload_fields
+from services.astrometry import work
+
+log = logging.getLogger(__name__)
+ASTROMETRIC_SURVEYS = ("GaiaDR3", "GaiaDR2")  # preferred, in this order; else the survey with most stars
+
+
+@dataclass
+class AstrometryDeps:
+    db: object  # AsyncDatabase: reads the uploaded bytes and the observatory record
+    uploads: object  # GridFS bucket "uploads"
+    scratch: object  # GridFS bucket "scratch"
+    refcat: object  # RefcatStore
+    executor: Executor | None
+
+
+def astrometric_reference(references: list) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Positions (and a magnitude to rank them) from the best astrometric survey in the cone."""
+    if not references:
+        return None
+    by_name = {r.survey: r for r in references}
+    chosen = next((by_name[s] for s in ASTROMETRIC_SURVEYS if s in by_name), None)
+    chosen = chosen or max(references, key=len)
+    band = next((b for b in ("G", "r", "R", "V") if b in chosen.mags), next(iter(chosen.mags), None))
+    return chosen.ra_deg, chosen.dec_deg, None if band is None else chosen.mags[band]
+
+
+class Solver:
+    def __init__(self, deps: AstrometryDeps):
+        self.deps = deps
+
+    async def _run(self, fn, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(self.deps.executor, _call, fn, args, kwargs)
+
+    async def on_image_received(self, message: ImageReceivedV1) -> list[Message]:
+        data = await read_upload(self.deps, message)
+        if data is None:
+            return []
+        observatory = await self.deps.db.observatories.find_one({"_id": message.observatory.id}) or {}
+        upload = upload_fields(message)
+        try:
+            seen = await self._run(work.inspect, data, message.extension, observatory, upload,
+                                   message.event.ra_deg, message.event.dec_deg)
+        except ImageRefused as exc:
+            return [failed(message, "astrometry", str(exc))]
+        ra, dec, radius = seen["cone"]
+        try:
+            references = await self.deps.refcat.cone(ra, dec, min(radius, 5.0))
+        except Exception as exc:
+            raise TransientError(f"reference catalogue store unavailable: {exc}") from exc
+        chosen = astrometric_reference(references)
+        if chosen is None:
+            return [failed(message, "astrometry", f"no reference stars within {radius:.2f} deg of the event: "
+                                                  "the field cannot be solved (import a reference catalogue)")]
+        result = await self._run(work.run_solve, data, message.extension, observatory, upload,
+                                 hint_ra_deg=message.event.ra_deg, hint_dec_deg=message.event.dec_deg,
+                                 ref_ra_deg=chosen[0], ref_dec_deg=chosen[1], ref_mag=chosen[2])
+        if result.get("status") != "solved":
+            return [failed(message, "astrometry", result.get("reason") or "the astrometry did not solve")]
+        wcs_header = result.pop("wcs_header")
+        log.info("observation %s solved: rms %.3f arcsec, %s stars, header WCS %s", message.observation_id,
+                 result.get("rms_arcsec") or -1, result.get("n_stars"), result.get("header_wcs"))
+        return [ImageSolvedV1(**message.model_dump(exclude={"message_id", "occurred_at"}),
+                              wcs_header=_plain(wcs_header), astrometry=result, observation=seen["record"])]
+
+
+def _plain(header: dict) -> dict:
+    return {str(k): v for k, v in header.items() if isinstance(v, (int, float, str, bool)) and k not in ("COMMENT", "HISTORY", "")}
+
+
+def _call(fn, args, kwargs):
+    return fn(*args, **kwargs)

@@ -1,0 +1,55 @@
+"""Photometry's handler: a solved image becomes a catalogue (stored) plus forced photometry at the event."""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared.contracts import CatalogueMeasuredV1, ImageSolvedV1, Message, UploadReceivedV1
+from shared.fitsimage import ImageRefused
+from shared.imaging import failed, read_upload, upload_fields
+from services.photometry import work
+
+
+@dataclass
+class PhotometryDeps:
+    db: object
+    uploads: object
+    scratch: object
+    catalogues: object  # GridFS bucket "catalogues": the measured catalogues
+    executor: Executor | None
+
+
+class Measurer:
+    def __init__(self, deps: PhotometryDeps):
+        self.deps = deps
+
+    async def on_image_solved(self, message: ImageSolvedV1) -> list[Message]:
+        data = await read_upload(self.deps, message)
+        if data is None:
+            return []
+        observatory = await self.deps.db.observatories.find_one({"_id": message.observatory.id}) or {}
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                self.deps.executor, _measure, data, message, observatory)
+        except ImageRefused as exc:
+            return [failed(message, "photometry", str(exc))]
+        if result["status"] != "measured":
+            return [failed(message, "photometry", result["reason"])]
+        file_id = await self.deps.catalogues.upload_from_stream(
+            f"{message.observation_id}.fits", result["catalogue"], metadata={"observation_id": message.observation_id})
+        metadata = {**result["metadata"], "astrometry": message.astrometry}
+        await self.deps.db.image_metadata.replace_one(
+            {"_id": message.observation_id},
+            {"_id": message.observation_id, "metadata": metadata, "target": result["target"],
+             "header": message.observation, "stored_at": datetime.now(UTC)}, upsert=True)
+        fields = message.model_dump(include=set(UploadReceivedV1.model_fields) - {"message_id", "occurred_at"})
+        return [CatalogueMeasuredV1(**fields, catalogue_file_id=str(file_id), target=result["target"],
+                                    image_metadata=metadata)]
+
+
+def _measure(data: bytes, message: ImageSolvedV1, observatory: dict) -> dict:
+    return work.run_measure(data, message.extension, observatory, upload_fields(message),
+                            wcs_header=message.wcs_header, target_ra_deg=message.event.ra_deg,
+                            target_dec_deg=message.event.dec_deg)

@@ -1,0 +1,44 @@
+"""Photometry's CPU-bound step, run in a process pool: measure every star and the event position."""
+from __future__ import annotations
+
+import io
+import math
+
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from shared.fitsimage import read_image, standardise_header
+from services.photometry.science import measure
+
+
+def catalogue_bytes(stars) -> bytes:
+    """A FITS table with SExtractor column names, so calibration reads it like an uploaded catalogue."""
+    table = Table({"ALPHA_J2000": stars.ra_deg, "DELTA_J2000": stars.dec_deg, "MAG_PSF": stars.mag,
+                   "MAGERR_PSF": stars.mag_err})
+    buffer = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), fits.table_to_hdu(table)]).writeto(buffer)
+    return buffer.getvalue()
+
+
+def run_measure(data: bytes, extension, observatory: dict, upload: dict, *, wcs_header: dict,
+                target_ra_deg: float, target_dec_deg: float) -> dict:
+    frame = read_image(data, extension=extension)
+    record = standardise_header(frame.header, observatory=observatory, upload=upload)
+    result = measure(frame, WCS(wcs_header), target_ra_deg=target_ra_deg, target_dec_deg=target_dec_deg,
+                     record=record)
+    if result.status != "measured" or result.stars is None:
+        return {"status": "failed", "reason": result.reason or "no stars could be measured on the image"}
+    plain = result.to_dict()
+    return {"status": "measured", "catalogue": catalogue_bytes(result.stars), "n_stars": len(result.stars),
+            "target": plain.get("target") or {}, "metadata": _finite(result.metadata)}
+
+
+def _finite(metadata: dict) -> dict:
+    out = {}
+    for key, value in metadata.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        if value is None or isinstance(value, (int, float, str, bool)):
+            out[key] = value
+    return out

@@ -1,0 +1,28 @@
+"""What the image-path services share: reading an upload's bytes, its upload values, a failure message."""
+from __future__ import annotations
+
+from bson import ObjectId
+from gridfs.errors import NoFile
+
+from shared.contracts import ImageReceivedV1, ObservationFailedV1
+
+
+def upload_fields(message: ImageReceivedV1) -> dict:
+    """Values the observer gave with the upload; they fill what the image header lacks."""
+    return {k: v for k, v in (("mjd", message.mjd), ("exptime_s", message.exptime_s),
+                              ("filter", message.declared_filter)) if v is not None}
+
+
+async def read_upload(deps, message: ImageReceivedV1) -> bytes | None:
+    """The uploaded bytes (None if deleted meanwhile); ``deps`` has ``uploads`` and ``scratch`` buckets."""
+    bucket = deps.scratch if message.bucket == "scratch" else deps.uploads
+    try:
+        return await (await bucket.open_download_stream(ObjectId(message.file_id))).read()
+    except NoFile:
+        return None
+
+
+def failed(message: ImageReceivedV1, stage: str, reason: str) -> ObservationFailedV1:
+    return ObservationFailedV1(observation_id=message.observation_id, followup_id=message.followup_id,
+                               correlation_id=message.correlation_id, dry_run=message.dry_run,
+                               event_ivorn=message.event.ivorn, stage=stage, reason=reason)
