@@ -103,6 +103,42 @@ def recalibrate(point: list[int] = typer.Option([], "--point", help="follow-up i
                    f"{row['filter_after']}  {row['mag_before']} -> {row['mag_after']}  {delta}  {row['reason'] or ''}")
 
 
+@app.command()
+def simulate(out: Path = typer.Option(Path("sim"), help="output prefix: OUT.fits, OUT.truth.json, OUT.reference.csv"),
+             ra: float = 150.1, dec: float = 2.2, size_px: int = 2048, pixel_scale_arcsec: float = 0.4,
+             seeing_arcsec: float = 1.2, transient_mag: float = typer.Option(None, help="omit for no transient"),
+             wcs_offset_deg: float = 0.0, seed: int = 0) -> None:
+    """Simulate a reduced frame of a synthetic field (and its reference catalogue and truth)."""
+    import json
+    import math
+
+    from shared.simimage import make_reference_field, simulate_image
+
+    radius = 1.2 * math.hypot(size_px, size_px) / 2 * pixel_scale_arcsec / 3600
+    density_per_deg2 = 1500 / (2048 * 0.4 / 3600) ** 2
+    reference = make_reference_field(ra_deg=ra, dec_deg=dec, radius_deg=radius, seed=seed,
+                                     n_stars=int(density_per_deg2 * math.pi * radius**2))
+    data, truth = simulate_image(reference=reference, size_px=size_px, pixel_scale_arcsec=pixel_scale_arcsec,
+                                 seeing_arcsec=seeing_arcsec, centre_ra_deg=ra, centre_dec_deg=dec,
+                                 wcs_offset_deg=wcs_offset_deg, transient_mag=transient_mag, filter_name="r",
+                                 seed=seed)
+    out.with_suffix(".fits").write_bytes(data)
+    out.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1))
+    with out.with_suffix(".reference.csv").open("w") as handle:
+        bands = sorted(reference.mags)
+        handle.write(",".join(["RAJ2000", "DEJ2000", *[f"{b}mag,e_{b}mag" for b in bands]]) + "\n")
+        for i in range(len(reference)):
+            cells = [f"{reference.ra_deg[i]:.7f}", f"{reference.dec_deg[i]:.7f}"]
+            for b in bands:
+                cells += [f"{reference.mags[b][i]:.4f}", f"{reference.mag_errs[b][i]:.4f}"]
+            handle.write(",".join(cells) + "\n")
+    typer.echo(f"wrote {out.with_suffix('.fits')} ({size_px} x {size_px}), {out.with_suffix('.truth.json')}, "
+               f"{out.with_suffix('.reference.csv')} ({len(reference)} synthetic stars; import with "
+               f"cpcs refcat import {out.with_suffix('.reference.csv')} --survey Sim --columns "
+               f"ra=RAJ2000,dec=DEJ2000,r=rmag,r_err=e_rmag --version synthetic-1); event at "
+               f"RA {truth['event_ra_deg']:.6f}, Dec {truth['event_dec_deg']:.6f}")
+
+
 def main() -> None:
     app()
 

@@ -50,6 +50,18 @@ def ensure_rabbitmq(host: str = "127.0.0.1", port: int = 5672) -> str:
     return "started"
 
 
+def ensure_astrometry_net() -> str:
+    """solve-field for the image path; installed from the Debian packages when missing and run as root."""
+    if shutil.which("solve-field"):
+        return "installed"
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return "missing: install the Debian package astrometry.net to calibrate images"
+    subprocess.run(["apt-get", "update", "-qq"], check=False)
+    done = subprocess.run(["apt-get", "install", "-y", "-qq", "astrometry.net"], check=False,
+                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return "installed now" if done.returncode == 0 else "missing: the astrometry.net package did not install"
+
+
 def executable(name: str) -> str:
     candidate = Path(sys.executable).with_name(name)
     return str(candidate) if candidate.exists() else (shutil.which(name) or name)

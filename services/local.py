@@ -49,6 +49,7 @@ def start_local(*, run_dir: Path, mongo_port: int) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     logs, pids = run_dir / "logs", _pid_dir(run_dir)
     print(f"RabbitMQ: {launcher.ensure_rabbitmq()}")
+    print(f"astrometry.net: {launcher.ensure_astrometry_net()}")
     os.environ.setdefault("CPCS_MONGO_URL", f"mongodb://127.0.0.1:{mongo_port}")
     settings = Settings()
     processes = launcher.Processes()
