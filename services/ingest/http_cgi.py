@@ -163,7 +163,8 @@ async def new_user(request: web.Request) -> web.Response:
     observatory = await deps.store.create_observatory(name, lon, lat)
     token = new_token(fields.get("prefix") or name)
     await deps.store.add_token(token, observatory_id=observatory["_id"], user=fields.get("prefix") or name,
-                               allow_upload=flag(fields.get("allow_upload", "1")))
+                               allow_upload=flag(fields.get("allow_upload", "1")),
+                               allow_voevents=flag(fields.get("allow_voevents", "0")))
     return web.Response(text=f"New user for observatory {name} (id {observatory['_id']}): {token}")
 
 

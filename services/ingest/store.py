@@ -119,10 +119,10 @@ class IngestStore:
         return await self.db.observations.count_documents({"observatory_id": observatory_id})
 
     async def add_token(self, token: str, *, observatory_id: int | None, user: str,
-                        is_admin: bool = False, allow_upload: bool = True) -> None:
+                        is_admin: bool = False, allow_upload: bool = True, allow_voevents: bool = False) -> None:
         await self.db.tokens.insert_one({"_id": token_hash(token), "observatory_id": observatory_id,
-                                         "user": user, "is_admin": is_admin,
-                                         "allow_upload": allow_upload, "created_at": now()})
+                                         "user": user, "is_admin": is_admin, "allow_upload": allow_upload,
+                                         "allow_voevents": allow_voevents, "created_at": now()})
 
     async def find_token(self, token: str) -> dict | None:
         return await self.db.tokens.find_one({"_id": token_hash(token)}) if token else None
