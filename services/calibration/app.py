@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 from shared.pools import lower_priority, process_pool
+from shared.refcat.providers import OnlineSettings, ReferenceSource
 from shared.refcat.store import RefcatStore
 from shared.settings import Settings
 from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter
@@ -19,8 +20,9 @@ async def running(settings: Settings):
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
     await ensure_indexes(db, INDEXES)
-    refcat = RefcatStore(db)
-    await refcat.ensure_indexes()
+    store = RefcatStore(db)
+    await store.ensure_indexes()
+    refcat = ReferenceSource(store, OnlineSettings.from_env())
     executor, plot_executor = await asyncio.gather(process_pool(settings.process_workers),
                                                    process_pool(1, initializer=lower_priority))
     deps = CalibrationDeps(store=CalibrationStore(db), refcat=refcat, executor=executor, plot_executor=plot_executor,

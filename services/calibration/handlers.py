@@ -13,6 +13,7 @@ from shared.contracts import (REGISTRY, CalibrationSummary, CatalogueMeasuredV1,
                               ObservationFailedV1, PlotRenderedV1, RecalibrationRequestedV1,
                               UploadReceivedV1)
 from shared.errors import TransientError
+from shared.refcat.astrometry import jyear_from_mjd
 from services.calibration import work
 from services.calibration.store import CalibrationStore
 
@@ -24,7 +25,7 @@ SUMMARY_FIELDS = set(CalibrationSummary.model_fields)
 @dataclass
 class CalibrationDeps:
     store: CalibrationStore
-    refcat: object  # RefcatStore: async cone(ra_deg, dec_deg, radius_deg) -> list[ReferenceStars]
+    refcat: object  # ReferenceSource: async cone(ra_deg, dec_deg, radius_deg, *, epoch_jyear) -> QueryResult
     executor: Executor | None
     plot_executor: Executor | None = None
     refcat_margin_deg: float = 2.0 / 60
@@ -87,9 +88,10 @@ class Calibrator:
         ra, dec, radius = work.field_of(stars)
         radius = min(radius + self.deps.refcat_margin_deg, MAX_REFCAT_RADIUS_DEG)
         try:
-            references = await self.deps.refcat.cone(ra, dec, radius)
+            found = await self.deps.refcat.cone(ra, dec, radius, epoch_jyear=jyear_from_mjd(message.mjd))
         except Exception as exc:
             raise TransientError(f"reference catalogue store unavailable: {exc}") from exc
+        references = found.stars
         result = await self._run(work.run_calibration, stars, references,
                                  target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg,
                                  match_radius_arcsec=message.match_radius_arcsec,
@@ -100,7 +102,8 @@ class Calibrator:
         if not references:
             result["reason"] = (f"no reference catalogue on this server covers the field at RA {ra:.4f}, Dec {dec:.4f} "
                                 f"(radius {radius * 60:.1f} arcmin); an operator can import one with "
-                                "'cpcs refcat import'")
+                                "'cpcs refcat import'" + (f" ({found.sentence()})" if found.sentence() else ""))
+        result["refcat_coverage"] = {name: c.status for name, c in found.coverage.items()}
         summary = CalibrationSummary(**{k: v for k, v in result.items() if k in SUMMARY_FIELDS}
                                      | {"n_catalogue_stars": len(stars)})
         if summary.status == "failed":

@@ -1,4 +1,4 @@
-"""``cpcs refcat ...``: fill, list and empty the local reference-catalogue store.
+"""``cpcs refcat ...``: fill, list, query and empty the local reference-catalogue store.
 
 The main CLI mounts :data:`app` (``main_app.add_typer(app, name="refcat")``). The database comes from
 ``--mongo-url`` / ``--db`` or the environment (``CPCS_MONGO_URL``, default ``mongodb://127.0.0.1:27017``;
@@ -22,7 +22,8 @@ DEFAULT_MONGO_URL = "mongodb://127.0.0.1:27017"
 DEFAULT_DB = "cpcs"
 
 app = typer.Typer(
-    name="refcat", help="Local reference-catalogue store: import survey tables, list and delete surveys.",
+    name="refcat", help="Local reference-catalogue store: import survey tables, fetch fields from archives, "
+                        "list, query and delete surveys.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
 
@@ -71,11 +72,12 @@ async def _with_store(mongo_url: str, db_name: str, action):
 
 @app.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(help="CSV, ECSV, FITS / FITS_LDAC, VOTable or Parquet table.")],
+    file: Annotated[Path, typer.Argument(help="CSV, ECSV, FITS / FITS_LDAC, VOTable or Parquet table, a folder "
+                                               "of Parquet files, or a HATS catalogue folder.")],
     survey: Annotated[str, typer.Option("--survey", help="Survey name used in filter strings (e.g. APASS); "
                                                          "chooses the preset unless --preset/--columns.")],
     preset: Annotated[Optional[str], typer.Option("--preset", help="Column layout: one of "
-                      + ", ".join(p.key for p in PRESETS) + ".")] = None,
+                      + ", ".join(p.key for p in PRESETS) + ", or ucd (VOTable columns by their UCDs).")] = None,
     columns: Annotated[Optional[str], typer.Option("--columns", help="Explicit mapping, e.g. "
                        "ra=RAJ2000,dec=DEJ2000,V=Vmag,V_err=e_Vmag.")] = None,
     version: Annotated[Optional[str], typer.Option("--version", help="Catalogue version (default: the preset's).")] = None,
@@ -83,9 +85,16 @@ def import_command(
     synthetic: Annotated[Optional[bool], typer.Option("--synthetic/--real", help="Label the stars as simulated "
                          "(default: synthetic when the version contains 'synthetic').")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Delete the survey before importing.")] = False,
-    table_format: Annotated[Optional[str], typer.Option("--format", help="csv, tab, ecsv, fits, votable or "
-                            "parquet (default: from the file).")] = None,
+    table_format: Annotated[Optional[str], typer.Option("--format", help="csv, tab, ecsv, fits, votable, "
+                            "parquet or hats (default: from the file).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = False,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Journal the import so that running the "
+                      "same command after an interruption continues where it stopped (default).")] = True,
+    derive: Annotated[Optional[str], typer.Option("--derive", help="Bands to derive at query time through a "
+                      "published transformation, e.g. B,V,R,I for SDSS (Lupton 2005).")] = None,
+    buffer_stars: Annotated[Optional[int], typer.Option("--buffer-stars", help="Stars held in memory before "
+                            "writing (default 250000, ~300 bytes each); a file in random sky order that fits "
+                            "needs no merging afterwards.")] = None,
     mongo_url: MongoUrl = DEFAULT_MONGO_URL,
     db: DbName = DEFAULT_DB,
 ) -> None:
@@ -97,7 +106,9 @@ def import_command(
     async def action(store):
         return await import_file(store, file, survey=survey, preset=preset, columns=columns, version=version,
                                  description=description, synthetic=synthetic, replace=replace,
-                                 format=table_format, progress=progress)
+                                 format=table_format, progress=progress, resume=resume,
+                                 derive=[b for b in (derive or "").split(",") if b.strip()],
+                                 buffer_rows=buffer_stars)
 
     try:
         rows = _run(_with_store(mongo_url, db, action))
@@ -134,17 +145,79 @@ def list_command(
     if not surveys:
         typer.echo("no surveys in the store")
         return
-    rows = [("survey", "version", "stars", "bands", "system", "synthetic", "imported (UTC)")]
+    rows = [("survey", "version", "stars", "bands", "system", "sky", "pm", "origin", "synthetic", "imported (UTC)")]
     for s in surveys:
         imported = s.get("imported_at")
+        derived = list((s.get("derived") or {}).keys())
+        sky = s.get("sky_percent")
         rows.append((
-            s["name"], str(s.get("version", "")), str(s.get("rows", 0)), " ".join(s.get("bands") or []),
-            str(s.get("system", "")), "yes" if s.get("synthetic") else "no",
+            s["name"], str(s.get("version", "")), str(s.get("rows", 0)),
+            " ".join(list(s.get("bands") or []) + [f"{b}*" for b in derived]),
+            str(s.get("system", "")), "?" if sky is None else _percent(float(sky)),
+            "yes" if s.get("proper_motions") else "no",
+            "+".join(o.split(":")[0] for o in (s.get("origins") or [])) or "import",
+            "yes" if s.get("synthetic") else "no",
             imported.strftime("%Y-%m-%d %H:%M") if hasattr(imported, "strftime") else str(imported or ""),
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    if any(s.get("derived") for s in surveys):
+        typer.echo("* derived at query time from other bands of the survey (see shared/refcat/derived.py)")
+
+
+def _percent(value: float) -> str:
+    """Sky coverage as people read it: 100%, 41.3%, 0.52%, 0.0031%."""
+    if value >= 99.995:
+        return "100%"
+    if value >= 10:
+        return f"{value:.1f}%"
+    if value >= 0.01:
+        return f"{value:.2f}%"
+    return f"{value:.2g}%"
+
+
+@app.command("cone")
+def cone_command(
+    ra: Annotated[float, typer.Argument(help="Right ascension of the centre (degrees).")],
+    dec: Annotated[float, typer.Argument(help="Declination of the centre (degrees).")],
+    radius: Annotated[float, typer.Argument(help="Radius (degrees).")],
+    survey: Annotated[Optional[list[str]], typer.Option("--survey", help="Only this survey (repeatable).")] = None,
+    epoch: Annotated[Optional[float], typer.Option("--epoch", help="Move positions to this Julian year with the "
+                     "proper motions.")] = None,
+    online: Annotated[Optional[str], typer.Option("--online", help="Fetch from the archives of these surveys "
+                      "(comma-separated, or all) what the store lacks, and cache it.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds allowed to each archive.")] = 30.0,
+    mongo_url: MongoUrl = DEFAULT_MONGO_URL,
+    db: DbName = DEFAULT_DB,
+) -> None:
+    """Count the reference stars of a field, survey by survey, and say how well each covers it.
+
+    For a negative declination put the options first and -- before the numbers:
+    cpcs refcat cone --survey APASS -- 210.5 -12.3 0.25
+    """
+    from .providers import OnlineSettings, ReferenceSource
+
+    async def action(store):
+        names = frozenset(n.strip() for n in (online or "").split(",") if n.strip())
+        base = OnlineSettings.from_env()
+        settings = OnlineSettings(enabled=names, timeout_s=timeout, retries=base.retries, backoff_s=base.backoff_s,
+                                  vizier_server=base.vizier_server, gaia_server=base.gaia_server,
+                                  sdss_server=base.sdss_server)
+        return await ReferenceSource(store, settings).cone(ra, dec, radius, surveys=survey, epoch_jyear=epoch)
+
+    try:
+        result = _run(_with_store(mongo_url, db, action))
+    except (RefcatError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if not result.coverage:
+        typer.echo("no surveys in the store")
+        return
+    for name, c in result.coverage.items():
+        stars = next((s for s in result.stars if s.survey == name), None)
+        bands = " ".join(sorted(stars.mags)) if stars is not None else ""
+        line = f"{name:10s} {c.status:11s} {c.fraction:6.1%} {c.n_stars:7d} stars  {bands}"
+        typer.echo(line.rstrip() + (f"  ({c.message})" if c.message else ""))
 
 
 @app.command("delete")

@@ -3,7 +3,7 @@
 Why NSIDE = 256 (order 8, pixels of ~13.7 arcmin, 0.0524 deg², 786 432 pixels on the sky):
 
 * Calibration cones are the field of view of 0.4–2 m telescopes: 5–30 arcmin in radius. A 10' cone touches
-  about 6–12 pixels, so one `$in` query over a handful of (survey, hp) index keys fetches it, and the
+  about 6–12 pixels (a few runs of consecutive numbers: a few range queries on the hp index), and the
   area fetched but trimmed away stays within a few times the cone (order 7, 27' pixels, would fetch
   about four times more for small fields; order 9/10 would multiply documents and `$in` lists by 4–16
   for no gain at these radii).

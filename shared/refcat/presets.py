@@ -72,6 +72,10 @@ class Preset:
     description: str = ""
     aliases: tuple[str, ...] = ()
     strict: bool = False  # True for explicit mappings: every band listed must be present
+    pmra: tuple[str, ...] = ()  # proper motion in RA (mu_alpha* = mu_alpha cos dec), mas/yr
+    pmdec: tuple[str, ...] = ()  # proper motion in Dec, mas/yr
+    derive: str = ""  # transformation set (shared.refcat.derived) the survey's bands may feed, e.g. "sdss"
+    derivable: tuple[str, ...] = ()  # bands that set can derive from this survey's bands
 
     @property
     def band_names(self) -> list[str]:
@@ -111,6 +115,8 @@ class StarColumns:
     mags: dict[str, np.ndarray]
     errs: dict[str, np.ndarray]
     n_input: int = 0  # rows before dropping those without a usable position
+    pmra: np.ndarray | None = None  # mas/yr (mu_alpha cos dec), NaN where unknown
+    pmdec: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ra.size)
@@ -121,6 +127,8 @@ class StarColumns:
             mags={b: m[index] for b, m in self.mags.items()},
             errs={b: e[index] for b, e in self.errs.items()},
             n_input=self.n_input,
+            pmra=None if self.pmra is None else self.pmra[index],
+            pmdec=None if self.pmdec is None else self.pmdec[index],
         )
 
 
@@ -133,6 +141,8 @@ class ColumnMapping:
     dec: str
     bands: tuple[ResolvedBand, ...]
     skipped_bands: tuple[str, ...] = ()
+    pmra: str | None = None
+    pmdec: str | None = None
 
     @property
     def band_names(self) -> list[str]:
@@ -147,6 +157,7 @@ class ColumnMapping:
         cols = [self.ra, self.dec]
         for b in self.bands:
             cols += [c for c in (b.mag, b.err, b.snr, b.flux, b.flux_err) if c]
+        cols += [c for c in (self.pmra, self.pmdec) if c]
         return cols
 
     def apply(self, table) -> StarColumns:
@@ -174,7 +185,28 @@ class ColumnMapping:
             err[~np.isfinite(err) | (err < 0) | (err >= ERR_MAX) | np.isnan(mag)] = np.nan
             mags[b.band] = mag[good]
             errs[b.band] = err[good]
-        return StarColumns(ra=np.mod(ra[good], 360.0), dec=dec[good], mags=mags, errs=errs, n_input=n)
+        pmra = pmdec = None
+        if self.pmra and self.pmdec:
+            pmra = _proper_motion(table[self.pmra])[good]
+            pmdec = _proper_motion(table[self.pmdec])[good]
+        return StarColumns(ra=np.mod(ra[good], 360.0), dec=dec[good], mags=mags, errs=errs, n_input=n,
+                           pmra=pmra, pmdec=pmdec)
+
+
+def _proper_motion(column) -> np.ndarray:
+    """A proper-motion column in mas/yr (converted when the column carries another angular rate unit);
+    absurd values (beyond 20 arcsec/yr, more than any known star) become NaN."""
+    values = as_float(column)
+    unit = getattr(column, "unit", None)
+    if unit is not None:
+        import astropy.units as u
+
+        try:
+            values = (values * u.Unit(unit)).to_value(u.mas / u.yr)
+        except (u.UnitConversionError, ValueError, TypeError):
+            pass  # VizieR and archives write mas/yr; an unknown spelling is taken as that
+    values[~np.isfinite(values) | (np.abs(values) > 20_000.0)] = np.nan
+    return values
 
 
 # --------------------------------------------------------------------------------------------------
@@ -296,6 +328,7 @@ def _resolve(preset: Preset, colnames: list[str]) -> ColumnMapping:
     if dec is None:
         missing.append(f"dec (tried {', '.join(preset.dec)})")
 
+    motion = assign([("pmra", preset.pmra), ("pmdec", preset.pmdec)])
     mag_of = assign([(b.band, b.mag) for b in preset.bands])
     present = [b for b in preset.bands if b.band in mag_of]
     err_of = assign([(b.band, b.err) for b in present if b.err])
@@ -334,7 +367,11 @@ def _resolve(preset: Preset, colnames: list[str]) -> ColumnMapping:
             f"the {preset.title} layout does not fit this table: none of its magnitude columns is there"
             f" (tried {tried}; the table has: {shown})"
         )
-    return ColumnMapping(preset=preset, ra=ra, dec=dec, bands=tuple(resolved), skipped_bands=tuple(skipped))
+    pmra, pmdec = motion.get("pmra"), motion.get("pmdec")
+    if not (pmra and pmdec):
+        pmra = pmdec = None
+    return ColumnMapping(preset=preset, ra=ra, dec=dec, bands=tuple(resolved), skipped_bands=tuple(skipped),
+                         pmra=pmra, pmdec=pmdec)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -399,11 +436,13 @@ PRESETS: tuple[Preset, ...] = (
     ),
     Preset(
         key="atlas-refcat2", survey="ATLAS", title="ATLAS-RefCat2 (VizieR J/ApJ/867/105)",
-        ra=_VIZIER_ICRS, dec=_VIZIER_DEICRS,
-        bands=tuple(_band(b, [f"{b}mag", f"{b}_mag"]) for b in "griz"),
-        version="RefCat2", epoch=2015.5, source="J/ApJ/867/105",
-        description="ATLAS all-sky stellar reference catalogue (Tonry et al. 2018): Pan-STARRS g, r, i, z (AB), m < 19",
-        aliases=("atlas", "refcat2", "atlasrefcat2", "J/ApJ/867/105", "J/ApJ/867/105/refcat2"),
+        ra=(*_VIZIER_ICRS, "RA"), dec=(*_VIZIER_DEICRS, "Dec"),
+        bands=tuple(_band(b, [f"{b}mag", f"{b}_mag", b], [f"e_{b}mag", f"e_{b}_mag", f"d{b}"]) for b in "griz"),
+        version="RefCat2", epoch=2015.5, source="J/ApJ/867/105/refcat2",
+        description="ATLAS all-sky stellar reference catalogue (Tonry et al. 2018): Pan-STARRS g, r, i, z (AB), m < 19; "
+                    "Gaia DR2 positions at epoch 2015.5 with proper motions",
+        aliases=("atlas", "refcat2", "atlasrefcat2", "atlas-refcat2", "J/ApJ/867/105", "J/ApJ/867/105/refcat2"),
+        pmra=("pmRA", "pmra"), pmdec=("pmDE", "pmdec"),
     ),
     Preset(
         key="gaiadr3", survey="GaiaDR3", title="Gaia DR3 (VizieR I/355/gaiadr3 or the Gaia archive gaia_source)",
@@ -411,9 +450,11 @@ PRESETS: tuple[Preset, ...] = (
         bands=(_gaia_band("G", "Gmag", "g"), _gaia_band("BP", "BPmag", "bp"), _gaia_band("RP", "RPmag", "rp")),
         version="DR3", epoch=2016.0, source="I/355/gaiadr3",
         description="Gaia DR3 G, BP, RP (Vega); errors from e_Gmag or, for Gaia archive tables, from the flux "
-                    "signal-to-noise with the zero-point uncertainty added",
+                    "signal-to-noise with the zero-point uncertainty added; positions at epoch 2016.0 with "
+                    "proper motions",
         aliases=("gaia-dr3", "gaia3", "I/355", "I/355/gaiadr3", "gaia-archive", "gaiaarchive",
                  "gaiadr3.gaia_source"),
+        pmra=("pmRA", "pmra"), pmdec=("pmDE", "pmdec"),
     ),
     Preset(
         key="gaiadr3-syntphot", survey="GaiaSP", title="Gaia DR3 synthetic photometry (VizieR I/360/syntphot)",
@@ -438,20 +479,33 @@ PRESETS: tuple[Preset, ...] = (
     ),
     Preset(
         key="ps1", survey="PS1", title="Pan-STARRS1 DR1 (VizieR II/349/ps1)",
-        ra=_VIZIER_J2000, dec=_VIZIER_DEJ2000,
+        ra=(*_VIZIER_J2000, "raMean", "RAMean"), dec=(*_VIZIER_DEJ2000, "decMean", "DecMean"),
         bands=tuple(_band(b, [f"{b}mag", f"{b}MeanPSFMag", f"{b}_mag"],
                           [f"e_{b}mag", f"{b}MeanPSFMagErr", f"e_{b}_mag"]) for b in "grizy"),
         version="DR1", epoch=None, source="II/349/ps1",
-        description="Pan-STARRS1 3pi DR1 mean PSF magnitudes g, r, i, z, y (AB)",
+        description="Pan-STARRS1 3pi DR1 mean PSF magnitudes g, r, i, z, y (AB); VizieR II/349 or MAST PS1 "
+                    "mean-object tables (raMean, gMeanPSFMag ...); dec > -30",
         aliases=("panstarrs", "pan-starrs", "ps1dr1", "pan-starrs1", "II/349", "II/349/ps1"),
     ),
     Preset(
         key="sdss12", survey="SDSS", title="SDSS DR12 (VizieR V/147)",
         ra=_VIZIER_ICRS, dec=_VIZIER_DEICRS,
-        bands=tuple(_band(b, [f"{b}mag", f"{b}pmag", f"{b}_mag"]) for b in "ugriz"),
+        bands=tuple(_band(b, [f"{b}mag", f"{b}pmag", f"{b}_mag", f"psfMag_{b}"],
+                          [f"e_{b}mag", f"e_{b}pmag", f"e_{b}_mag", f"psfMagErr_{b}"]) for b in "ugriz"),
         version="DR12", epoch=None, source="V/147/sdss12",
-        description="SDSS DR12 photometric catalogue: u, g, r, i, z model magnitudes (AB, u and z approximately)",
-        aliases=("sdss", "sdssdr12", "sdss-dr12", "V/147", "V/147/sdss12"),
+        description="SDSS photometric catalogue: u, g, r, i, z (AB, u and z approximately); VizieR V/147 or "
+                    "SkyServer PhotoObj (psfMag_g ...); B, V, R, I can be derived (Lupton 2005)",
+        aliases=("sdss", "sdssdr12", "sdss-dr12", "V/147", "V/147/sdss12", "skyserver"),
+        derive="sdss", derivable=("B", "V", "R", "I"),
+    ),
+    Preset(
+        key="skymapper", survey="SkyMapper", title="SkyMapper Southern Survey DR2 (VizieR II/358/smss)",
+        ra=("RAICRS", "RA_ICRS", "raj2000", "RAJ2000", "ra"), dec=("DEICRS", "DE_ICRS", "dej2000", "DEJ2000", "dec"),
+        bands=tuple(_band(b, [f"{b}PSF", f"{b}_psf", f"{b}mag"], [f"e_{b}PSF", f"e_{b}_psf", f"e_{b}mag"])
+                    for b in "uvgriz"),
+        version="DR2", epoch=None, source="II/358/smss",
+        description="SkyMapper Southern Survey DR2 PSF magnitudes u, v, g, r, i, z (AB); southern sky, dec < +2",
+        aliases=("smss", "skymapperdr2", "skymapper-dr2", "II/358", "II/358/smss"),
     ),
     Preset(
         key="2mass", survey="2MASS", title="2MASS point sources (VizieR II/246/out)",
@@ -583,6 +637,111 @@ def parse_mapping(
     )
 
 
+# --------------------------------------------------------------------------------------------------
+# Mapping by UCD (IVOA Unified Content Descriptors, as VOTable FIELDs carry them)
+
+_UCD_BANDS = {
+    "em.opt.u": "U", "em.opt.b": "B", "em.opt.v": "V", "em.opt.r": "R", "em.opt.i": "I",
+    "em.ir.j": "J", "em.ir.h": "H", "em.ir.k": "K", "em.ir.3-4um": "W1", "em.ir.4-8um": "W2",
+}
+_KNOWN_BANDS = {"U", "B", "V", "R", "I", "u", "v", "g", "r", "i", "z", "y", "J", "H", "K", "Ks", "G", "BP", "RP"}
+_BAND_NAME = re.compile(r"^(?:phot_)?([A-Za-z]{1,2})'?(?:_?mag|PSF|_psf|MeanPSFMag|_m|_mean_mag)$")
+
+
+def _ucd_words(ucd: str) -> list[str]:
+    return [w.strip().lower() for w in (ucd or "").split(";") if w.strip()]
+
+
+def _band_of(name: str, words: list[str]) -> str | None:
+    """The band a magnitude column measures: from its name when it spells a known band (``gmag``,
+    ``g'mag``, ``BPmag``, ``Jmag``), else from the UCD's ``em.*`` word (``em.opt.V`` -> V)."""
+    match = _BAND_NAME.match(name)
+    if match:
+        band = match.group(1)
+        band = {"Ks": "K", "k": "K", "j": "J", "h": "H", "bp": "BP", "rp": "RP"}.get(band, band)
+        if band in _KNOWN_BANDS or band.upper() in {"BP", "RP"}:
+            return band.upper() if band.lower() in ("bp", "rp") else band
+    for word in words:
+        if word in _UCD_BANDS:
+            return _UCD_BANDS[word]
+    return None
+
+
+def preset_from_ucds(columns: Sequence[tuple[str, str]], *, survey: str, version: str | None = None,
+                     base: Preset | None = None) -> Preset:
+    """A :class:`Preset` for a table whose columns carry UCDs (``columns``: (name, ucd) pairs).
+
+    Position: the ``pos.eq.ra``/``pos.eq.dec`` columns, those marked ``meta.main`` first. Magnitudes:
+    every ``phot.mag`` column that is not an error, its band read from the column name when it spells
+    one (``gmag``, ``g'mag``, ``BPmag``) else from the ``em.*`` word (``em.opt.V`` is V, ``em.IR.K`` is
+    K). Errors: ``stat.error;phot.mag`` columns, paired with a magnitude by name (``e_Vmag``) or by the
+    same ``em.*`` word. Proper motions: ``pos.pm;pos.eq.ra`` and ``pos.pm;pos.eq.dec``. Raises
+    :class:`RefcatError` when no position or no magnitude is found.
+    """
+    ra = dec = pmra = pmdec = None
+    ra_main = dec_main = False
+    mags: dict[str, str] = {}
+    mag_words: dict[str, list[str]] = {}
+    errors: list[tuple[str, list[str]]] = []
+    for name, ucd in columns:
+        words = _ucd_words(ucd)
+        if not words:
+            continue
+        is_error = any(w.startswith("stat.error") for w in words)
+        if "pos.pm" in words and not is_error:
+            if "pos.eq.ra" in words and pmra is None:
+                pmra = name
+            elif "pos.eq.dec" in words and pmdec is None:
+                pmdec = name
+            continue
+        if words[0] == "pos.eq.ra" and not is_error and (ra is None or ("meta.main" in words and not ra_main)):
+            ra, ra_main = name, "meta.main" in words
+        elif words[0] == "pos.eq.dec" and not is_error and (dec is None or ("meta.main" in words and not dec_main)):
+            dec, dec_main = name, "meta.main" in words
+        elif "phot.mag" in words and is_error:
+            errors.append((name, words))
+        elif words[0] == "phot.mag":
+            band = _band_of(name, words)
+            if band and band not in mags:
+                mags[band] = name
+                mag_words[band] = words
+    if ra is None or dec is None:
+        raise RefcatError("the table's UCDs name no position (no pos.eq.ra / pos.eq.dec column): give --columns")
+    if not mags:
+        raise RefcatError("the table's UCDs name no magnitude (no phot.mag column): give --columns")
+    errs: dict[str, str] = {}
+    for name, words in errors:
+        for band, mag in mags.items():
+            if band not in errs and name in (f"e_{mag}", f"{mag}_err", f"{mag}Err", f"e{mag}"):
+                errs[band] = name
+                break
+    for name, words in errors:
+        if name in errs.values():
+            continue
+        em = [w for w in words if w.startswith("em.")]
+        matches = [b for b, w in mag_words.items() if b not in errs and em and em[0] in w]
+        if len(matches) == 1:
+            errs[matches[0]] = name
+    base_systems = base.systems if base else {}
+    bands = tuple(
+        BandColumns(band=band, mag=(col,), err=(errs[band],) if band in errs else (),
+                    system=base_systems.get(band, default_system(band)))
+        for band, col in mags.items()
+    )
+    return Preset(
+        key="ucd", survey=survey, title=f"columns of {survey} found by UCD",
+        ra=(ra,), dec=(dec,), bands=bands, version=version or (base.version if base else "1"),
+        epoch=base.epoch if base else None, source=base.source if base else "",
+        description=base.description if base else f"{survey} imported with columns found by their UCDs",
+        pmra=(pmra,) if pmra and pmdec else (), pmdec=(pmdec,) if pmra and pmdec else (),
+    )
+
+
+def table_ucds(table) -> list[tuple[str, str]]:
+    """(name, ucd) of every column of an astropy Table read from a VOTable (UCDs live in ``meta``)."""
+    return [(name, str((getattr(table[name], "meta", None) or {}).get("ucd") or "")) for name in table.colnames]
+
+
 def choose_preset(
     *, survey: str, preset: str | None = None, columns: str | Mapping[str, str] | None = None,
     version: str | None = None,
@@ -612,6 +771,6 @@ def choose_preset(
 __all__ = [
     "BandColumns", "ColumnMapping", "PRESETS", "Preset", "RefcatError", "ResolvedBand", "StarColumns",
     "as_float", "choose_preset", "default_system", "find_preset", "get_preset", "parse_mapping",
-    "positions_deg", "preset_names",
+    "positions_deg", "preset_from_ucds", "preset_names", "table_ucds",
 ]
 
