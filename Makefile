@@ -30,7 +30,7 @@ down: install
 
 test: install $(COMET)
 	$(BIN)/python -m tests.support.ensure_broker
-	$(BIN)/pytest -q -p no:cacheprovider
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/pytest -q -p no:cacheprovider
 
 bench: install
 	$(BIN)/python bench/uploads.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -32,6 +33,9 @@ async def serve_until_stopped(running: AbstractAsyncContextManager) -> None:
 
 def run(service: str, build: Callable[[Settings], AbstractAsyncContextManager]) -> None:
     """Entry point body of every service: settings built once, then served until a signal."""
+    # one BLAS thread per process: on a small machine idle BLAS threads spinning cost more than they give
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     configure_logging(service)
     settings = Settings()
     asyncio.run(serve_until_stopped(build(settings)))

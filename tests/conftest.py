@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import uuid
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):  # idle BLAS threads spinning slow a small machine
+    os.environ.setdefault(_var, "1")
 from pathlib import Path
 
 import pytest

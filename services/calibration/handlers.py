@@ -96,7 +96,8 @@ class Calibrator:
                                  target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg,
                                  match_radius_arcsec=message.match_radius_arcsec,
                                  force_filter=message.force_filter, declared_filter=message.declared_filter,
-                                 param_overrides=param_overrides or {})
+                                 param_overrides=param_overrides or {},
+                                 observatory_filters=getattr(message, "observatory_filters", None))
         if forced:
             apply_forced_limit(result, forced)
         if not references:
@@ -148,12 +149,13 @@ def apply_forced_limit(result: dict, forced: dict) -> None:
     result["mag"] = forced["limit_mag_inst"] - result["zeropoint"]
     result["limit_sigma"] = forced.get("limit_sigma")
     result["limit_method"] = "forced photometry at the event (local noise)"
+    result["limit_err"] = forced.get("limit_mag_err")
 
 
 def _image_radius(metadata: dict) -> float:
     """The target radius for an image: 2 arcsec, less when another star is closer to the event."""
     clear = metadata.get("target_clear_radius_arcsec")
-    return min(2.0, clear) if clear else 2.0
+    return min(2.0, clear) if clear else 2.0  # an image's astrometry is ours: its radius is known
 
 
 def _call(fn, args, kwargs):

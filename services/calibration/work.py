@@ -10,9 +10,6 @@ from shared.refcat.model import ReferenceStars
 from services.calibration.science.calibrate import CalibrationParams, CalibrationResult, calibrate
 from services.calibration.science.plot import render_calibration_plot
 
-DEFAULT_MATCH_RADIUS_ARCSEC = 2.0
-
-
 def read_stars(data: bytes, filename: str, exptime_s: float | None) -> StarTable:
     return read_catalogue(data, filename=filename, exptime_s=exptime_s)
 
@@ -31,10 +28,12 @@ def field_of(stars: StarTable) -> tuple[float, float, float]:
 
 def run_calibration(stars: StarTable, references: list[ReferenceStars], *, target_ra_deg: float,
                     target_dec_deg: float, match_radius_arcsec: float | None, force_filter: str,
-                    declared_filter: str | None, param_overrides: dict | None = None) -> dict:
+                    declared_filter: str | None, param_overrides: dict | None = None,
+                    observatory_filters: list[str] | None = None) -> dict:
+    """Calibrate; ``match_radius_arcsec=None`` lets the science choose the radius from the astrometry."""
     result = calibrate(stars, references, target_ra_deg=target_ra_deg, target_dec_deg=target_dec_deg,
-                       match_radius_arcsec=match_radius_arcsec or DEFAULT_MATCH_RADIUS_ARCSEC,
-                       force_filter=force_filter, declared_filter=declared_filter,
+                       match_radius_arcsec=match_radius_arcsec, force_filter=force_filter,
+                       declared_filter=declared_filter, observatory_filters=observatory_filters,
                        params=params_with(param_overrides or {}))
     return result.to_dict()
 
@@ -48,7 +47,14 @@ def params_with(overrides: dict) -> CalibrationParams:
     defaults = CalibrationParams()
     values = {}
     for name, value in overrides.items():
-        kind = type(getattr(defaults, name))
+        default = getattr(defaults, name)
+        if isinstance(default, tuple):
+            values[name] = tuple(v.strip() for v in value.split(",")) if isinstance(value, str) else tuple(value)
+            continue
+        if value is None or default is None:
+            values[name] = None if value in (None, "", "none", "None") else float(value)
+            continue
+        kind = type(default)
         try:
             values[name] = kind(value) if kind is not bool or isinstance(value, bool) else str(value).lower() in {
                 "1", "true", "yes", "on"}

@@ -170,7 +170,7 @@ class Uploads:
             match_radius_arcsec=req.match_radius_arcsec,
             force_filter=req.force_filter,
             declared_filter=req.declared_filter or _text(stars.header.get("FILTER")),
-            comment=req.comment, no_plot=req.no_plot)
+            observatory_filters=_filters(observatory), comment=req.comment, no_plot=req.no_plot)
         if not req.dry_run:
             await self.store.insert_observation(_observation_doc(message, stars, req))
         try:
@@ -195,6 +195,13 @@ def _observation_doc(message: UploadReceivedV1, stars, req: UploadRequest) -> di
             "match_radius_arcsec": message.match_radius_arcsec, "comment": req.comment,
             "declared_filter": message.declared_filter, **_input_summary(stars),
             "status": "received", "received_at": now(), "result": None, "reason": None}
+
+
+def _filters(observatory: dict) -> list[str] | None:
+    filters = observatory.get("filters")
+    if isinstance(filters, dict):
+        filters = list(filters.values())
+    return [str(f) for f in filters] if filters else None
 
 
 def _input_summary(stars) -> dict:

@@ -42,6 +42,7 @@ class UploadReceivedV1(Message):
     match_radius_arcsec: float | None = Field(default=None, gt=0, le=60)
     force_filter: str = "no"
     declared_filter: str | None = None
+    observatory_filters: list[str] | None = None  # the observatory's filter list, a hint for the band
     comment: str = ""
     no_plot: bool = False
 
@@ -71,6 +72,18 @@ class CalibrationSummary(_Part):
     dec_deg: float | None = None
     match_radius_arcsec: float | None = None
     n_catalogue_stars: int = 0
+    limit_err: float | None = None
+    colour_err: float | None = None
+    colour: str | None = None
+    colour_slope: float | None = None
+    colour_slope_err: float | None = None
+    target_colour: float | None = None
+    target_colour_source: Literal["reference", "assumed field median"] | None = None
+    match_radius_method: Literal["user", "auto", "default"] | None = None
+    declared_filter_source: str | None = None
+    inferred_filter: str | None = None
+    refcat_version: str | None = None
+    small_sample_factor: float | None = None
 
 
 class ObservationCalibratedV1(Message):

@@ -24,16 +24,25 @@ class LimitEstimate:
         Slope of log10(error) against magnitude, when fitted.
     n_stars : int
         Stars used for the relation.
+    mag_err : float or None
+        1-sigma statistical uncertainty of ``mag`` from the fit of the relation (None for the
+        fallback).
+    sigma : float or None
+        The S/N of the limit: ``n_sigma``, or the catalogue's own cut when that is higher (None for
+        the fallback).
     """
 
     mag: float | None
     method: str
     slope_dex_per_mag: float | None = None
     n_stars: int = 0
+    mag_err: float | None = None
+    sigma: float | None = None
 
 
-def _robust_line(x: np.ndarray, y: np.ndarray, n_iter: int = 5, clip: float = 3.0) -> tuple[float, float, int]:
-    """Least-squares line with iterative MAD clipping; returns (intercept, slope, n_kept)."""
+def _robust_line(x: np.ndarray, y: np.ndarray, n_iter: int = 5,
+                 clip: float = 3.0) -> tuple[float, float, int, np.ndarray | None]:
+    """Least-squares line with iterative MAD clipping; (intercept, slope, n_kept, covariance)."""
     keep = np.ones(x.size, dtype=bool)
     a = b = 0.0
     for _ in range(n_iter):
@@ -51,7 +60,14 @@ def _robust_line(x: np.ndarray, y: np.ndarray, n_iter: int = 5, clip: float = 3.
         if np.array_equal(new_keep, keep) or new_keep.sum() < 3:
             break
         keep = new_keep
-    return float(a), float(b), int(keep.sum())
+    xs, ys = x[keep], y[keep]
+    cov = None
+    if xs.size > 2 and np.ptp(xs) > 0.0:
+        resid = ys - (a + b * xs)
+        var = float(np.sum(resid * resid)) / (xs.size - 2)
+        design = np.column_stack([np.ones(xs.size), xs])
+        cov = var * np.linalg.inv(design.T @ design)
+    return float(a), float(b), int(keep.sum()), cov
 
 
 def limiting_magnitude(
@@ -68,7 +84,13 @@ def limiting_magnitude(
     Fits ``log10(err) = a + b * mag`` to the fainter half of the stars with ``err > 0`` (where
     the relation is set by noise rather than by a systematic floor), with iterative 3-sigma MAD
     clipping, and solves for ``err = 1.0857 / n_sigma`` (0.2171 mag for 5 sigma). This depends on the
-    noise of the frame, not on how deep the catalogue was cut.
+    noise of the frame, not on how deep the catalogue was cut. The statistical uncertainty of the
+    solution (``mag_err``) follows from the covariance of the line's intercept and slope.
+
+    A catalogue cut above ``n_sigma`` (e.g. a pipeline that keeps only S/N > 10) cannot show
+    that a fainter source was absent: when even the noisiest stars (the 95th percentile of the
+    errors) have an S/N above ``n_sigma``, the limit is given at that S/N instead, and ``sigma``
+    says so.
 
     Falls back to the faintest magnitude in the catalogue (the original server's rule) when there
     are fewer than ``min_stars`` usable stars, the relation is flat (slope below
@@ -114,18 +136,31 @@ def limiting_magnitude(
         x, y = x[faint], y[faint]
     if np.ptp(x) == 0.0:
         return fallback("all stars have the same magnitude", n=int(x.size))
-    a, b, n_kept = _robust_line(x, y)
+    a, b, n_kept, cov = _robust_line(x, y)
     if not (np.isfinite(a) and np.isfinite(b)) or b < min_slope_dex_per_mag:
         return fallback(f"error-magnitude relation is flat (slope {b:.3g} dex/mag)", slope=float(b) if np.isfinite(b) else None, n=n_kept)
-    target = np.log10(MAG_ERR_PER_INV_SNR / float(n_sigma))
+    cut_snr = MAG_ERR_PER_INV_SNR / float(np.quantile(e[good], 0.95))
+    sigma = max(float(n_sigma), float(cut_snr))
+    target = np.log10(MAG_ERR_PER_INV_SNR / sigma)
     m_lim = (target - a) / b
     if not np.isfinite(m_lim):
         return fallback("no finite solution", slope=b, n=n_kept)
     if m_lim > faintest + max_extrapolation_mag:
         return fallback(f"relation extrapolates {m_lim - faintest:.1f} mag beyond the faintest star", slope=b, n=n_kept)
+    m_err = None
+    if cov is not None:
+        grad = np.array([-1.0, -m_lim]) / b  # d m_lim / d (a, b)
+        var = float(grad @ cov @ grad)
+        m_err = float(np.sqrt(var)) if np.isfinite(var) and var >= 0.0 else None
+    method = f"error-magnitude relation (S/N={float(n_sigma):g})"
+    if sigma > float(n_sigma):
+        method = (f"error-magnitude relation at S/N={sigma:.1f}: the catalogue has no stars below that S/N, "
+                  f"so it cannot support a {float(n_sigma):g}-sigma limit")
     return LimitEstimate(
         mag=float(m_lim),
-        method=f"error-magnitude relation (S/N={float(n_sigma):g})",
+        method=method,
         slope_dex_per_mag=b,
         n_stars=n_kept,
+        mag_err=m_err,
+        sigma=sigma,
     )

@@ -37,13 +37,29 @@ def _y_limits(diff: np.ndarray, err: np.ndarray, inlier: np.ndarray, zp: float |
     return lo - pad, hi + pad
 
 
+def _floats(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _colour_correction(result: CalibrationResult) -> np.ndarray | None:
+    """``k (c - c_target)`` per matched star when a colour term is used (None otherwise)."""
+    m = result.matched
+    if m is None or result.colour_slope is None or result.target_colour is None or not m.colour:
+        return None
+    c = _floats(m.colour)
+    return np.where(np.isfinite(c), result.colour_slope * (c - result.target_colour), 0.0)
+
+
 def _left_panel(ax, result: CalibrationResult) -> None:
     m = result.matched
-    ref = np.asarray(m.ref_mag if m else [], dtype=float)
-    inst = np.asarray(m.inst_mag if m else [], dtype=float)
-    err = np.asarray(m.err_mag if m else [], dtype=float)
+    ref = _floats(m.ref_mag if m else [])
+    inst = _floats(m.inst_mag if m else [])
+    err = _floats(m.err_mag if m else [])
     out = np.asarray(m.outlier if m else [], dtype=bool)
     diff = inst - ref
+    corr = _colour_correction(result)
+    if corr is not None:  # every star brought to the target's colour, where `zeropoint` applies
+        diff = diff - corr
     label = f"{m.survey}/{m.band}" if m else "reference"
     zp = result.zeropoint
     scatter = result.scatter
@@ -82,7 +98,44 @@ def _left_panel(ax, result: CalibrationResult) -> None:
                 color="0.4")
     ax.set_ylim(lo, hi)
     ax.set_xlabel(f"{label} reference mag")
-    ax.set_ylabel("m_inst - m_ref [mag]")
+    ax.set_ylabel("m_inst - m_ref [mag]" + (" at the target's colour" if corr is not None else ""), fontsize=8)
+    ax.grid(alpha=0.3)
+
+
+def _colour_panel(ax, result: CalibrationResult) -> None:
+    """m_inst - m_ref against the reference colour, with the colour term if one is used."""
+    m = result.matched
+    colour = _floats(m.colour) if m is not None and m.colour else np.zeros(0)
+    if colour.size == 0 or not np.isfinite(colour).any():
+        ax.text(0.5, 0.5, "no reference colour", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        ax.set_axis_off()
+        return
+    diff = _floats(m.inst_mag) - _floats(m.ref_mag)
+    out = np.asarray(m.outlier, dtype=bool)
+    ok = np.isfinite(colour)
+    ax.plot(colour[ok & ~out], diff[ok & ~out], "o", ms=3, color=_GOOD, alpha=0.8)
+    core = diff[ok & ~out] if (ok & ~out).any() else diff[ok]
+    lo, hi = float(np.percentile(core, 1)), float(np.percentile(core, 99))
+    pad = max(0.15 * (hi - lo), 0.05)
+    ax.set_ylim(lo - pad, hi + pad)
+    inside = ok & out & (diff > lo - pad) & (diff < hi + pad)
+    ax.plot(colour[inside], diff[inside], "x", ms=4, color=_OUT, alpha=0.8)
+    xs = np.linspace(float(np.nanmin(colour)), float(np.nanmax(colour)), 20)
+    fit = next((f for f in result.fits if (f.survey, f.band) == (m.survey, m.band)), None)
+    title = "no colour term"
+    if result.colour_slope is not None and result.colour_pivot_mag is not None and fit is not None:
+        ax.plot(xs, fit.zeropoint + result.colour_slope * (xs - result.colour_pivot_mag), color=_CHOSEN, lw=1.5)
+        title = f"k = {result.colour_slope:+.3f} ± {result.colour_slope_err or 0:.3f}"
+        if result.target_colour is not None:
+            ax.axvline(result.target_colour, color="0.3", lw=0.8, ls="--")
+            title += f"; target {result.target_colour:.2f} ({result.target_colour_source})"
+    elif fit is not None and fit.zeropoint is not None:
+        ax.axhline(fit.zeropoint, color=_CHOSEN, lw=1.2)
+        if fit.colour_note:
+            title = fit.colour_note
+    ax.set_title(title, fontsize=7)
+    ax.set_xlabel(f"{fit.colour if fit is not None and fit.colour else 'colour'} [mag]", fontsize=8)
+    ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
 
 
@@ -122,7 +175,8 @@ def _right_panel(ax, result: CalibrationResult) -> None:
 def _headline(result: CalibrationResult) -> tuple[str, str]:
     if result.status == "calibrated":
         return (f"{result.filter} ({result.mode}): mag {result.mag:.3f} ± {result.total_err:.3f}  "
-                f"(ZP {result.zeropoint:.3f} ± {result.zeropoint_err:.3f}, n={result.npoints})", "black")
+                f"(ZP {result.zeropoint:.3f} ± {result.zeropoint_err:.3f}, n={result.npoints}; "
+                f"radius {result.match_radius_arcsec:.2f}\" {result.match_radius_method})", "black")
     if result.status == "limit":
         return (f"{result.filter} ({result.mode}): > {result.mag:.3f} ({result.limit_sigma:g} sigma limit; "
                 f"{result.limit_method})", "#8c564b")
@@ -132,10 +186,12 @@ def _headline(result: CalibrationResult) -> tuple[str, str]:
 def render_calibration_plot(result: CalibrationResult, *, title: str = "", dpi: int = 80) -> bytes:
     """Render the calibration diagnostic as PNG bytes.
 
-    Left: reference magnitude against ``m_inst - m_ref`` with error bars, outliers in red, the zero
-    point and a ±scatter band. Right: the scatter of every survey/band fitted (chosen band in
-    orange, failed in grey). A failed calibration shows its reason and whatever stars matched; zero
-    matched stars give a labelled empty panel.
+    Left: reference magnitude against ``m_inst - m_ref`` (brought to the target's colour when a
+    colour term is used) with error bars, outliers in red, the zero point and a ±scatter band.
+    Middle: ``m_inst - m_ref`` against the reference colour with the colour term and the target's
+    colour. Right: the scatter of every survey/band fitted (chosen band in orange, failed in grey).
+    A failed calibration shows its reason and whatever stars matched; zero matched stars give a
+    labelled empty panel.
 
     Parameters
     ----------
@@ -144,21 +200,20 @@ def render_calibration_plot(result: CalibrationResult, *, title: str = "", dpi: 
     title : str, optional
         A first title line (e.g. event and observatory).
     dpi : int, optional
-        Resolution; the figure is 10 x 4 inches.
+        Resolution; the figure is 12 x 4 inches.
 
     Returns
     -------
     bytes
         A PNG image.
     """
-    fig = Figure(figsize=(10, 4), dpi=dpi)
+    fig = Figure(figsize=(12, 4), dpi=dpi)
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(1, 2, width_ratios=(1.7, 1.0), left=0.09, right=0.98, bottom=0.13, top=0.8,
-                            wspace=0.35)
-    ax_l = fig.add_subplot(grid[0, 0])
-    ax_r = fig.add_subplot(grid[0, 1])
-    _left_panel(ax_l, result)
-    _right_panel(ax_r, result)
+    grid = fig.add_gridspec(1, 3, width_ratios=(1.6, 1.0, 1.0), left=0.07, right=0.98, bottom=0.13, top=0.8,
+                            wspace=0.4)
+    _left_panel(fig.add_subplot(grid[0, 0]), result)
+    _colour_panel(fig.add_subplot(grid[0, 1]), result)
+    _right_panel(fig.add_subplot(grid[0, 2]), result)
     headline, colour = _headline(result)
     lines = textwrap.wrap(headline, 120)[:3]
     top = 0.98

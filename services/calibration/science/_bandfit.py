@@ -1,0 +1,166 @@
+"""Private: the zero-point fit of one survey/band, its colour term, and the zero point at the target."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from services.calibration.science._select import BandFit, fmt_arcsec
+from services.calibration.science.bands import natural_colour
+from services.calibration.science.colourterm import fit_with_colour_choice
+from services.calibration.science.crossmatch import angular_separation_arcsec
+from services.calibration.science.result import BandFitSummary, CalibrationParams, MatchedStars, opt_float
+from services.calibration.science.zeropoint import MAD_TO_SIGMA, fit_zeropoint
+from shared.refcat.model import ReferenceStars
+
+ASSUMED_COLOUR = "assumed field median"
+
+
+def _rounded(values: np.ndarray, digits: int) -> list:
+    """Finite values rounded for storage; None where not finite."""
+    a = np.round(np.asarray(values, dtype=float), digits)
+    out = a.tolist()
+    if not np.all(np.isfinite(a)):
+        out = [v if math.isfinite(v) else None for v in out]
+    return out
+
+
+def _ref_column(ref: ReferenceStars, band: str, max_err: float) -> tuple[np.ndarray, np.ndarray]:
+    """A band's magnitudes and errors with unusable values (no error, error too large) as NaN."""
+    mags = np.asarray(ref.mags[band], dtype=float)
+    errs_all = ref.mag_errs.get(band)
+    errs = np.full(mags.shape, np.nan) if errs_all is None else np.asarray(errs_all, dtype=float)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(mags) & np.isfinite(errs) & (errs >= 0) & (errs < max_err)
+    return np.where(ok, mags, np.nan), np.where(ok, errs, np.nan)
+
+
+def _colour_of(ref: ReferenceStars, pair: tuple[str, str] | None, idx: np.ndarray,
+               max_err: float) -> tuple[np.ndarray, np.ndarray]:
+    """Reference colour ``blue - red`` and its error for reference rows ``idx`` (NaN where missing)."""
+    if pair is None:
+        nan = np.full(idx.size, np.nan)
+        return nan, nan
+    (mb, eb), (mr, er) = (_ref_column(ref, b, max_err) for b in pair)
+    return mb[idx] - mr[idx], np.hypot(eb[idx], er[idx])
+
+
+def _fit_options(params: CalibrationParams) -> dict:
+    return dict(scatter_floor_mag=params.scatter_floor_mag, outlier_scale_factor=params.outlier_scale_factor,
+                outlier_scale_min_mag=params.outlier_scale_min_mag, scatter_prior_mag=params.scatter_prior_mag,
+                scatter_prior_width=params.scatter_prior_width)
+
+
+def _gate(name: str, n: int, fit, params: CalibrationParams) -> str | None:
+    """Why a fit fails the quality gates (None: it passes)."""
+    if n < params.min_npoints:
+        return f"only {n} matched star{'s' if n != 1 else ''} in {name}, need {params.min_npoints}"
+    if not fit.ok:
+        return f"{name}: {fit.reason}"
+    if not fit.outlier_fraction < params.max_outlier_fraction:
+        return (f"outlier fraction {fit.outlier_fraction:.2f} in {name}, "
+                f"must be below {params.max_outlier_fraction:g}")
+    if not fit.scatter < params.max_scatter_mag:
+        return f"scatter {fit.scatter:.2f} mag in {name}, must be below {params.max_scatter_mag:g} mag"
+    return None
+
+
+def fit_band(ref: ReferenceStars, band: str, i_ref: np.ndarray, rows: np.ndarray, sep: np.ndarray,
+             cat: dict[str, np.ndarray], radius: float, params: CalibrationParams) -> BandFit:
+    """Fit a constant zero point to one survey/band on the stars matched to it (catalogue ``rows``
+    <-> reference ``i_ref``) and apply the gates; the colour term comes later, for the chosen band."""
+    survey, name = ref.survey, f"{ref.survey}/{band}"
+    n_matched = int(i_ref.size)
+    mags, errs = _ref_column(ref, band, params.max_ref_err_mag)
+    usable = np.isfinite(mags[i_ref])
+    i_ref, rows, sep = i_ref[usable], rows[usable], sep[usable]
+    rm, re_ = mags[i_ref], errs[i_ref]
+    im, ie = cat["mag"][rows], cat["err"][rows]
+    n = int(rm.size)
+    pair = natural_colour(band, ref.mags.keys()) if params.use_colour_terms else None
+    colours, _ = _colour_of(ref, pair, i_ref, params.max_ref_err_mag)
+    comb = np.sqrt(ie * ie + re_ * re_)
+    matched = MatchedStars(
+        survey, band, _rounded(rm, 5), _rounded(im, 5), _rounded(comb, 5), [False] * n,
+        cat_index=cat["row"][rows].tolist(), ref_index=i_ref.tolist(), ref_err=_rounded(re_, 5),
+        inst_err=_rounded(ie, 5), colour=_rounded(colours, 5) if pair else [], sep_arcsec=_rounded(sep, 4),
+        ra_deg=_rounded(cat["ra"][rows], 7), dec_deg=_rounded(cat["dec"][rows], 7))
+    base = dict(survey=survey, band=band, npoints=n, n_matched=n_matched,
+                colour=None if pair is None else f"{pair[0]}-{pair[1]}", match_radius_arcsec=opt_float(radius))
+    arrays = dict(colour_pair=pair, colours=colours, diff=im - rm, err=comb)
+    if n == 0:
+        why = (f"no reference stars matched within {fmt_arcsec(radius)} arcsec" if n_matched == 0 else
+               f"no usable {name} values among {n_matched} matched stars "
+               f"(reference error below {params.max_ref_err_mag:g} mag)")
+        summary = BandFitSummary(zeropoint=None, zeropoint_err=None, scatter=None, outlier_fraction=None,
+                                 n_outliers=0, passed=False, reason=why, **base)
+        return BandFit(summary, matched, rows, None, None, **arrays)
+    fit = fit_zeropoint(im - rm, comb, **_fit_options(params))
+    reason = _gate(name, n, fit, params)
+    summary = BandFitSummary(
+        zeropoint=opt_float(fit.zeropoint), zeropoint_err=opt_float(fit.zeropoint_err),
+        scatter=opt_float(fit.scatter) if fit.ok else None,
+        outlier_fraction=opt_float(fit.outlier_fraction) if fit.ok else None,
+        n_outliers=int(fit.n_outliers), passed=reason is None, reason=reason,
+        constant_zeropoint=opt_float(fit.zeropoint), constant_scatter=opt_float(fit.scatter) if fit.ok else None,
+        **base)
+    matched = replace(matched, outlier=[bool(x) for x in fit.outlier])
+    return BandFit(summary, matched, rows, fit.star_log_likelihood if fit.ok else None, fit, **arrays)
+
+
+def with_colour_term(bf: BandFit, params: CalibrationParams) -> BandFit:
+    """The chosen band with a colour term where its survey gives the natural colour and the
+    information criterion prefers it (otherwise unchanged but for the note)."""
+    if bf.colour_pair is None or bf.fit is None:
+        return bf
+    choice = fit_with_colour_choice(
+        bf.diff, bf.err, bf.colours, constant=bf.fit, criterion=params.colour_criterion,
+        min_colour_stars=params.colour_min_stars, max_colour_slope=params.max_colour_slope, **_fit_options(params))
+    s = replace(bf.summary, colour_delta_ic=opt_float(choice.delta_ic), colour_note=choice.note)
+    if not choice.uses_colour:
+        return replace(bf, summary=s)
+    fit = choice.fit
+    s = replace(s, zeropoint=opt_float(fit.zeropoint), zeropoint_err=opt_float(fit.zeropoint_err),
+                scatter=opt_float(fit.scatter), outlier_fraction=opt_float(fit.outlier_fraction),
+                n_outliers=int(fit.n_outliers), colour_slope=opt_float(fit.colour_slope),
+                colour_slope_err=opt_float(fit.colour_slope_err), colour_pivot_mag=opt_float(fit.colour_pivot_mag),
+                zeropoint_slope_cov=opt_float(fit.zeropoint_slope_cov))
+    matched = replace(bf.matched, outlier=[bool(x) for x in fit.outlier])
+    return replace(bf, summary=s, matched=matched, fit=fit)
+
+
+def _target_colour(chosen: BandFit, ref: ReferenceStars, pos: tuple[float, float], radius: float,
+                   params: CalibrationParams) -> tuple[float, float, str]:
+    """The target's colour, its error and where it came from: the nearest reference star within
+    the radius (a known star), else the field's median colour with the field's spread as error."""
+    fit = chosen.fit
+    sep = angular_separation_arcsec(ref.ra_deg, ref.dec_deg, pos[0], pos[1])
+    near = np.flatnonzero(sep <= radius)
+    if near.size:
+        j = near[np.lexsort((near, sep[near]))][:1]
+        colour, colour_err = _colour_of(ref, chosen.colour_pair, j, params.max_ref_err_mag)
+        if np.isfinite(colour[0]) and np.isfinite(colour_err[0]):
+            return float(colour[0]), float(colour_err[0]), "reference"
+    good = fit.used & ~fit.outlier & np.isfinite(chosen.colours)
+    c = chosen.colours[good] if good.any() else chosen.colours[np.isfinite(chosen.colours)]
+    spread = MAD_TO_SIGMA * float(np.median(np.abs(c - np.median(c)))) if c.size else 0.0
+    return float(fit.colour_pivot_mag), spread, ASSUMED_COLOUR
+
+
+def zeropoint_at_target(chosen: BandFit, ref: ReferenceStars, pos: tuple[float, float], radius: float,
+                        params: CalibrationParams) -> tuple[float, float, float, dict]:
+    """Zero point, its error and the colour error at the target's colour; the colour fields."""
+    s, fit = chosen.summary, chosen.fit
+    zp, zp_var = float(s.zeropoint), float(s.zeropoint_err) ** 2
+    if s.colour_slope is None:
+        return zp, math.sqrt(zp_var), 0.0, {}
+    c_t, c_err, source = _target_colour(chosen, ref, pos, radius, params)
+    k, dc = float(fit.colour_slope), c_t - float(fit.colour_pivot_mag)
+    zp += k * dc
+    zp_var += dc * dc * float(fit.colour_slope_err) ** 2 + 2.0 * dc * float(fit.zeropoint_slope_cov)
+    colour_err = abs(k) * c_err
+    fields = dict(colour=s.colour, colour_slope=k, colour_slope_err=s.colour_slope_err,
+                  colour_pivot_mag=s.colour_pivot_mag, target_colour=opt_float(c_t), target_colour_err=opt_float(c_err),
+                  target_colour_source=source, colour_err=opt_float(colour_err))
+    return zp, math.sqrt(max(zp_var, 0.0)), colour_err, fields

@@ -1,0 +1,141 @@
+"""Private: the Gaussian + fixed-background mixture likelihood behind the zero-point fits.
+
+Per star *i* with difference ``d_i``, quoted error ``e_i`` and a row ``x_i`` of a design matrix
+(``[1]`` for a constant zero point, ``[1, u_i]`` with a scaled colour ``u_i`` for a colour term)::
+
+    p(d_i) = (1 - f) N(d_i | c0 + scale * x_i . beta, s^2 + e_i^2) + f exp(log_bg_i)
+
+optionally times a one-sided log-normal prior on ``s`` (a soft floor; the minimum is then a
+posterior mode).
+
+The fit parameters are ``theta = (beta..., log s, logit f)``; the background ``log_bg`` is fixed
+(it does not depend on theta), so models with different designs fitted to the same ``d`` have
+comparable likelihoods (used for the colour-term choice by an information criterion).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import OptimizeResult, minimize
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+LOGIT_BOUND = 12.0  # f in [6e-6, 1 - 6e-6] during the fit
+
+
+class LinearMixture:
+    """-lnL of the mixture and its analytic gradient in ``theta``."""
+
+    def __init__(self, d: np.ndarray, e: np.ndarray, design: np.ndarray, centre: float, scale: float,
+                 log_bg: np.ndarray, scatter_prior: tuple[float, float] | None = None) -> None:
+        self.d = d
+        # optional one-sided log-normal prior on s, (median, width of ln s): a soft floor that only
+        # penalises s below the median; -lnL then is -ln(posterior)
+        self.prior = None if scatter_prior is None else (float(np.log(scatter_prior[0])), float(scatter_prior[1]))
+        self.e2 = e * e
+        self.x = np.ascontiguousarray(design)
+        self.n_lin = design.shape[1]
+        self.c0 = centre
+        self.scale = scale
+        self.log_bg = log_bg
+
+    def mean(self, theta: np.ndarray) -> np.ndarray:
+        """Model value of every star for the linear part of ``theta``."""
+        # column by column, not a matrix product: BLAS threads cost more than they save here
+        lin = float(theta[0]) * self.x[:, 0]
+        for j in range(1, self.n_lin):
+            lin = lin + float(theta[j]) * self.x[:, j]
+        return self.c0 + self.scale * lin
+
+    def parts(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+        """Per-star log likelihood, good-membership probability, residual; s^2 and f."""
+        log_s, u = float(theta[self.n_lin]), float(theta[self.n_lin + 1])
+        s2 = float(np.exp(2.0 * log_s))
+        v = s2 + self.e2
+        resid = self.d - self.mean(theta)
+        log_f = -np.logaddexp(0.0, -u)
+        log_1mf = -np.logaddexp(0.0, u)
+        log_good = log_1mf - 0.5 * (LOG_2PI + np.log(v) + resid * resid / v)
+        ll = np.logaddexp(log_good, log_f + self.log_bg)
+        r_good = np.exp(log_good - ll)
+        return ll, r_good, resid, s2, float(np.exp(log_f))
+
+    def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        ll, r_good, resid, s2, f = self.parts(theta)
+        v = s2 + self.e2
+        w = r_good * resid / v
+        g_beta = self.scale * np.array([np.sum(self.x[:, j] * w) for j in range(self.n_lin)])
+        g_logs = np.sum(r_good * (resid * resid / v - 1.0) * s2 / v)
+        g_u = np.sum((1.0 - r_good) - f)
+        value = float(-np.sum(ll))
+        if self.prior is not None:
+            z = min((float(theta[self.n_lin]) - self.prior[0]) / self.prior[1], 0.0)  # one-sided
+            value += 0.5 * z * z
+            g_logs -= z / self.prior[1]
+        return value, -np.concatenate([g_beta, [g_logs, g_u]])
+
+    def grad(self, theta: np.ndarray) -> np.ndarray:
+        return self.value_and_grad(theta)[1]
+
+
+def optimise(model: LinearMixture, starts: list[np.ndarray], lower: np.ndarray,
+             upper: np.ndarray) -> OptimizeResult | None:
+    """Minimise -lnL with L-BFGS-B from every start (best kept), Nelder-Mead if none converged."""
+    best = None
+    bounds = list(zip(lower, upper))
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        for x0 in starts:
+            res = minimize(model.value_and_grad, np.clip(x0, lower, upper), jac=True, method="L-BFGS-B",
+                           bounds=bounds, options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-8})
+            if np.isfinite(res.fun) and np.all(np.isfinite(res.x)) and (best is None or res.fun < best.fun - 1e-12):
+                best = res
+        if best is not None and best.success:
+            return best
+
+        def clipped(theta: np.ndarray) -> float:
+            val = model.value_and_grad(np.clip(theta, lower, upper))[0]
+            return val if np.isfinite(val) else 1e300
+
+        x0 = starts[0] if best is None else best.x
+        nm = minimize(clipped, np.clip(x0, lower, upper), method="Nelder-Mead",
+                      options={"maxiter": 4000, "xatol": 1e-8, "fatol": 1e-10})
+        nm_x = np.clip(nm.x, lower, upper)
+        nm_fun = model.value_and_grad(nm_x)[0]
+        if np.isfinite(nm_fun) and (best is None or nm_fun < best.fun):
+            nm.x, nm.fun = nm_x, nm_fun
+            best = nm
+    return best
+
+
+def profile_covariance(model: LinearMixture, theta: np.ndarray, lower: np.ndarray,
+                       upper: np.ndarray) -> np.ndarray | None:
+    """Covariance of the linear parameters (in fit units) from the Hessian of -lnL.
+
+    Central differences of the analytic gradient; the nuisance parameters ``log s`` and ``logit f``
+    are profiled out (Schur complement) unless they sit on a bound; nearly flat nuisance
+    directions (``log s`` when s -> 0) are dropped through a pseudo-inverse. None when the
+    information matrix is not positive definite.
+    """
+    p = theta.size
+    k = model.n_lin
+    step = 1e-4
+    hess = np.empty((p, p))
+    for j in range(p):
+        tp = theta.copy()
+        tm = theta.copy()
+        tp[j] += step
+        tm[j] -= step
+        hess[:, j] = (model.grad(tp) - model.grad(tm)) / (2.0 * step)
+    hess = 0.5 * (hess + hess.T)
+    if not np.all(np.isfinite(hess)):
+        return None
+    tol = 1e-6
+    free = [j for j in range(k, p) if theta[j] - lower[j] > tol and upper[j] - theta[j] > tol]
+    info = hess[:k, :k]
+    if free:
+        h_nn = hess[np.ix_(free, free)]
+        h_in = hess[:k, free]
+        info = info - h_in @ np.linalg.pinv(h_nn, rcond=1e-8, hermitian=True) @ h_in.T
+    info = 0.5 * (info + info.T)
+    if not np.all(np.isfinite(info)) or np.linalg.eigvalsh(info).min() <= 0.0:
+        return None
+    cov = np.linalg.inv(info)
+    return cov if np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0) else None
