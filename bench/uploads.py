@@ -12,34 +12,19 @@ import asyncio
 import os
 import platform
 import statistics
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import aiohttp
-from pydantic import SecretStr
 
 from shared.contracts import LightcurveUpdatedV1
 from shared.messaging import Broker
 from shared.refcat.store import RefcatStore
 from shared.db import make_client
-from shared.settings import Settings
 from shared.simfield import simulate_field
 from services import launcher
 from services.demo import load_demo
-from services.local import service_queues
-from shared.messaging import wait_for_consumers
 
 FIELD_RA_DEG, FIELD_DEC_DEG = 210.5, -12.3
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def variant(text: str, n: int) -> bytes:
@@ -47,11 +32,6 @@ def variant(text: str, n: int) -> bytes:
     cols = lines[-1].split()
     cols[1] = f"{float(cols[1]) + 0.0001 * n:.4f}"
     return ("\n".join(lines[:-1] + ["  ".join(cols)]) + "\n").encode()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class CurveWatcher:
@@ -93,25 +73,14 @@ async def one_upload(http, url, token, event, data, n, watcher):
 
 
 async def main(n_sequential: int, n_concurrent_total: int, clients: int) -> None:
-    run = Path(tempfile.mkdtemp(prefix="cpcs-bench-"))
-    name = "bench" + uuid.uuid4().hex[:8]
-    mongo_port, ingest_port, lc_port = free_port(), free_port(), free_port()
-    settings = Settings(mongo_url=SecretStr(f"mongodb://127.0.0.1:{mongo_port}"), mongo_db=name, exchange=name,
-                        ingest_port=ingest_port, lightcurve_port=lc_port,
-                        public_url=f"http://127.0.0.1:{ingest_port}", lightcurve_url=f"http://127.0.0.1:{lc_port}")
-    env = {**os.environ, "CPCS_MONGO_URL": settings.mongo_url.get_secret_value(), "CPCS_MONGO_DB": name,
-           "CPCS_EXCHANGE": name, "CPCS_INGEST_PORT": str(ingest_port), "CPCS_LIGHTCURVE_PORT": str(lc_port),
-           "CPCS_PUBLIC_URL": settings.public_url, "CPCS_LIGHTCURVE_URL": settings.lightcurve_url}
-    launcher.ensure_rabbitmq()
-    procs = launcher.Processes()
-    launcher.start_mongo(procs, data_dir=run / "mongo", port=mongo_port, log_dir=run / "logs")
+    async with launcher.isolated_system("bench") as (settings, run):
+        await measure(settings, run, n_sequential, n_concurrent_total, clients)
+
+
+async def measure(settings, run, n_sequential: int, n_concurrent_total: int, clients: int) -> None:
+    name = settings.mongo_db
     broker = Broker(settings.amqp_url.get_secret_value(), name)
     try:
-        for service in launcher.SERVICES:
-            launcher.start_service(procs, service, env=env, log_dir=run / "logs")
-        launcher.wait_healthy(settings.public_url)
-        launcher.wait_healthy(settings.lightcurve_url)
-        await wait_for_consumers(settings.amqp_url.get_secret_value(), service_queues(name))
         demo = await load_demo(out_dir=run / "demo", settings=settings)
         field = simulate_field(ra_deg=FIELD_RA_DEG, dec_deg=FIELD_DEC_DEG, radius_arcmin=10, n_stars=800,
                                n_faint=200, seed=7, target_mag=17.0)
@@ -154,16 +123,14 @@ async def main(n_sequential: int, n_concurrent_total: int, clients: int) -> None
         print(f"catalogue: {n_rows} stars, reference field {len(field.reference)} stars (synthetic)")
         print(f"sequential uploads: {n_sequential}")
         print(f"  answer of /cgi/upload   median {statistics.median(answers):7.1f} ms   "
-              f"p95 {percentile(answers, 95):7.1f} ms")
+              f"p95 {launcher.percentile(answers, 95):7.1f} ms")
         print(f"  point on light curve    median {statistics.median(curves):7.1f} ms   "
-              f"p95 {percentile(curves, 95):7.1f} ms")
+              f"p95 {launcher.percentile(curves, 95):7.1f} ms")
         print(f"  goal: median <= 150 ms; ratio median/goal = {statistics.median(answers) / 150:.2f}")
         print(f"concurrent: {n_concurrent_total} uploads by {clients} clients in {elapsed:.2f} s = "
               f"{n_concurrent_total / elapsed:.1f} uploads/s")
     finally:
         await broker.close()
-        procs.stop_all()
-        print(f"logs: {run / 'logs'}")
 
 
 if __name__ == "__main__":

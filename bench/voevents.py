@@ -12,32 +12,19 @@ import asyncio
 import os
 import platform
 import statistics
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import aiohttp
-from pydantic import SecretStr
 
 from shared.contracts import VoeventProcessedV1
 from shared.db import make_client
-from shared.messaging import Broker, wait_for_consumers
+from shared.messaging import Broker
 from shared.settings import Settings
 from services import launcher
 from services.ingest.store import IngestStore
 from services.ingest.tokens import new_token
-from services.local import service_queues
 
 STREAM = "ivo://cpcs.bench/alerts"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def packet(n: int) -> bytes:
@@ -71,11 +58,6 @@ class Outcomes:
         async with asyncio.timeout(timeout_s), self.changed:
             await self.changed.wait_for(lambda: len(self.seen) >= n)
         return time.perf_counter()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def run(settings: Settings, n: int, clients: int, repeats: int) -> None:
@@ -130,7 +112,7 @@ async def run(settings: Settings, n: int, clients: int, repeats: int) -> None:
               f"{done - start:.2f} s = {n / (done - start):.0f} packets/s ({amqp_created} events created, "
               f"{n - amqp_created} lost or not created)")
         print(f"HTTP: {n} distinct packets by {clients} clients in {http_elapsed:.2f} s = {n / http_elapsed:.0f} "
-              f"packets/s; answer median {statistics.median(latencies):.1f} ms, p95 {percentile(latencies, 95):.1f} ms")
+              f"packets/s; answer median {statistics.median(latencies):.1f} ms, p95 {launcher.percentile(latencies, 95):.1f} ms")
         print(f"one packet delivered {repeats} times over AMQP and {repeats} times over HTTP: {events} event")
     finally:
         await broker.close()
@@ -138,28 +120,8 @@ async def run(settings: Settings, n: int, clients: int, repeats: int) -> None:
 
 
 async def main(n: int, clients: int, repeats: int) -> None:
-    run_dir = Path(tempfile.mkdtemp(prefix="cpcs-bench-voevents-"))
-    name = "benchvo" + uuid.uuid4().hex[:8]
-    mongo_port, ingest_port, lc_port = free_port(), free_port(), free_port()
-    settings = Settings(mongo_url=SecretStr(f"mongodb://127.0.0.1:{mongo_port}"), mongo_db=name, exchange=name,
-                        ingest_port=ingest_port, lightcurve_port=lc_port,
-                        public_url=f"http://127.0.0.1:{ingest_port}", lightcurve_url=f"http://127.0.0.1:{lc_port}")
-    env = {**os.environ, "CPCS_MONGO_URL": settings.mongo_url.get_secret_value(), "CPCS_MONGO_DB": name,
-           "CPCS_EXCHANGE": name, "CPCS_INGEST_PORT": str(ingest_port), "CPCS_LIGHTCURVE_PORT": str(lc_port),
-           "CPCS_PUBLIC_URL": settings.public_url, "CPCS_LIGHTCURVE_URL": settings.lightcurve_url}
-    launcher.ensure_rabbitmq()
-    procs = launcher.Processes()
-    launcher.start_mongo(procs, data_dir=run_dir / "mongo", port=mongo_port, log_dir=run_dir / "logs")
-    try:
-        for service in launcher.SERVICES:
-            launcher.start_service(procs, service, env=env, log_dir=run_dir / "logs")
-        launcher.wait_healthy(settings.public_url)
-        launcher.wait_healthy(settings.lightcurve_url)
-        await wait_for_consumers(settings.amqp_url.get_secret_value(), service_queues(name))
+    async with launcher.isolated_system("benchvo") as (settings, _):
         await run(settings, n, clients, repeats)
-    finally:
-        procs.stop_all()
-        print(f"logs: {run_dir / 'logs'}")
 
 
 if __name__ == "__main__":

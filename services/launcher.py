@@ -4,6 +4,7 @@ Used by ``cpcs up`` (behind ``make up``) and by the end-to-end tests.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -119,3 +120,53 @@ def wait_healthy(url: str, *, timeout_s: float = 60) -> None:
             return False
 
     wait_until(healthy, timeout_s=timeout_s, what=url)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+@contextlib.asynccontextmanager
+async def isolated_system(prefix: str):
+    """The five services as processes on their own exchange, database server and ports (benchmarks).
+
+    Yields ``(settings, run_dir)``; everything is stopped afterwards and the logs are kept in run_dir.
+    """
+    import tempfile
+    import uuid
+
+    from pydantic import SecretStr
+
+    from shared.messaging import wait_for_consumers
+    from shared.settings import Settings
+    from services.local import service_queues
+
+    run_dir = Path(tempfile.mkdtemp(prefix=f"cpcs-{prefix}-"))
+    name = prefix + uuid.uuid4().hex[:8]
+    mongo_port, ingest_port, lc_port = free_port(), free_port(), free_port()
+    settings = Settings(mongo_url=SecretStr(f"mongodb://127.0.0.1:{mongo_port}"), mongo_db=name, exchange=name,
+                        ingest_port=ingest_port, lightcurve_port=lc_port,
+                        public_url=f"http://127.0.0.1:{ingest_port}", lightcurve_url=f"http://127.0.0.1:{lc_port}")
+    env = {**os.environ, "CPCS_MONGO_URL": settings.mongo_url.get_secret_value(), "CPCS_MONGO_DB": name,
+           "CPCS_EXCHANGE": name, "CPCS_INGEST_PORT": str(ingest_port), "CPCS_LIGHTCURVE_PORT": str(lc_port),
+           "CPCS_PUBLIC_URL": settings.public_url, "CPCS_LIGHTCURVE_URL": settings.lightcurve_url}
+    ensure_rabbitmq()
+    procs = Processes()
+    start_mongo(procs, data_dir=run_dir / "mongo", port=mongo_port, log_dir=run_dir / "logs")
+    try:
+        for service in SERVICES:
+            start_service(procs, service, env=env, log_dir=run_dir / "logs")
+        wait_healthy(settings.public_url)
+        wait_healthy(settings.lightcurve_url)
+        await wait_for_consumers(settings.amqp_url.get_secret_value(), service_queues(name))
+        yield settings, run_dir
+    finally:
+        procs.stop_all()
+        print(f"logs: {run_dir / 'logs'}")
