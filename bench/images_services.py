@@ -56,6 +56,17 @@ class Stamps:
             return self.at[(key, observation_id)]
 
 
+def as_int16(data: bytes) -> bytes:
+    """The frame as 16-bit integers (BZERO 32768), as CCD cameras write it: half the bytes of float32."""
+    from astropy.io import fits
+
+    with fits.open(io.BytesIO(data)) as hdus:
+        hdus[0].scale("int16", bzero=32768)
+        out = io.BytesIO()
+        hdus.writeto(out)
+    return out.getvalue()
+
+
 async def upload(http, url: str, token: str, event: str, data: bytes, n: int) -> tuple[float, float, dict]:
     form = aiohttp.FormData()
     for key, value in {"EventID": event, "hashtag": token, "MJD": str(61000 + n), "matchDist": "",
@@ -101,6 +112,7 @@ async def measure(settings, run_dir, sizes: list[int], runs: int) -> None:
                                                  centre_dec_deg=DEC0, pixel_scale_arcsec=SCALE, wcs_offset_deg=0.3,
                                                  transient_mag=16.5, filter_name="r", seed=100 * size + seed,
                                                  n_faint=size * size * 375 // (2048 * 2048), sip_strength_px=2.0)
+                    data = as_int16(data)
                     event = f"ivo://BenchFrame{size}_{seed}"
                     async with http.post(f"{settings.public_url}/cgi/newevent", data={
                             "EventID": event, "ra": f"{truth['event_ra_deg']:.7f}",

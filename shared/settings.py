@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8080"
 
     upload_wait_s: float = 30.0
-    max_upload_mb: float = 200.0
+    max_upload_mb: float = 45.0  # nx-27017 answers at most 48 MB in one message; raise it on real MongoDB
     admin_token: SecretStr | None = None
 
     refcat_margin_arcmin: float = 2.0
