@@ -1,10 +1,16 @@
 """What the image-path services share: reading an upload's bytes, its upload values, a failure message."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from bson import ObjectId
+from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 
 from shared.contracts import ImageReceivedV1, ObservationFailedV1
+from shared.db import make_client
+from shared.messaging import Broker
+from shared.pools import process_pool
 
 
 def upload_fields(message: ImageReceivedV1) -> dict:
@@ -26,3 +32,28 @@ def failed(message: ImageReceivedV1, stage: str, reason: str) -> ObservationFail
     return ObservationFailedV1(observation_id=message.observation_id, followup_id=message.followup_id,
                                correlation_id=message.correlation_id, dry_run=message.dry_run,
                                event_ivorn=message.event.ivorn, stage=stage, reason=reason)
+
+
+@asynccontextmanager
+async def running_image_stage(settings, stage: str, routing_key: str, build):
+    """Lifetime of an image-path service: database, process pool, broker, one consumer queue.
+
+    ``build(db, executor)`` returns ``(deps, handler)``; the handler consumes ``routing_key`` on the
+    queue ``<exchange>.<stage>``.
+    """
+    client = make_client(settings.mongo_url.get_secret_value())
+    executor = await process_pool(settings.process_workers)
+    deps, handler = build(client[settings.mongo_db], executor)
+    broker = Broker.from_settings(settings)
+    await broker.start()
+    await broker.subscribe(f"{settings.exchange}.{stage}", {routing_key: handler})
+    try:
+        yield deps
+    finally:
+        await broker.close()
+        executor.shutdown(wait=False, cancel_futures=True)
+        await client.close()
+
+
+def buckets(db, *names: str) -> list[AsyncGridFSBucket]:
+    return [AsyncGridFSBucket(db, bucket_name=name) for name in names]

@@ -1,31 +1,16 @@
 """Composition root of the photometry service."""
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-
-from gridfs import AsyncGridFSBucket
-
-from shared.db import make_client
-from shared.messaging import Broker
-from shared.pools import process_pool
+from shared.imaging import buckets, running_image_stage
 from shared.settings import Settings
 from services.photometry.handlers import Measurer, PhotometryDeps
 
 
-@asynccontextmanager
-async def running(settings: Settings):
-    client = make_client(settings.mongo_url.get_secret_value())
-    db = client[settings.mongo_db]
-    executor = await process_pool(settings.process_workers)
-    deps = PhotometryDeps(db=db, uploads=AsyncGridFSBucket(db, bucket_name="uploads"),
-                          scratch=AsyncGridFSBucket(db, bucket_name="scratch"),
-                          catalogues=AsyncGridFSBucket(db, bucket_name="catalogues"), executor=executor)
-    broker = Broker.from_settings(settings)
-    await broker.start()
-    await broker.subscribe(f"{settings.exchange}.photometry", {"image.solved.v1": Measurer(deps).on_image_solved})
-    try:
-        yield deps
-    finally:
-        await broker.close()
-        executor.shutdown(wait=False, cancel_futures=True)
-        await client.close()
+def _build(db, executor):
+    uploads, scratch, catalogues = buckets(db, "uploads", "scratch", "catalogues")
+    deps = PhotometryDeps(db=db, uploads=uploads, scratch=scratch, catalogues=catalogues, executor=executor)
+    return deps, Measurer(deps).on_image_solved
+
+
+def running(settings: Settings):
+    return running_image_stage(settings, "photometry", "image.solved.v1", _build)
