@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -21,3 +22,8 @@ async def process_pool(workers: int, *, initializer=None) -> ProcessPoolExecutor
                                initializer=initializer)
     await asyncio.get_running_loop().run_in_executor(pool, _ready)
     return pool
+
+
+async def run_in_pool(executor, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in the executor (a module-level function, so a spawned worker can import it)."""
+    return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args, **kwargs))

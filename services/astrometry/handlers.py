@@ -1,16 +1,16 @@
 """Astrometry's handler: an uploaded image gets a WCS checked against reference stars, or a reason."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 
-from shared.contracts import ImageReceivedV1, ImageSolvedV1, Message, ObservationFailedV1
+from shared.contracts import ImageReceivedV1, ImageSolvedV1, Message
 from shared.errors import TransientError
 from shared.fitsimage import ImageRefused
+from shared.pools import run_in_pool
 from shared.imaging import failed, read_upload, upload_fields
 from services.astrometry import work
 
@@ -43,7 +43,7 @@ class Solver:
         self.deps = deps
 
     async def _run(self, fn, *args, **kwargs):
-        return await asyncio.get_running_loop().run_in_executor(self.deps.executor, _call, fn, args, kwargs)
+        return await run_in_pool(self.deps.executor, fn, *args, **kwargs)
 
     async def on_image_received(self, message: ImageReceivedV1) -> list[Message]:
         data = await read_upload(self.deps, message)
@@ -80,6 +80,3 @@ class Solver:
 def _plain(header: dict) -> dict:
     return {str(k): v for k, v in header.items() if isinstance(v, (int, float, str, bool)) and k not in ("COMMENT", "HISTORY", "")}
 
-
-def _call(fn, args, kwargs):
-    return fn(*args, **kwargs)

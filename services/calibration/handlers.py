@@ -1,7 +1,6 @@
 """Calibration's message handlers: an upload becomes a calibrated point, a limit, or a failure."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from shared.contracts import (REGISTRY, CalibrationSummary, CatalogueMeasuredV1,
                               ObservationFailedV1, PlotRenderedV1, RecalibrationRequestedV1,
                               UploadReceivedV1)
 from shared.errors import TransientError
+from shared.pools import run_in_pool
 from shared.refcat.astrometry import jyear_from_mjd
 from services.calibration import work
 from services.calibration.store import CalibrationStore
@@ -36,8 +36,7 @@ class Calibrator:
         self.deps = deps
 
     async def _run(self, fn: Callable, *args, **kwargs):
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.deps.executor, _call, fn, args, kwargs)
+        return await run_in_pool(self.deps.executor, fn, *args, **kwargs)
 
     async def on_upload_received(self, message: UploadReceivedV1) -> list[Message]:
         return await self._calibrate_once(message, lambda: self.deps.store.upload_bytes(message.file_id, message.bucket))
@@ -136,8 +135,7 @@ class Plotter:
             return [done]
         result = doc["result"]
         title = f"{doc['event_ivorn']}  point {doc.get('followup_id') or 'dry run'}"
-        png = await asyncio.get_running_loop().run_in_executor(
-            self.deps.plot_executor, _call, work.draw_plot, (result, title), {})
+        png = await run_in_pool(self.deps.plot_executor, work.draw_plot, result, title)
         await store.save_plot(message.observation_id, png)
         return [done]
 
@@ -156,10 +154,6 @@ def _image_radius(metadata: dict) -> float:
     """The target radius for an image: 2 arcsec, less when another star is closer to the event."""
     clear = metadata.get("target_clear_radius_arcsec")
     return min(2.0, clear) if clear else 2.0  # an image's astrometry is ours: its radius is known
-
-
-def _call(fn, args, kwargs):
-    return fn(*args, **kwargs)
 
 
 def _failed(message: UploadReceivedV1, reason: str, summary: CalibrationSummary | None) -> ObservationFailedV1:

@@ -1,13 +1,13 @@
 """Photometry's handler: a solved image becomes a catalogue (stored) plus forced photometry at the event."""
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.contracts import CatalogueMeasuredV1, ImageSolvedV1, Message, UploadReceivedV1
 from shared.fitsimage import ImageRefused
+from shared.pools import run_in_pool
 from shared.imaging import failed, read_upload, upload_fields
 from services.photometry import work
 
@@ -31,8 +31,7 @@ class Measurer:
             return []
         observatory = await self.deps.db.observatories.find_one({"_id": message.observatory.id}) or {}
         try:
-            result = await asyncio.get_running_loop().run_in_executor(
-                self.deps.executor, _measure, data, message, observatory)
+            result = await run_in_pool(self.deps.executor, _measure, data, message, observatory)
         except ImageRefused as exc:
             return [failed(message, "photometry", str(exc))]
         if result["status"] != "measured":
