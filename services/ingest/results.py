@@ -40,6 +40,10 @@ def plot_url(public_url: str, observation_id: str) -> str:
     return f"{public_url}/plots/{observation_id}.png"
 
 
+#: What the MJD of every point means (typed, or read from a catalogue's or an image's header).
+MJD_CONVENTION = "mid-exposure"
+
+
 def status_url(public_url: str, observation_id: str) -> str:
     return f"{public_url}/api/v1/observations/{observation_id}"
 
@@ -61,6 +65,7 @@ def cpcs_answer(message: ObservationCalibratedV1, public_url: str) -> dict:
         "match_radius_method": r.match_radius_method, "mode": r.mode, "dry_run": message.dry_run,
         "observation_id": message.observation_id, "match_radius_arcsec": r.match_radius_arcsec,
         "algorithm_version": message.algorithm_version,
+        "mjd": message.mjd, "mjd_convention": MJD_CONVENTION,
         "status_url": None if message.dry_run else status_url(public_url, message.observation_id),
     }
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from shared.catalogue import CatalogueError, read_catalogue
 from shared.contracts import EventRef, ImageReceivedV1, ObservatoryRef, UploadReceivedV1
 from shared.fitsimage import ImageRefused
+from services.ingest import checks
 from services.ingest.images import ImageIntake, inspect_image, upload_values
 from shared.db import next_sequence
 from services.ingest.store import IngestStore, now
@@ -111,11 +112,20 @@ class Uploads:
             raise UploadRefused(413, f"the file is {len(req.data) / 1e6:.1f} MB; the limit is "
                                      f"{self.max_bytes / 1e6:.0f} MB")
         stars = await self._read(req, observatory)
-        mjd = req.mjd if req.mjd is not None else _header_mjd(stars.header)
+        mjd, mjd_source = _observation_mjd(req, stars)
         if mjd is None:
             raise UploadRefused(400, "MJD is missing and the catalogue header has no MJD-OBS: "
-                                     "give the MJD of the observation")
-        return await self._store_and_publish(req, stars, event, observatory, mjd,
+                                     "give the MJD of the observation (mid-exposure)")
+        refusal = checks.implausible_mjd(mjd, event)
+        if refusal:
+            raise UploadRefused(422, refusal)
+        if isinstance(stars, ImageIntake):
+            refusal = checks.image_outside_event(stars.record, event)
+        else:
+            refusal = checks.catalogue_outside_event(stars, event, req.match_radius_arcsec)
+        if refusal:
+            raise UploadRefused(422, refusal)
+        return await self._store_and_publish(req, stars, event, observatory, mjd, mjd_source,
                                              correlation_id or uuid.uuid4().hex)
 
     async def _authorise(self, token: str) -> dict:
@@ -147,7 +157,8 @@ class Uploads:
             raise UploadRefused(400, str(catalogue_error)) from catalogue_error
         return image
 
-    async def _store_and_publish(self, req, stars, event, observatory, mjd, correlation_id) -> Accepted:
+    async def _store_and_publish(self, req, stars, event, observatory, mjd, mjd_source,
+                                 correlation_id) -> Accepted:
         sha256 = hashlib.sha256(req.data).hexdigest()
         observation_id = uuid.uuid4().hex
         followup_id = None
@@ -172,7 +183,7 @@ class Uploads:
             declared_filter=req.declared_filter or _text(stars.header.get("FILTER")),
             observatory_filters=_filters(observatory), comment=req.comment, no_plot=req.no_plot)
         if not req.dry_run:
-            await self.store.insert_observation(_observation_doc(message, stars, req))
+            await self.store.insert_observation(_observation_doc(message, stars, req) | {"mjd_source": mjd_source})
         try:
             await self.publish(message, correlation_id=correlation_id)
         except Exception:
@@ -222,9 +233,25 @@ def _text(value) -> str | None:
     return str(value).strip() or None
 
 
-def _header_mjd(header: Mapping) -> float | None:
-    value = header.get("MJD-OBS")
+def _observation_mjd(req: UploadRequest, stars) -> tuple[float | None, str]:
+    """The mid-exposure MJD of the observation and where it came from.
+
+    A typed MJD is taken as mid-exposure, for catalogues and images alike (the original CPCS stored it
+    as given); otherwise an image's standardised header gives its mid-exposure time, and a
+    catalogue's header its mid-exposure keyword or MJD-OBS (start) plus half the exposure.
+    """
+    if req.mjd is not None:
+        return req.mjd, "upload MJD (mid-exposure)"
+    if isinstance(stars, ImageIntake):
+        mid = stars.record.get("mjd_mid")
+        return mid, "image header: " + str((stars.record.get("sources") or {}).get("mjd_mid") or "time keywords")
+    exptime = req.exptime_s or _positive(stars.header.get("EXPTIME")) or _positive(stars.header.get("EXPOSURE"))
+    return checks.header_mid_mjd(stars.header, exptime)
+
+
+def _positive(value) -> float | None:
     try:
-        return float(value) if value is not None else None
+        out = float(value)
     except (TypeError, ValueError):
         return None
+    return out if out > 0 and out == out and out != float("inf") else None

@@ -29,6 +29,7 @@ class StarTable:
     header: dict[str, object] = field(default_factory=dict)  # FILTER, EXPTIME, MJD-OBS, DATE-OBS... when present
     exptime_s: float | None = None  # exposure time that divided the fluxes; None when magnitudes were read
     exptime_source: str = ""  # where exptime_s came from: "argument", "header EXPTIME", "assumed 1 s"...
+    n_ra_wrapped: int = 0  # kept rows whose RA was given in [-180, 0) and moved to [180, 360)
 
     def __len__(self) -> int:
         return int(self.ra_deg.size)

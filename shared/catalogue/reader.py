@@ -84,6 +84,7 @@ def read_catalogue(
     else:
         file_format, raw = "ASCII_HEAD", read_ascii_head(data)
     ra, dec = _sky_positions(raw.columns)
+    ra, n_wrapped = _wrapped_ra(ra)
     photometry = _photometry(raw, aperture_index, exptime_s)
     keep, n_dropped = _clean(ra, dec, photometry)
     n_dropped = dict(Counter(raw.n_dropped) + Counter(n_dropped))
@@ -100,7 +101,17 @@ def read_catalogue(
         header=dict(raw.header),
         exptime_s=photometry.exptime_s,
         exptime_source=photometry.exptime_source,
+        n_ra_wrapped=int(np.count_nonzero(keep & n_wrapped)),
     )
+
+
+def _wrapped_ra(ra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RA in [-180, 0) (some pipelines write RA - 360) moved to [180, 360); the mask of moved rows."""
+    with np.errstate(invalid="ignore"):
+        wrapped = (ra >= -180.0) & (ra < 0.0)
+    if not wrapped.any():
+        return ra, wrapped
+    return np.where(wrapped, ra + 360.0, ra), wrapped
 
 
 @dataclass(frozen=True)

@@ -308,7 +308,7 @@ def standardise_header(header, *, observatory: Mapping[str, Any] | None = None,
         (unbinned), ``filters`` (a list of names, or a mapping from what the camera writes in
         FILTER to a name: ``{"2 1": "V"}``).
     upload : mapping, optional
-        Values given with the upload: ``mjd`` (start of exposure, UTC), ``exptime_s``, ``filter``.
+        Values given with the upload: ``mjd`` (mid-exposure, UTC), ``exptime_s``, ``filter``.
         They fill what the header lacks.
 
     Returns
@@ -333,9 +333,9 @@ def standardise_header(header, *, observatory: Mapping[str, Any] | None = None,
         exptime = put("exptime_s", float(up["exptime_s"]), "upload")
     start, mid, tsrc = _read_time(h, exptime, notes)
     if start is None and up.get("mjd") is not None and float(up["mjd"]) > 10000:
-        start = float(up["mjd"])
-        mid = start + (exptime or 0.0) / 2.0 / 86400.0
-        tsrc = "upload"
+        mid = float(up["mjd"])  # a typed MJD is mid-exposure, for images as for catalogues
+        start = mid - (exptime or 0.0) / 2.0 / 86400.0
+        tsrc = "upload (mid-exposure)"
     put("mjd_start", start, tsrc)
     put("mjd_mid", mid, tsrc and (tsrc + ("" if "mid" in tsrc else " + EXPTIME/2")))
 

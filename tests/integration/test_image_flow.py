@@ -5,7 +5,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from shared.refcat.store import RefcatStore
-from shared.simimage import simulate_image
+from shared.simimage import make_reference_field, simulate_image
 from services.demo import DEMO_DEC_DEG, DEMO_RA_DEG
 from tests.support.flows import post_upload, seed_demo
 from tests.support.system import running_system, settings_for
@@ -65,10 +65,31 @@ async def test_frame_without_the_transient_gives_a_limit_from_the_noise(system):
 
 
 async def test_an_image_without_reference_stars_fails_with_the_astrometry_reason(system):
-    data, truth = simulate_image(reference=system.reference, size_px=256, centre_ra_deg=DEMO_RA_DEG,
-                                 centre_dec_deg=DEMO_DEC_DEG, transient_mag=None, filter_name="r", seed=5)
+    # a field the store has no stars of (simulated from its own references, which are not imported)
+    elsewhere = make_reference_field(ra_deg=300.3, dec_deg=-59.83, radius_deg=0.1, n_stars=300, seed=5)
+    data, truth = simulate_image(reference=elsewhere, size_px=256, centre_ra_deg=300.3,
+                                 centre_dec_deg=-59.83, transient_mag=None, filter_name="r", seed=5)
     async with system.http.post(f"{system.url}/cgi/newevent", data={
-            "EventID": "ivo://FarAway", "ra": "300.0", "dec": "-60.0", "hashtag": system.demo["token"]}) as r:
+            "EventID": "ivo://FarAway", "ra": "300.3", "dec": "-59.83", "hashtag": system.demo["token"]}) as r:
         assert r.status == 200
     status, body = await post_upload(system, {**system.demo, "event": "ivo://FarAway"}, data, MJD="61000.25")
     assert status == 422 and "reference stars" in body
+
+
+async def test_an_image_of_another_field_is_refused_before_anything_is_stored(system):
+    data, truth = simulate_image(reference=system.reference, size_px=256, centre_ra_deg=DEMO_RA_DEG,
+                                 centre_dec_deg=DEMO_DEC_DEG, transient_mag=None, filter_name="r", seed=6)
+    async with system.http.post(f"{system.url}/cgi/newevent", data={
+            "EventID": "ivo://ElsewhereEvent", "ra": "220.0", "dec": "-40.0", "hashtag": system.demo["token"]}) as r:
+        assert r.status == 200
+    status, body = await post_upload(system, {**system.demo, "event": "ivo://ElsewhereEvent"}, data,
+                                     MJD="61000.25", dryRun=0)
+    assert status == 422, body
+    assert "the image does not cover the event" in body and "RA 220.0000, Dec -40.0000" in body
+    assert "deg away" in body
+    assert system.probe.count("image.received.v1") == 0
+    client = AsyncMongoClient(system.settings.mongo_url.get_secret_value())
+    try:
+        assert await client[system.settings.mongo_db].observations.count_documents({}) == 0
+    finally:
+        await client.close()

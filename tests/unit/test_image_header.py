@@ -76,8 +76,10 @@ def test_a_date_without_time_is_missing_and_the_refusal_names_it():
 
 def test_upload_values_fill_what_the_header_lacks_but_never_override_it():
     r = standardise_header(_h([("BAND", "J")]), upload={"mjd": 60100.5, "exptime_s": 30, "filter": "K"})
-    assert (r.mjd_start, r.exptime_s, r.filter) == (60100.5, 30.0, "J")
-    assert r.sources["mjd_start"] == "upload" and r.sources["filter"] == "header BAND"
+    # a typed MJD is mid-exposure (as for catalogues): the start is half the exposure earlier
+    assert (r.mjd_mid, r.exptime_s, r.filter) == (60100.5, 30.0, "J")
+    assert r.mjd_start == pytest.approx(60100.5 - 15.0 / 86400.0)
+    assert r.sources["mjd_mid"].startswith("upload (mid-exposure)") and r.sources["filter"] == "header BAND"
     r2 = standardise_header(_h([("EXPTIME", 5.0), ("DATE-OBS", "2020-01-01T00:00:00")]),
                             upload={"mjd": 1.0e4 + 1, "exptime_s": 30})
     assert r2.exptime_s == 5.0 and r2.mjd_start == pytest.approx(_mjd("2020-01-01T00:00:00"))
