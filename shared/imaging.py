@@ -39,14 +39,16 @@ async def running_image_stage(settings, stage: str, routing_key: str, build):
     """Lifetime of an image-path service: database, process pool, broker, one consumer queue.
 
     ``build(db, executor)`` returns ``(deps, handler)``; the handler consumes ``routing_key`` on the
-    queue ``<exchange>.<stage>``.
+    queue ``<exchange>.<stage>``. ``handler`` may instead be a mapping of routing keys to handlers (the
+    stage's own key among them) for a stage that also follows other messages.
     """
     client = make_client(settings.mongo_url.get_secret_value())
     executor = await process_pool(settings.process_workers)
     deps, handler = build(client[settings.mongo_db], executor)
     broker = Broker.from_settings(settings)
     await broker.start()
-    await broker.subscribe(f"{settings.exchange}.{stage}", {routing_key: handler})
+    routes = dict(handler) if isinstance(handler, dict) else {routing_key: handler}
+    await broker.subscribe(f"{settings.exchange}.{stage}", routes)
     try:
         yield deps
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -147,7 +148,22 @@ def apply_forced_limit(result: dict, forced: dict) -> None:
     result["mag"] = forced["limit_mag_inst"] - result["zeropoint"]
     result["limit_sigma"] = forced.get("limit_sigma")
     result["limit_method"] = "forced photometry at the event (local noise)"
-    result["limit_err"] = forced.get("limit_mag_err")
+    result["limit_err"] = forced_limit_err_mag(result)
+
+
+def forced_limit_err_mag(result: dict) -> float | None:
+    """The uncertainty of a limit from the noise at the event: the calibration's, as for a detection.
+
+    The noise is measured on many pixels around the event, so its own uncertainty is far below the
+    zero point's; what remains is the zero point, the star-to-star scatter (both widened by the
+    few-star factor) and the colour term's share, the terms of ``total_err`` without the target's own.
+    """
+    zp_err, scatter = result.get("zp_err"), result.get("scatter")
+    if zp_err is None or scatter is None:
+        return None
+    factor = result.get("small_sample_factor") or 1.0
+    colour_err = result.get("colour_err") or 0.0
+    return math.sqrt((factor * math.hypot(zp_err, scatter)) ** 2 + colour_err ** 2)
 
 
 def _image_radius(metadata: dict) -> float:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from shared.contracts import EventRef, ObservatoryRef, RecalibrationDoneV1, RecalibrationRequestedV1
 from services.ingest.store import IngestStore, now
-from services.ingest.uploads import UploadRefused
+from services.ingest.uploads import UploadRefused, observatory_filters
 
 STORED = ["calibrated", "limit"]
 
@@ -78,8 +78,16 @@ class Recalibrations:
                 file_id=obs["file_id"], filename=obs.get("filename") or "catalogue", mjd=obs["mjd"],
                 exptime_s=obs.get("exptime_s"), match_radius_arcsec=obs.get("match_radius_arcsec"),
                 force_filter=obs.get("force_filter") or "no", declared_filter=obs.get("declared_filter"),
+                observatory_filters=await self._observatory_filters(obs),
                 param_overrides=param_overrides, reason=reason))
         return await self.report(recalibration_id)
+
+    async def _observatory_filters(self, obs: dict) -> list[str] | None:
+        """The filters the upload was calibrated with (older observations: the observatory's today)."""
+        if "observatory_filters" in obs:
+            return obs["observatory_filters"]
+        observatory = await self.store.get_observatory(obs["observatory_id"])
+        return observatory_filters(observatory or {})
 
     async def on_recalibration_done(self, message: RecalibrationDoneV1) -> None:
         await self.db.recalibration_results.replace_one(

@@ -1,6 +1,7 @@
 """What ingest owns in MongoDB: events, observatories, tokens, observations and the uploaded bytes."""
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from bson import ObjectId
@@ -22,6 +23,9 @@ INDEXES = [
     IndexSpec("observations", asc("observatory_id")),
     IndexSpec("recalibration_results", asc("recalibration_id")),
 ]
+
+#: A (bytes, event) claim this old with no observation behind it was left by a failed upload.
+ORPHAN_CLAIM_AGE_S = 120.0
 
 
 def now() -> datetime:
@@ -135,12 +139,28 @@ class IngestStore:
                            followup_id: int) -> dict | None:
         """Reserve (bytes, event) for one stored point; the earlier claim if it is taken."""
         key = f"{sha256}:{event_ivorn}"
-        try:
-            await self.db.upload_hashes.insert_one({"_id": key, "observation_id": observation_id,
-                                                    "followup_id": followup_id})
-            return None
-        except DuplicateKeyError:
-            return await self.db.upload_hashes.find_one({"_id": key}) or {"followup_id": None}
+        claim = {"_id": key, "observation_id": observation_id, "followup_id": followup_id,
+                 "claimed_at_unix": time.time()}
+        for _ in range(2):
+            try:
+                await self.db.upload_hashes.insert_one(claim)
+                return None
+            except DuplicateKeyError:
+                taken = await self.db.upload_hashes.find_one({"_id": key})
+            if taken is None:
+                continue  # released meanwhile: try again
+            if not await self._orphaned(taken):
+                return taken
+            # a claim with no observation behind it, left by an upload that failed half-way (e.g. the
+            # database went away before it could be undone): the file is free again
+            await self.db.upload_hashes.delete_one({"_id": key, "observation_id": taken.get("observation_id")})
+        return await self.db.upload_hashes.find_one({"_id": key}) or {"followup_id": None}
+
+    async def _orphaned(self, claim: dict) -> bool:
+        age_s = time.time() - float(claim.get("claimed_at_unix") or 0.0)
+        if age_s < ORPHAN_CLAIM_AGE_S:  # an upload still being stored has no observation yet
+            return False
+        return await self.db.observations.find_one({"_id": claim.get("observation_id")}, {"_id": 1}) is None
 
     async def release_upload(self, observation_id: str) -> None:
         await self.db.upload_hashes.delete_many({"observation_id": observation_id})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import uuid
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from services.ingest.images import ImageIntake, inspect_image, upload_values
 from shared.db import next_sequence
 from services.ingest.store import IngestStore, now
 
+log = logging.getLogger(__name__)
 _FILTER_RE = re.compile(r"^(no|[A-Za-z0-9_.+-]+/[A-Za-z0-9_'+-]+)$")
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 
@@ -169,6 +171,17 @@ class Uploads:
                 raise UploadRefused(409, f"this file was already uploaded for {event['_id']} as point "
                                          f"{taken.get('followup_id')}; use dryRun=1 to repeat a test",
                                     followup_id=taken.get("followup_id"))
+        try:
+            return await self._store(req, stars, event, observatory, mjd, mjd_source, correlation_id,
+                                     sha256, observation_id, followup_id)
+        except BaseException:
+            if not req.dry_run:  # never leave the file reserved for a point that does not exist
+                await _quietly(self.store.delete_observation(observation_id))
+                await _quietly(self.store.release_upload(observation_id))
+            raise
+
+    async def _store(self, req, stars, event, observatory, mjd, mjd_source, correlation_id, sha256,
+                     observation_id, followup_id) -> Accepted:
         file_id = await self.store.put_bytes(req.data, req.filename, sha256, scratch=req.dry_run)
         kind = ImageReceivedV1 if isinstance(stars, ImageIntake) else UploadReceivedV1
         message = kind(
@@ -181,20 +194,23 @@ class Uploads:
             match_radius_arcsec=req.match_radius_arcsec,
             force_filter=req.force_filter,
             declared_filter=req.declared_filter or _text(stars.header.get("FILTER")),
-            observatory_filters=_filters(observatory), comment=req.comment, no_plot=req.no_plot)
-        if not req.dry_run:
-            await self.store.insert_observation(_observation_doc(message, stars, req) | {"mjd_source": mjd_source})
+            observatory_filters=observatory_filters(observatory), comment=req.comment, no_plot=req.no_plot)
         try:
+            if not req.dry_run:
+                await self.store.insert_observation(_observation_doc(message, stars, req) | {"mjd_source": mjd_source})
             await self.publish(message, correlation_id=correlation_id)
-        except Exception:
-            await self._undo(message)
+        except BaseException:
+            await _quietly(self.store.delete_bytes(file_id, scratch=req.dry_run))
             raise
         return Accepted(observation_id, followup_id, correlation_id, req.dry_run)
 
-    async def _undo(self, message: UploadReceivedV1) -> None:
-        await self.store.delete_observation(message.observation_id)
-        await self.store.release_upload(message.observation_id)
-        await self.store.delete_bytes(message.file_id, scratch=message.dry_run)
+
+async def _quietly(step) -> None:
+    """An undo step after a failure: the first error is the one to report, not this one's."""
+    try:
+        await step
+    except Exception as exc:  # the database may be the reason we are undoing
+        log.warning("could not undo part of a failed upload: %s", exc)
 
 
 def _observation_doc(message: UploadReceivedV1, stars, req: UploadRequest) -> dict:
@@ -204,11 +220,12 @@ def _observation_doc(message: UploadReceivedV1, stars, req: UploadRequest) -> di
             "exptime_s": message.exptime_s, "file_id": message.file_id, "filename": message.filename,
             "sha256": message.sha256, "force_filter": message.force_filter,
             "match_radius_arcsec": message.match_radius_arcsec, "comment": req.comment,
-            "declared_filter": message.declared_filter, **_input_summary(stars),
+            "declared_filter": message.declared_filter, "observatory_filters": message.observatory_filters,
+            **_input_summary(stars),
             "status": "received", "received_at": now(), "result": None, "reason": None}
 
 
-def _filters(observatory: dict) -> list[str] | None:
+def observatory_filters(observatory: dict) -> list[str] | None:
     filters = observatory.get("filters")
     if isinstance(filters, dict):
         filters = list(filters.values())

@@ -9,7 +9,9 @@ from services.photometry.handlers import Measurer, PhotometryDeps
 def _build(db, executor):
     uploads, scratch, catalogues = buckets(db, "uploads", "scratch", "catalogues")
     deps = PhotometryDeps(db=db, uploads=uploads, scratch=scratch, catalogues=catalogues, executor=executor)
-    return deps, Measurer(deps).on_image_solved
+    measurer = Measurer(deps)
+    return deps, {"image.solved.v1": measurer.on_image_solved,
+                  "observation.deleted.v1": measurer.on_observation_deleted}
 
 
 def running(settings: Settings):

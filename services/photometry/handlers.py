@@ -1,11 +1,14 @@
 """Photometry's handler: a solved image becomes a catalogue (stored) plus forced photometry at the event."""
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.contracts import CatalogueMeasuredV1, ImageSolvedV1, Message, UploadReceivedV1
+from gridfs.errors import NoFile
+
+from shared.contracts import CatalogueMeasuredV1, ImageSolvedV1, Message, ObservationDeletedV1, UploadReceivedV1
 from shared.fitsimage import ImageRefused
 from shared.pools import run_in_pool
 from shared.imaging import failed, read_upload, upload_fields
@@ -26,6 +29,9 @@ class Measurer:
         self.deps = deps
 
     async def on_image_solved(self, message: ImageSolvedV1) -> list[Message]:
+        done = await self.deps.db.image_metadata.find_one({"_id": message.observation_id})
+        if done is not None and done.get("measured"):  # delivered again: the same answer, nothing new stored
+            return [CatalogueMeasuredV1.model_validate(done["measured"])]
         data = await read_upload(self.deps, message)
         if data is None:
             return []
@@ -36,16 +42,30 @@ class Measurer:
             return [failed(message, "photometry", str(exc))]
         if result["status"] != "measured":
             return [failed(message, "photometry", result["reason"])]
+        await self._drop_catalogues(message.observation_id)  # a crash after an earlier upload left one
         file_id = await self.deps.catalogues.upload_from_stream(
             f"{message.observation_id}.fits", result["catalogue"], metadata={"observation_id": message.observation_id})
         metadata = {**result["metadata"], "astrometry": message.astrometry}
+        fields = message.model_dump(include=set(UploadReceivedV1.model_fields) - {"message_id", "occurred_at"})
+        measured = CatalogueMeasuredV1(**fields, catalogue_file_id=str(file_id), target=result["target"],
+                                       image_metadata=metadata)
         await self.deps.db.image_metadata.replace_one(
             {"_id": message.observation_id},
             {"_id": message.observation_id, "metadata": metadata, "target": result["target"],
-             "header": message.observation, "stored_at": datetime.now(UTC)}, upsert=True)
-        fields = message.model_dump(include=set(UploadReceivedV1.model_fields) - {"message_id", "occurred_at"})
-        return [CatalogueMeasuredV1(**fields, catalogue_file_id=str(file_id), target=result["target"],
-                                    image_metadata=metadata)]
+             "header": message.observation, "catalogue_file_id": str(file_id),
+             "measured": measured.model_dump(mode="json"), "stored_at": datetime.now(UTC)}, upsert=True)
+        return [measured]
+
+    async def on_observation_deleted(self, message: ObservationDeletedV1) -> None:
+        """A deleted point keeps nothing here: its measured catalogue and image metadata go."""
+        await self._drop_catalogues(message.observation_id)
+        await self.deps.db.image_metadata.delete_one({"_id": message.observation_id})
+
+    async def _drop_catalogues(self, observation_id: str) -> None:
+        files = await self.deps.catalogues.find({"metadata.observation_id": observation_id}).to_list(None)
+        for f in files:
+            with contextlib.suppress(NoFile):
+                await self.deps.catalogues.delete(f._id)
 
 
 def _measure(data: bytes, message: ImageSolvedV1, observatory: dict) -> dict:

@@ -29,6 +29,7 @@ class RecalibrationRequestedV1(Message):
     match_radius_arcsec: float | None = Field(default=None, gt=0, le=60)
     force_filter: str = "no"
     declared_filter: str | None = None
+    observatory_filters: list[str] | None = None  # as at the upload, so the compatible bands stay the same
     param_overrides: dict[str, ParamValue] = {}
     reason: str = ""
 

@@ -1,4 +1,5 @@
 """A simulated FITS frame through ingest, astrometry, photometry, calibration and lightcurve."""
+import asyncio
 import json
 
 import pytest
@@ -62,6 +63,9 @@ async def test_frame_without_the_transient_gives_a_limit_from_the_noise(system):
     assert answer["is_limit"] and answer["mag_err"] == -1
     expected = truth["limit_instrumental_mag"] + truth["zeropoint_mag"]
     assert answer["mag"] == pytest.approx(expected, abs=0.3)
+    # the limit's uncertainty is the calibration's (zero point, scatter), never missing
+    assert answer["limit_err"] is not None
+    assert max(answer["zp_err"], answer["calib_err"]) <= answer["limit_err"] < 0.2
 
 
 async def test_an_image_without_reference_stars_fails_with_the_astrometry_reason(system):
@@ -91,5 +95,42 @@ async def test_an_image_of_another_field_is_refused_before_anything_is_stored(sy
     client = AsyncMongoClient(system.settings.mongo_url.get_secret_value())
     try:
         assert await client[system.settings.mongo_db].observations.count_documents({}) == 0
+    finally:
+        await client.close()
+
+
+async def test_photometry_stores_one_catalogue_per_image_and_drops_it_with_the_point(system):
+    from services.photometry.handlers import Measurer, PhotometryDeps
+    from shared.imaging import buckets
+
+    status, body, truth = await upload_frame(system, transient_mag=16.0, seed=7, name="ivo://SimFrame7")
+    assert status == 200, body
+    answer = json.loads(body)
+    solved = await system.probe.wait_for("image.solved.v1", lambda m: m.event.ivorn == "ivo://SimFrame7")
+    measured = await system.probe.wait_for("catalogue.measured.v1", lambda m: m.event.ivorn == "ivo://SimFrame7")
+    await system.probe.wait_for("lightcurve.updated.v1", lambda m: m.followup_id == answer["followup_id"])
+    client = AsyncMongoClient(system.settings.mongo_url.get_secret_value())
+    try:
+        db = client[system.settings.mongo_db]
+        uploads, scratch, catalogues = buckets(db, "uploads", "scratch", "catalogues")
+        measurer = Measurer(PhotometryDeps(db=db, uploads=uploads, scratch=scratch, catalogues=catalogues,
+                                           executor=None))
+        again = await measurer.on_image_solved(solved)  # the broker delivers the same message again
+        assert [m.catalogue_file_id for m in again] == [measured.catalogue_file_id]
+        mine = {"metadata.observation_id": solved.observation_id}
+        assert len(await catalogues.find(mine).to_list(None)) == 1
+
+        async with system.http.post(f"{system.url}/cgi/delpoint", data={
+                "followupid": str(answer["followup_id"]), "hashtag": system.demo["token"]}) as response:
+            assert response.status == 200, await response.text()
+        await system.probe.wait_for("lightcurve.updated.v1",
+                                    lambda m: m.followup_id == answer["followup_id"] and m.action == "removed")
+        for _ in range(100):  # photometry follows observation.deleted.v1 on its own queue
+            left = await catalogues.find(mine).to_list(None)
+            meta = await db.image_metadata.find_one({"_id": solved.observation_id})
+            if not left and meta is None:
+                break
+            await asyncio.sleep(0.1)
+        assert left == [] and meta is None
     finally:
         await client.close()

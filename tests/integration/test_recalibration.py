@@ -84,3 +84,18 @@ async def test_unknown_parameter_and_non_admin_are_refused(system):
     assert status == 403
     status, body = await recalibrate(system, {"params": {}})
     assert status == 400 and "choose the points" in body["error"]
+
+
+async def test_replay_carries_the_filters_the_upload_was_calibrated_with(system):
+    client = AsyncMongoClient(system.settings.mongo_url.get_secret_value())
+    try:  # the observatory changes its filter list after the uploads: the replay must not follow it
+        await client[system.settings.mongo_db].observatories.update_many({}, {"$set": {"filters": ["z"]}})
+    finally:
+        await client.close()
+    status, report = await recalibrate(system, {"event": system.demo["event"], "dry_run": True})
+    assert status == 202
+    rid = report["recalibration_id"]
+    requested = await system.probe.wait_count("recalibration.requested.v1", lambda m: m.recalibration_id == rid, 3)
+    assert all(m.observatory_filters == ["r", "V"] for m in requested)
+    done = await system.probe.wait_count("recalibration.done.v1", lambda m: m.recalibration_id == rid, 3)
+    assert all(m.after.band == m.before.band and m.after.survey == m.before.survey for m in done)
