@@ -79,3 +79,16 @@ def test_synthetic_only_survey_refuses_real_stars():
 ])
 def test_force_filter_survey_part_goes_through_the_registry(text, parsed):
     assert parse_force_filter(text) == parsed
+
+
+def test_cli_lists_the_registry():
+    from typer.testing import CliRunner
+
+    from shared.refcat.cli import app
+
+    result = CliRunner().invoke(app, ["surveys"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    atlas = lines.index(next(line for line in lines if line.startswith("ATLAS ")))
+    assert "RefCat2" in lines[atlas] and "REFCAT2" in lines[atlas + 1]
+    assert any(line.startswith(DEMO_SURVEY) and "synthetic" in line for line in lines)
