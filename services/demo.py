@@ -46,7 +46,8 @@ def _is_legacy_demo(record: dict | None) -> bool:
 async def load_demo(*, out_dir: Path, settings: Settings | None = None) -> dict:
     """Load (or top up) the demo; new tokens are issued each time and only their hashes are stored.
 
-    The synthetic field goes to survey SYNTH-DEMO once (a later call finds it there). A synthetic
+    The synthetic field goes to survey SYNTH-DEMO once (a later call finds it there; a field of
+    another demo version is replaced). A synthetic
     demo field an earlier version stored as APASS is removed, so that real APASS can be imported."""
     settings = settings or Settings()
     client = make_client(settings.mongo_url.get_secret_value())
@@ -66,8 +67,9 @@ async def load_demo(*, out_dir: Path, settings: Settings | None = None) -> dict:
         legacy = await refcat.surveys.find_one({"name": LEGACY_DEMO_SURVEY}, {"_id": 0, "moc": 0, "journal": 0})
         if _is_legacy_demo(legacy):
             await refcat.delete_survey(LEGACY_DEMO_SURVEY)
-        if await refcat.get_survey(DEMO_SURVEY) is None:
-            await import_simulated_field(refcat, field, version=DEMO_VERSION, replace=False)
+        stored = await refcat.get_survey(DEMO_SURVEY)
+        if stored is None or stored.get("version") != DEMO_VERSION:  # none yet, or an older demo's field
+            await import_simulated_field(refcat, field, version=DEMO_VERSION, replace=stored is not None)
         out_dir.mkdir(parents=True, exist_ok=True)
         catalogue = write_catalogue(field, out_dir / "demo_field.cat")
     finally:

@@ -354,9 +354,12 @@ async def import_file(
     buffer_rows: int | None = None,
 ) -> int:
     """Import one file (or Parquet folder, or HATS catalogue) into ``store``; returns the number of
-    stars stored by this call.
+    stars stored by this call (stars the survey already held, within
+    :data:`shared.refcat.store.DUPLICATE_RADIUS_ARCSEC`, are skipped: ``store.last_import`` counts them).
 
-    ``survey`` names the survey (and chooses the preset when ``preset`` and ``columns`` are not given);
+    ``survey`` names the survey through the registry (:mod:`shared.refcat.surveys`: an alias such as
+    ``REFCAT2`` stores under its canonical name ``ATLAS``, any other name is a survey of its own), and
+    chooses the preset when ``preset`` and ``columns`` are not given;
     ``preset="ucd"`` maps VOTable columns by their UCDs (also the fallback for a VOTable of a survey
     without a preset); ``columns`` is an explicit mapping ``"ra=RAJ2000,dec=DEJ2000,V=Vmag,V_err=e_Vmag"``;
     ``synthetic`` defaults to True when the version contains "synthetic"; ``derive`` lists bands to

@@ -27,7 +27,10 @@ epoch, rows, description, synthetic flag, imported files, coverage (``moc``: MOC
 ``coverage_rev``, increased on every change), ``proper_motions``, ``derived`` (band -> transformation
 set of the bands computed at query time), ``origins`` (``import``, ``archive:<provider>``), and while
 an import runs its ``journal`` (file, size, mtime, chunks stored) and ``pending_imports`` (blocks of
-unfinished imports, which queries ignore).
+unfinished imports, which queries ignore). Survey names are resolved through the survey registry
+(:mod:`shared.refcat.surveys`): records carry canonical names, and lookups accept the aliases.
+Importing into a survey that holds stars skips every star within :data:`DUPLICATE_RADIUS_ARCSEC` of
+a stored one (only the pixels the new stars fall in are read), so imports can be repeated.
 
 Only plain CRUD, ``$in``, ranges and compound indexes are used, so the same code runs on real MongoDB
 and on nx-27017 (which e.g. stores a ``$push``-ed sub-document as a JSON string, a datetime given in
@@ -541,7 +544,11 @@ class RefcatStore:
 
         A new survey stays invisible to queries until the import completes, and so do the stars an
         import adds to an existing survey. Importing into an existing survey appends (several files of
-        one catalogue) and requires the same version, unless ``replace`` deletes the survey first.
+        one catalogue) and requires the same version, unless ``replace`` deletes the survey first (how a
+        new version replaces the stored one; the record then says the new version). An appended star
+        within :data:`DUPLICATE_RADIUS_ARCSEC` of one that an earlier import stored is skipped (the
+        same file twice, or overlapping files, never duplicate a star); the survey record's ``files``
+        entry says how many were (``duplicates_skipped``), and so does :attr:`RefcatStore.last_import`.
         ``progress`` (optional) is called with the rows of every chunk read.
 
         Without ``source_key`` a failed import is rolled back. With ``source_key`` (a description of
