@@ -24,6 +24,7 @@ import aiohttp
 from shared.db import make_client
 from shared.messaging import Broker
 from shared.refcat.store import RefcatStore
+from shared.refcat.surveys import DEMO_SURVEY
 from shared.simimage import simulate_image
 from shared.simfield import simulate_field
 from services import launcher
@@ -89,8 +90,8 @@ async def measure(settings, run_dir, sizes: list[int], runs: int) -> None:
                            outlier_fraction=0.0, n_faint=0, n_stars=int(density_per_deg2 * math.pi * radius**2))
     client = make_client(settings.mongo_url.get_secret_value())
     store = RefcatStore(client[settings.mongo_db])
-    await store.import_table(field.reference, "apass", version="synthetic-demo-1", synthetic=True,
-                             source_name="bench")
+    await store.import_table(field.reference, "apass9", survey=DEMO_SURVEY, version="synthetic-demo-1",
+                             synthetic=True, source_name="bench")
     (reference,) = await store.cone(RA0, DEC0, radius)
     await client.close()
     broker = Broker(settings.amqp_url.get_secret_value(), settings.exchange)

@@ -19,6 +19,7 @@ import aiohttp
 from shared.contracts import LightcurveUpdatedV1
 from shared.messaging import Broker
 from shared.refcat.store import RefcatStore
+from shared.refcat.surveys import DEMO_SURVEY
 from shared.db import make_client
 from shared.simfield import simulate_field
 from services import launcher
@@ -85,8 +86,8 @@ async def measure(settings, run, n_sequential: int, n_concurrent_total: int, cli
         field = simulate_field(ra_deg=FIELD_RA_DEG, dec_deg=FIELD_DEC_DEG, radius_arcmin=10, n_stars=800,
                                n_faint=200, seed=7, target_mag=17.0)
         client = make_client(settings.mongo_url.get_secret_value())
-        await RefcatStore(client[name]).import_table(field.reference, "apass", version="synthetic-demo-1",
-                                                     synthetic=True, source_name="bench")
+        await RefcatStore(client[name]).import_table(field.reference, "apass9", survey=DEMO_SURVEY,
+                                                     version="synthetic-demo-1", synthetic=True, source_name="bench")
         await client.close()
         event = "ivo://BenchField1"
         await broker.start()

@@ -1,14 +1,19 @@
 """The demo data of ``make up``: an event, an observatory, tokens and a synthetic reference field.
 
-The reference stars are made by the project's seeded simulator (``shared.simfield``) and stored as
-survey APASS with version ``synthetic-demo-1`` and ``synthetic: true``: they are not real APASS stars.
+The reference stars are made by the project's seeded simulator (``shared.simfield``, APASS DR9 column
+layout) and stored as their own survey ``SYNTH-DEMO`` (:data:`shared.refcat.surveys.DEMO_SURVEY`,
+version ``synthetic-demo-1``, ``synthetic: true``), a name no real catalogue uses: real APASS imports
+beside it, and a calibration that asks for APASS never gets simulated stars. The demo upload
+calibrates against ``SYNTH-DEMO/r`` (band compatibility depends on the bands, not on the survey name).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from shared.db import ensure_indexes, make_client
+from shared.refcat.importer import import_simulated_field
 from shared.refcat.store import RefcatStore
+from shared.refcat.surveys import DEMO_SURVEY
 from shared.settings import Settings
 from shared.simfield import simulate_field, write_catalogue
 from services.ingest.store import INDEXES, IngestStore
@@ -20,6 +25,8 @@ DEMO_SEED = 2026
 DEMO_VERSION = "synthetic-demo-1"
 DEMO_MJD = 61365.1
 DEMO_OBSERVATORY = "Demo Observatory 0.6 m (synthetic data)"
+#: Where earlier versions of the demo put its synthetic field (squatting the real survey's name).
+LEGACY_DEMO_SURVEY = "APASS"
 
 
 def demo_field():
@@ -27,8 +34,21 @@ def demo_field():
                           seed=DEMO_SEED, zeropoint_mag=25.0, band="r", target_mag=17.2)
 
 
+def _is_legacy_demo(record: dict | None) -> bool:
+    """An APASS record that the demo of an earlier version wrote: synthetic, the demo's version, and
+    filled only from the simulator (never an operator's import)."""
+    if not record or not record.get("synthetic") or record.get("version") != DEMO_VERSION:
+        return False
+    files = [f.get("file") for f in record.get("files") or []]
+    return bool(files) and all(f in ("simfield", "shared.simfield") for f in files)
+
+
 async def load_demo(*, out_dir: Path, settings: Settings | None = None) -> dict:
-    """Load (or top up) the demo; new tokens are issued each time and only their hashes are stored."""
+    """Load (or top up) the demo; new tokens are issued each time and only their hashes are stored.
+
+    The synthetic field goes to survey SYNTH-DEMO once (a later call finds it there; a field of
+    another demo version is replaced). A synthetic
+    demo field an earlier version stored as APASS is removed, so that real APASS can be imported."""
     settings = settings or Settings()
     client = make_client(settings.mongo_url.get_secret_value())
     try:
@@ -44,14 +64,15 @@ async def load_demo(*, out_dir: Path, settings: Settings | None = None) -> dict:
         field = demo_field()
         refcat = RefcatStore(db)
         await refcat.ensure_indexes()
-        survey = await refcat.get_survey("APASS")
-        if survey is None:  # never touch a real APASS an operator imported
-            await refcat.import_table(field.reference, "apass", version=DEMO_VERSION, synthetic=True,
-                                      description="synthetic demo field from the project's seeded simulator",
-                                      source_name="simfield")
+        legacy = await refcat.surveys.find_one({"name": LEGACY_DEMO_SURVEY}, {"_id": 0, "moc": 0, "journal": 0})
+        if _is_legacy_demo(legacy):
+            await refcat.delete_survey(LEGACY_DEMO_SURVEY)
+        stored = await refcat.get_survey(DEMO_SURVEY)
+        if stored is None or stored.get("version") != DEMO_VERSION:  # none yet, or an older demo's field
+            await import_simulated_field(refcat, field, version=DEMO_VERSION, replace=stored is not None)
         out_dir.mkdir(parents=True, exist_ok=True)
         catalogue = write_catalogue(field, out_dir / "demo_field.cat")
     finally:
         await client.close()
     return {"url": settings.public_url, "event": event["_id"], "token": token, "admin_token": admin,
-            "catalogue": str(catalogue.resolve()), "mjd": DEMO_MJD, "reference": f"APASS {DEMO_VERSION}"}
+            "catalogue": str(catalogue.resolve()), "mjd": DEMO_MJD, "reference": f"{DEMO_SURVEY} {DEMO_VERSION}"}

@@ -75,7 +75,10 @@ def import_command(
     file: Annotated[Path, typer.Argument(help="CSV, ECSV, FITS / FITS_LDAC, VOTable or Parquet table, a folder "
                                                "of Parquet files, or a HATS catalogue folder.")],
     survey: Annotated[str, typer.Option("--survey", help="Survey name used in filter strings (e.g. APASS); "
-                                                         "chooses the preset unless --preset/--columns.")],
+                                                         "an alias (REFCAT2, GAIA, APASSDR9; see `cpcs refcat "
+                                                         "surveys`) stores its canonical name, any other name "
+                                                         "is a survey of its own. Chooses the preset unless "
+                                                         "--preset/--columns.")],
     preset: Annotated[Optional[str], typer.Option("--preset", help="Column layout: one of "
                       + ", ".join(p.key for p in PRESETS) + ", or ucd (VOTable columns by their UCDs).")] = None,
     columns: Annotated[Optional[str], typer.Option("--columns", help="Explicit mapping, e.g. "
@@ -84,7 +87,8 @@ def import_command(
     description: Annotated[Optional[str], typer.Option("--description", help="Free text for the survey record.")] = None,
     synthetic: Annotated[Optional[bool], typer.Option("--synthetic/--real", help="Label the stars as simulated "
                          "(default: synthetic when the version contains 'synthetic').")] = None,
-    replace: Annotated[bool, typer.Option("--replace", help="Delete the survey before importing.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Delete the survey before importing (how a new "
+                       "version replaces the stored one; without it another version is refused).")] = False,
     table_format: Annotated[Optional[str], typer.Option("--format", help="csv, tab, ecsv, fits, votable, "
                             "parquet or hats (default: from the file).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = False,
@@ -104,25 +108,29 @@ def import_command(
     started = time.perf_counter()
 
     async def action(store):
-        return await import_file(store, file, survey=survey, preset=preset, columns=columns, version=version,
+        rows = await import_file(store, file, survey=survey, preset=preset, columns=columns, version=version,
                                  description=description, synthetic=synthetic, replace=replace,
                                  format=table_format, progress=progress, resume=resume,
                                  derive=[b for b in (derive or "").split(",") if b.strip()],
                                  buffer_rows=buffer_stars)
+        return rows, store.last_import or {}
 
     try:
-        rows = _run(_with_store(mongo_url, db, action))
+        rows, done = _run(_with_store(mongo_url, db, action))
     except RefcatError as exc:
         raise _fail(str(exc)) from None
     elapsed = time.perf_counter() - started
-    typer.echo(f"imported {rows} stars from {file.name} into survey {_survey_label(survey)} "
-               f"in {elapsed:.1f} s")
+    name = done.get("survey") or _survey_label(survey)
+    version_text = f" {done['version']}" if done.get("version") else ""
+    skipped = int(done.get("duplicates_skipped") or 0)
+    typer.echo(f"imported {rows} stars from {file.name} into survey {name}{version_text} in {elapsed:.1f} s"
+               + (f" ({skipped} stars the survey already held were skipped)" if skipped else ""))
 
 
 def _survey_label(survey: str) -> str:
-    from .store import canonical_survey
+    from .surveys import canonical_name
 
-    return canonical_survey(survey)
+    return canonical_name(survey)
 
 
 @app.command("list")
@@ -237,6 +245,17 @@ def delete_command(
     except RefcatError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"deleted survey {real_name} ({removed} stars)")
+
+
+@app.command("surveys")
+def surveys_command() -> None:
+    """List the survey names the project knows, with their aliases."""
+    from .surveys import describe
+
+    for name, title, version, aliases in describe():
+        typer.echo(f"{name:10s} {version:17s} {title}")
+        if aliases:
+            typer.echo(f"{'':10s} aliases: {', '.join(aliases)}")
 
 
 @app.command("presets")

@@ -30,8 +30,10 @@ import numpy as np
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyWarning
 
-from .presets import ColumnMapping, Preset, RefcatError, StarColumns, choose_preset, find_preset, preset_from_ucds, table_ucds
+from .presets import (ColumnMapping, Preset, RefcatError, StarColumns, choose_preset, find_preset, preset_from_ucds,
+                      survey_and_version, table_ucds)
 from .store import CHUNK_ROWS, RefcatStore, SurveyInfo, _restrict_bands, canonical_survey
+from .surveys import DEMO_SURVEY
 
 #: Bytes of CSV text handed to astropy's fast reader per chunk (roughly CHUNK_ROWS VizieR rows).
 CSV_BYTES_PER_ROW = 160
@@ -328,8 +330,9 @@ def _choose(source: TableSource, *, survey: str, preset, columns, version) -> Pr
     source.colnames()
     if not any(u for _, u in (source.ucds or [])):
         raise RefcatError(f"{source.path.name} carries no UCDs (only VOTable fields do): give --preset or --columns")
-    return preset_from_ucds(source.ucds or [], survey=canonical_survey(survey), version=version,
-                            base=find_preset(survey))
+    base = find_preset(survey)
+    name, version = survey_and_version(survey, version, base.version if base else "1")
+    return preset_from_ucds(source.ucds or [], survey=name, version=version, base=base)
 
 
 async def import_file(
@@ -351,9 +354,12 @@ async def import_file(
     buffer_rows: int | None = None,
 ) -> int:
     """Import one file (or Parquet folder, or HATS catalogue) into ``store``; returns the number of
-    stars stored by this call.
+    stars stored by this call (stars the survey already held, within
+    :data:`shared.refcat.store.DUPLICATE_RADIUS_ARCSEC`, are skipped: ``store.last_import`` counts them).
 
-    ``survey`` names the survey (and chooses the preset when ``preset`` and ``columns`` are not given);
+    ``survey`` names the survey through the registry (:mod:`shared.refcat.surveys`: an alias such as
+    ``REFCAT2`` stores under its canonical name ``ATLAS``, any other name is a survey of its own), and
+    chooses the preset when ``preset`` and ``columns`` are not given;
     ``preset="ucd"`` maps VOTable columns by their UCDs (also the fallback for a VOTable of a survey
     without a preset); ``columns`` is an explicit mapping ``"ra=RAJ2000,dec=DEJ2000,V=Vmag,V_err=e_Vmag"``;
     ``synthetic`` defaults to True when the version contains "synthetic"; ``derive`` lists bands to
@@ -369,10 +375,12 @@ async def import_file(
     chosen = await asyncio.to_thread(_choose, source, survey=survey, preset=preset, columns=columns, version=version)
     names = await asyncio.to_thread(source.colnames)
     mapping = chosen.resolve(names)
-    info = SurveyInfo.from_preset(chosen, version=version, description=description, synthetic=synthetic,
+    info = SurveyInfo.from_preset(chosen, version=version if isinstance(preset, Preset) else None,
+                                  description=description, synthetic=synthetic,
                                   survey=canonical_survey(survey), derive=derive)
     info = _restrict_bands(info, mapping)
     key = source.key if resume else None
+    caller = store
     if buffer_rows is not None:
         if buffer_rows < 1:
             raise RefcatError(f"the import buffer must hold at least one star, not {buffer_rows}")
@@ -397,6 +405,7 @@ async def import_file(
     try:
         return await session.run(mapped(), progress=update)
     finally:
+        caller.last_import = store.last_import
         if bar is not None:
             bar.close()
 
@@ -411,12 +420,15 @@ def _apply(mapping: ColumnMapping, table: Table) -> StarColumns:
 
 async def import_simulated_field(store: RefcatStore, field, *, version: str | None = None,
                                  replace: bool = True) -> int:
-    """Store the reference catalogue of a :class:`shared.simfield.SimulatedField` as survey "APASS",
-    labelled synthetic (version "synthetic-demo-1" unless given, description saying it is simulated)."""
+    """Store the reference catalogue of a :class:`shared.simfield.SimulatedField` (APASS DR9 column
+    layout) as the synthetic survey ``SYNTH-DEMO`` (:data:`shared.refcat.surveys.DEMO_SURVEY`, a name no
+    real catalogue uses), labelled synthetic (version "synthetic-demo-1" unless given, description
+    saying it is simulated): real APASS imports beside it, and nobody gets simulated references by
+    asking for APASS."""
     from shared.simfield import SYNTHETIC_DESCRIPTION, SYNTHETIC_VERSION
 
     return await store.import_table(
-        field.reference, "APASS", survey="APASS", version=version or SYNTHETIC_VERSION,
+        field.reference, "apass9", survey=DEMO_SURVEY, version=version or SYNTHETIC_VERSION,
         description=SYNTHETIC_DESCRIPTION, synthetic=True, replace=replace, source_name="shared.simfield",
     )
 

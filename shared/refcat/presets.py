@@ -33,8 +33,8 @@ MAG_VALID_RANGE = (-10.0, 50.0)
 ERR_MAX = 9.0
 
 
-class RefcatError(ValueError):
-    """A problem the operator can fix (unknown survey, missing column, unreadable file); one sentence."""
+from . import surveys as _surveys
+from .surveys import RefcatError
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ class BandColumns:
 
 @dataclass(frozen=True)
 class Preset:
-    """A known table layout. ``key`` and ``aliases`` are the names an operator may type."""
+    """A known table layout. ``key`` is its name for ``--preset``; the names of its survey (``survey``,
+    canonical, and its aliases) live in the survey registry, :mod:`shared.refcat.surveys`.
+    ``aliases`` is kept for layouts made on the fly and is not consulted for survey names."""
 
     key: str
     survey: str
@@ -432,7 +434,6 @@ PRESETS: tuple[Preset, ...] = (
         ),
         version="DR9", epoch=None, source="II/336/apass9",
         description="AAVSO Photometric All-Sky Survey DR9: B, V (Vega) and Sloan g', r', i' (AB), 7 < V < 17",
-        aliases=("apass", "apassdr9", "apass-dr9", "II/336", "II/336/apass9"),
     ),
     Preset(
         key="atlas-refcat2", survey="ATLAS", title="ATLAS-RefCat2 (VizieR J/ApJ/867/105)",
@@ -441,7 +442,6 @@ PRESETS: tuple[Preset, ...] = (
         version="RefCat2", epoch=2015.5, source="J/ApJ/867/105/refcat2",
         description="ATLAS all-sky stellar reference catalogue (Tonry et al. 2018): Pan-STARRS g, r, i, z (AB), m < 19; "
                     "Gaia DR2 positions at epoch 2015.5 with proper motions",
-        aliases=("atlas", "refcat2", "atlasrefcat2", "atlas-refcat2", "J/ApJ/867/105", "J/ApJ/867/105/refcat2"),
         pmra=("pmRA", "pmra"), pmdec=("pmDE", "pmdec"),
     ),
     Preset(
@@ -452,8 +452,6 @@ PRESETS: tuple[Preset, ...] = (
         description="Gaia DR3 G, BP, RP (Vega); errors from e_Gmag or, for Gaia archive tables, from the flux "
                     "signal-to-noise with the zero-point uncertainty added; positions at epoch 2016.0 with "
                     "proper motions",
-        aliases=("gaia-dr3", "gaia3", "I/355", "I/355/gaiadr3", "gaia-archive", "gaiaarchive",
-                 "gaiadr3.gaia_source"),
         pmra=("pmRA", "pmra"), pmdec=("pmDE", "pmdec"),
     ),
     Preset(
@@ -474,8 +472,6 @@ PRESETS: tuple[Preset, ...] = (
         version="DR3-GSPC", epoch=2016.0, source="I/360/syntphot",
         description="Gaia DR3 synthetic photometry catalogue (GSPC, Montegriffo et al. 2023): Johnson-Kron-Cousins "
                     "U B V R I (Vega) and SDSS u g r i z (AB) from XP spectra, G < 17.65",
-        aliases=("gaiasp", "gspc", "syntphot", "gaia-syntphot", "gaiadr3-gspc", "I/360", "I/360/syntphot",
-                 "gaiadr3.synthetic_photometry_gspc"),
     ),
     Preset(
         key="ps1", survey="PS1", title="Pan-STARRS1 DR1 (VizieR II/349/ps1)",
@@ -485,7 +481,6 @@ PRESETS: tuple[Preset, ...] = (
         version="DR1", epoch=None, source="II/349/ps1",
         description="Pan-STARRS1 3pi DR1 mean PSF magnitudes g, r, i, z, y (AB); VizieR II/349 or MAST PS1 "
                     "mean-object tables (raMean, gMeanPSFMag ...); dec > -30",
-        aliases=("panstarrs", "pan-starrs", "ps1dr1", "pan-starrs1", "II/349", "II/349/ps1"),
     ),
     Preset(
         key="sdss12", survey="SDSS", title="SDSS DR12 (VizieR V/147)",
@@ -495,7 +490,6 @@ PRESETS: tuple[Preset, ...] = (
         version="DR12", epoch=None, source="V/147/sdss12",
         description="SDSS photometric catalogue: u, g, r, i, z (AB, u and z approximately); VizieR V/147 or "
                     "SkyServer PhotoObj (psfMag_g ...); B, V, R, I can be derived (Lupton 2005)",
-        aliases=("sdss", "sdssdr12", "sdss-dr12", "V/147", "V/147/sdss12", "skyserver"),
         derive="sdss", derivable=("B", "V", "R", "I"),
     ),
     Preset(
@@ -505,7 +499,6 @@ PRESETS: tuple[Preset, ...] = (
                     for b in "uvgriz"),
         version="DR2", epoch=None, source="II/358/smss",
         description="SkyMapper Southern Survey DR2 PSF magnitudes u, v, g, r, i, z (AB); southern sky, dec < +2",
-        aliases=("smss", "skymapperdr2", "skymapper-dr2", "II/358", "II/358/smss"),
     ),
     Preset(
         key="2mass", survey="2MASS", title="2MASS point sources (VizieR II/246/out)",
@@ -517,7 +510,6 @@ PRESETS: tuple[Preset, ...] = (
         ),
         version="PSC", epoch=None, source="II/246/out",
         description="Two Micron All Sky Survey point source catalogue: J, H, Ks (Vega)",
-        aliases=("twomass", "2mass-psc", "II/246", "II/246/out"),
     ),
     Preset(
         key="gaiadr2-ldac", survey="GaiaDR2", title="Gaia DR2 SCAMP reference catalogue (FITS_LDAC)",
@@ -528,7 +520,6 @@ PRESETS: tuple[Preset, ...] = (
         version="DR2", epoch=2015.5, source="SCAMP/astrometry.net GAIA-DR2 LDAC reference file",
         description="Gaia DR2 G (Vega) from a SCAMP-style FITS_LDAC reference catalogue (XWIN_WORLD, YWIN_WORLD, "
                     "MAG, MAGERR)",
-        aliases=("gaiadr2", "gaia-dr2", "gaia2", "scamp-gaiadr2", "I/345", "I/345/gaia2"),
     ),
 )
 
@@ -538,22 +529,27 @@ def _norm(name: str) -> str:
 
 
 def get_preset(name: str) -> Preset:
-    """The preset called ``name`` (its key, survey name or an alias, any case); RefcatError if none."""
+    """The preset called ``name``: its key, or any name of its survey in the survey registry
+    (:mod:`shared.refcat.surveys`), any case; RefcatError if none."""
     found = find_preset(name)
     if found is None:
         raise RefcatError(f"unknown preset or survey {name!r}; known: {', '.join(p.survey for p in PRESETS)}")
     return found
 
 
+def _by_key(key: str) -> Preset | None:
+    wanted = _norm(key)
+    return next((p for p in PRESETS if _norm(p.key) == wanted), None)
+
+
 def find_preset(name: str) -> Preset | None:
-    wanted = _norm(name)
-    for preset in PRESETS:  # survey names first: "GaiaDR3" must not be shadowed by an alias
-        if _norm(preset.survey) == wanted:
-            return preset
-    for preset in PRESETS:
-        if wanted == _norm(preset.key) or wanted in {_norm(a) for a in preset.aliases}:
-            return preset
-    return None
+    """A preset by key, else the default layout of the registered survey ``name`` names (aliases
+    included: ``refcat2`` is the ATLAS-RefCat2 layout), else None."""
+    found = _by_key(name)
+    if found is not None:
+        return found
+    survey = _surveys.lookup(name)
+    return _by_key(survey.preset) if survey is not None and survey.preset else None
 
 
 def preset_names() -> list[str]:
@@ -742,35 +738,57 @@ def table_ucds(table) -> list[tuple[str, str]]:
     return [(name, str((getattr(table[name], "meta", None) or {}).get("ucd") or "")) for name in table.colnames]
 
 
+def survey_and_version(survey: str, version: str | None, default: str) -> tuple[str, str]:
+    """The stored name and the version of an import into ``survey`` (see :mod:`shared.refcat.surveys`):
+    the canonical name of a registered survey or alias, else the name as typed; the version given,
+    else the release the name says (DR9 for ``APASSDR9``), else the registered survey's, else ``default``."""
+    resolved = _surveys.resolve(survey)
+    return resolved.name, _surveys.import_version(resolved, version, default)
+
+
 def choose_preset(
     *, survey: str, preset: str | None = None, columns: str | Mapping[str, str] | None = None,
     version: str | None = None,
 ) -> Preset:
     """What ``refcat import`` uses: an explicit mapping if given, else the named preset, else the survey's.
 
-    The survey name of the result is the preset's canonical spelling when ``survey`` names a preset
-    (``--survey apass`` stores "APASS"), otherwise ``survey`` as typed.
+    The survey name is resolved through the survey registry (:mod:`shared.refcat.surveys`): a
+    canonical name or alias is stored under the canonical name (``--survey REFCAT2`` stores "ATLAS"),
+    any other name as typed. The version is the one given, else the release the survey name says,
+    else the registered survey's, else the layout's. A layout of another registered survey
+    (``--survey GaiaDR3 --preset gaiadr2-ldac``) needs ``version``: its default would record a
+    release the survey's name does not hold.
     """
-    base = find_preset(preset) if preset else find_preset(survey)
-    if preset and base is None:
-        raise RefcatError(f"unknown preset {preset!r}; known: {', '.join(p.key for p in PRESETS)}")
-    survey_of_base = find_preset(survey)
-    name = survey_of_base.survey if survey_of_base else survey.strip()
-    if not name:
-        raise RefcatError("the survey name is empty")
+    resolved = _surveys.resolve(survey)
+    name = resolved.name
+    if preset:
+        base = find_preset(preset)
+        if base is None:
+            raise RefcatError(f"unknown preset {preset!r}; known: {', '.join(p.key for p in PRESETS)}")
+    else:
+        base = find_preset(survey) if resolved.registered else None
     if columns:
+        version = _surveys.import_version(resolved, version, base.version if base else "1")
         return parse_mapping(columns, survey=name, version=version, base=base)
     if base is None:
         raise RefcatError(
             f"no preset for survey {survey!r}: give --preset (one of {', '.join(p.key for p in PRESETS)}) "
             f"or --columns ra=...,dec=...,BAND=...,BAND_err=..."
         )
-    return replace(base, survey=name, version=version or base.version)
+    own = resolved.survey.preset if resolved.survey is not None else None
+    if (resolved.registered and base.key != own and base.survey != name and not (version or "").strip()
+            and not resolved.release):
+        raise RefcatError(
+            f"--preset {base.key} is the layout of {base.survey}, but survey {resolved.given!r} is "
+            f"{resolved.survey.title}: give --version to say which {name} release the file holds, or "
+            f"import it as --survey {base.survey}"
+        )
+    return replace(base, survey=name, version=_surveys.import_version(resolved, version, base.version))
 
 
 __all__ = [
     "BandColumns", "ColumnMapping", "PRESETS", "Preset", "RefcatError", "ResolvedBand", "StarColumns",
     "as_float", "choose_preset", "default_system", "find_preset", "get_preset", "parse_mapping",
-    "positions_deg", "preset_from_ucds", "preset_names", "table_ucds",
+    "positions_deg", "preset_from_ucds", "preset_names", "survey_and_version", "table_ucds",
 ]
 

@@ -44,6 +44,7 @@ import numpy as np
 from . import coverage as cov
 from .healpix import grid, separation_deg
 from .presets import RefcatError, StarColumns, get_preset
+from .surveys import canonical_name
 from .store import Cone, QueryResult, RefcatStore, SurveyCoverage, SurveyInfo, _assemble, _cone_region, _restrict_bands
 
 log = logging.getLogger(__name__)
@@ -132,8 +133,8 @@ class OnlineSettings:
     sdss_release: int = 17
 
     def is_enabled(self, survey: str) -> bool:
-        names = {n.lower() for n in self.enabled}
-        return "all" in names or survey.lower() in names
+        names = {canonical_name(n).lower() for n in self.enabled}
+        return "all" in names or canonical_name(survey).lower() in names
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "OnlineSettings":
@@ -142,7 +143,8 @@ class OnlineSettings:
         ``CPCS_REFCAT_GAIA_SERVER``, ``CPCS_REFCAT_SDSS_SERVER``."""
         env = os.environ if environ is None else environ
         enabled = frozenset(n.strip() for n in env.get("CPCS_REFCAT_ONLINE", "").split(",") if n.strip())
-        unknown = [n for n in enabled if n.lower() != "all" and n.lower() not in {s.lower() for s in ARCHIVES}]
+        unknown = [n for n in enabled
+                   if n.lower() != "all" and canonical_name(n).lower() not in {s.lower() for s in ARCHIVES}]
         if unknown:
             raise RefcatError(f"CPCS_REFCAT_ONLINE names {', '.join(unknown)}, which has no archive; known: "
                               f"{', '.join(ARCHIVES)} or all")
@@ -327,7 +329,8 @@ class ReferenceSource:
         """Stars of every survey (or of ``surveys``) within the cone, and per survey what happened."""
         region = _cone_region(ra_deg, dec_deg, radius_deg)
         online = {n.lower(): n for n in self.online_surveys()}
-        wanted_online = [online[s.lower()] for s in (surveys or online.values()) if s.lower() in online]
+        wanted_online = list(dict.fromkeys(online[canonical_name(s).lower()] for s in (surveys or online.values())
+                                           if canonical_name(s).lower() in online))
         outcomes: dict[str, SurveyCoverage] = {}
         extra: list = []
         if wanted_online:

@@ -27,7 +27,10 @@ epoch, rows, description, synthetic flag, imported files, coverage (``moc``: MOC
 ``coverage_rev``, increased on every change), ``proper_motions``, ``derived`` (band -> transformation
 set of the bands computed at query time), ``origins`` (``import``, ``archive:<provider>``), and while
 an import runs its ``journal`` (file, size, mtime, chunks stored) and ``pending_imports`` (blocks of
-unfinished imports, which queries ignore).
+unfinished imports, which queries ignore). Survey names are resolved through the survey registry
+(:mod:`shared.refcat.surveys`): records carry canonical names, and lookups accept the aliases.
+Importing into a survey that holds stars skips every star within :data:`DUPLICATE_RADIUS_ARCSEC` of
+a stored one (only the pixels the new stars fall in are read), so imports can be repeated.
 
 Only plain CRUD, ``$in``, ranges and compound indexes are used, so the same code runs on real MongoDB
 and on nx-27017 (which e.g. stores a ``$push``-ed sub-document as a JSON string, a datetime given in
@@ -51,7 +54,8 @@ from .astrometry import max_motion_deg, propagate
 from .derived import derive_bands
 from .healpix import NSIDE, ORDER, cone_pixels, pixel_ranges, pixels_of, separation_deg
 from .model import ReferenceStars
-from .presets import ColumnMapping, Preset, RefcatError, StarColumns, choose_preset, find_preset, get_preset
+from .presets import ColumnMapping, Preset, RefcatError, StarColumns, choose_preset
+from .surveys import canonical_name, check_synthetic
 
 BLOCKS = "refcat_blocks"
 SURVEYS = "refcat_surveys"
@@ -73,6 +77,11 @@ BLOCK_ENCODING = "packed"
 #: How long a store object reuses the survey records it read (seconds): saves a round trip per query;
 #: its own imports and fetches refresh them at once, another process's within this time.
 RECORDS_TTL_S = 1.0
+#: Two stars of one survey closer than this are the same star: an import skips the stars that another
+#: (completed) import of the survey already stored within this distance, so importing a file again, or
+#: a file that overlaps one already imported, never duplicates a star. A tenth of an arcsecond is far
+#: below the resolution of every survey here and far above the rounding of positions written as text.
+DUPLICATE_RADIUS_ARCSEC = 0.1
 #: Proper motion assumed for the query margin when propagating (a few stars move faster; 10.4"/yr is
 #: Barnard's star, the fastest).
 MAX_PM_MASYR = 10_400.0
@@ -320,6 +329,8 @@ class RefcatStore:
         self.records_ttl_s = float(records_ttl_s)
         self._records_cache: tuple[float, list[dict]] | None = None
         self._indexed = False
+        #: What the last import through this object stored (survey, version, rows, duplicates_skipped).
+        self.last_import: dict[str, Any] | None = None
 
     def _invalidate(self) -> None:
         self._records_cache = None
@@ -346,15 +357,19 @@ class RefcatStore:
         return sorted(docs, key=lambda d: d["name"].lower())
 
     async def get_survey(self, name: str, *, with_coverage: bool = False) -> dict[str, Any] | None:
-        """The record of survey ``name`` (case-insensitive, whatever its status), or None."""
+        """The record of survey ``name`` (case-insensitive, whatever its status; an alias of the survey
+        registry finds its canonical survey, e.g. ``REFCAT2`` finds ``ATLAS``), or None. A record stored
+        under exactly the name given wins over the alias's survey."""
         projection = {"_id": 0} if with_coverage else {"_id": 0, **_RECORD_HEAVY}
         doc = await self.surveys.find_one({"name": name}, projection)
         if doc is not None:
             return doc
-        wanted = name.strip().lower()
-        for doc in await self.surveys.find({}, projection).to_list(None):
-            if doc["name"].lower() == wanted:
-                return doc
+        wanted = [name.strip().lower(), canonical_name(name).lower()]
+        docs = await self.surveys.find({}, projection).to_list(None)
+        for key in wanted:
+            for doc in docs:
+                if doc["name"].lower() == key:
+                    return doc
         return None
 
     async def delete_survey(self, name: str) -> int:
@@ -388,7 +403,7 @@ class RefcatStore:
         by_lower = {n.lower(): n for n in records}
         out: list[dict] = []
         for wanted in surveys:
-            real = by_lower.get(str(wanted).strip().lower())
+            real = by_lower.get(str(wanted).strip().lower()) or by_lower.get(canonical_name(str(wanted)).lower())
             if real and all(r["name"] != real for r in out):
                 out.append(records[real])
         return out
@@ -401,7 +416,8 @@ class RefcatStore:
                    epoch_jyear: float | None = None) -> list[ReferenceStars]:
         """Stars within ``radius_deg`` of (ra, dec), one :class:`ReferenceStars` per survey that has some.
 
-        ``surveys`` restricts to these names (case-insensitive); unknown names are ignored. Results are
+        ``surveys`` restricts to these names (case-insensitive, aliases of the survey registry resolved);
+        unknown names are ignored. Results are
         in the order of ``surveys`` when given, else by survey name. ``bands`` keeps only those bands
         (and the stars with at least one of them); ``mag_limits`` (band -> (bright, faint), either may
         be None) keeps stars within the limits in every band named; ``epoch_jyear`` moves positions of
@@ -503,8 +519,11 @@ class RefcatStore:
                 if not survey:
                     raise RefcatError("an explicit column mapping needs a survey name")
                 preset = choose_preset(survey=survey, columns=preset_or_mapping, version=version)
+            elif survey:  # names resolved as `cpcs refcat import --survey S --preset P` resolves them
+                preset = choose_preset(survey=survey, preset=str(preset_or_mapping), version=version)
             else:
-                preset = get_preset(str(preset_or_mapping))
+                preset = choose_preset(survey=str(preset_or_mapping), version=version)
+            version = preset.version if not isinstance(preset_or_mapping, Preset) else version
             mapping = preset.resolve(table.colnames)
         info = SurveyInfo.from_preset(mapping.preset, version=version, description=description,
                                       synthetic=synthetic, survey=canonical_survey(survey) if survey else None,
@@ -525,7 +544,11 @@ class RefcatStore:
 
         A new survey stays invisible to queries until the import completes, and so do the stars an
         import adds to an existing survey. Importing into an existing survey appends (several files of
-        one catalogue) and requires the same version, unless ``replace`` deletes the survey first.
+        one catalogue) and requires the same version, unless ``replace`` deletes the survey first (how a
+        new version replaces the stored one; the record then says the new version). An appended star
+        within :data:`DUPLICATE_RADIUS_ARCSEC` of one that an earlier import stored is skipped (the
+        same file twice, or overlapping files, never duplicate a star); the survey record's ``files``
+        entry says how many were (``duplicates_skipped``), and so does :attr:`RefcatStore.last_import`.
         ``progress`` (optional) is called with the rows of every chunk read.
 
         Without ``source_key`` a failed import is rolled back. With ``source_key`` (a description of
@@ -545,6 +568,7 @@ class RefcatStore:
                            source_key: Mapping[str, Any] | None = None) -> "ImportSession":
         """Start (or, for a journaled import of the same file, resume) an import; see :meth:`import_chunks`."""
         await self.ensure_indexes()
+        check_synthetic(info.name, bool(info.synthetic))
         existing = await self.get_survey(info.name, with_coverage=True)
         journal = (existing or {}).get("journal")
         if existing is not None and replace:
@@ -768,6 +792,14 @@ class ImportSession:
         self.compacted_upto = int(journal.get("compacted_upto", -1))
         self.compacting = journal.get("compacting")
         self.resumed = resumed is not None
+        self.duplicates = int(journal.get("duplicates", 0))
+        # Stars that other, completed imports stored: an incoming star within DUPLICATE_RADIUS_ARCSEC of
+        # one of them is skipped. Nothing to compare with for a new (or replaced) survey.
+        stored = self.existing or {}
+        self._dedupe = int(stored.get("rows", 0) or 0) > 0
+        self._stored_moc_text = stored.get("moc")  # None: a record older than coverage maps (anywhere)
+        self._stored_pixels: np.ndarray | None = None
+        self._others_pending = set(stored.get("pending_imports") or ()) - {import_id}
         self._buffer: list[StarColumns] = []
         self._buffered = 0
         self._pending: tuple[asyncio.Future | None, dict] | None = None
@@ -811,6 +843,9 @@ class ImportSession:
         if self._buffer:
             merged = _concat(self._buffer)
             self._buffer, self._buffered = [], 0
+            if self._dedupe:
+                merged, skipped = await self._without_stored(merged)
+                self.duplicates += skipped
             docs, stored, pixels = await asyncio.to_thread(store._block_documents, self.name, self.import_id,
                                                            self.seq, merged, self.flushes)
             del merged
@@ -828,6 +863,37 @@ class ImportSession:
             self._pending = (task, snapshot)
         if final:
             await self._drain()
+
+    async def _without_stored(self, chunk: StarColumns) -> tuple[StarColumns, int]:
+        """``chunk`` less the stars that another completed import of the survey stored within
+        :data:`DUPLICATE_RADIUS_ARCSEC` (and the number left out). Only the pixels the stars (and
+        the tolerance around them) fall in, and that the survey's coverage holds, are read."""
+        store = self.store
+        ra = np.mod(np.asarray(chunk.ra, dtype=float), 360.0)
+        dec = np.asarray(chunk.dec, dtype=float)
+        good = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0)
+        if not good.any():
+            return chunk, 0
+        tol_deg = DUPLICATE_RADIUS_ARCSEC / 3600.0
+        pixels = await asyncio.to_thread(_pixels_near, ra[good], dec[good], tol_deg)
+        if self._stored_moc_text is not None:
+            if self._stored_pixels is None:
+                self._stored_pixels = cov.pixels(cov.from_text(self._stored_moc_text))
+            pixels = np.intersect1d(pixels, self._stored_pixels)
+        if pixels.size == 0:
+            return chunk, 0
+        queries = []
+        for first, last in pixel_ranges(pixels.tolist()):
+            hp = first if first == last else {"$gte": first, "$lte": last}
+            queries.append({"hp": hp, "survey": self.name})
+        results = await asyncio.gather(*(store.blocks.find(q, {"_id": 0}).to_list(None) for q in queries))
+        blocks = [d for docs in results for d in docs
+                  if d.get("import_id") != self.import_id and d.get("import_id") not in self._others_pending]
+        if not blocks:
+            return chunk, 0
+        duplicate = await asyncio.to_thread(_near_stored, ra, dec, good, blocks, tol_deg)
+        n = int(np.count_nonzero(duplicate))
+        return (chunk.take(~duplicate), n) if n else (chunk, 0)
 
     async def _drain(self) -> None:
         """Wait for the insert in flight, then journal the state it completed."""
@@ -855,6 +921,7 @@ class ImportSession:
             "rows": self.rows, "blocks": self.blocks, "flushes": self.flushes, "moc": cov.to_text(self.moc),
             "bands_seen": list(self.bands_seen), "pm": self.pm, "data_flushes": self.data_flushes,
             "phase": self.phase, "compacted_upto": self.compacted_upto, "compacting": self.compacting,
+            "duplicates": self.duplicates,
         }
 
     async def _write_journal(self, state: dict | None = None) -> None:
@@ -988,7 +1055,7 @@ class ImportSession:
             systems.setdefault(band, system)
         files = list(record.get("files") or []) if self.existing else []
         files.append({"file": self.source_name or "(table)", "rows": self.rows, "import_id": self.import_id,
-                      "imported_at": now})
+                      "version": info.version, "duplicates_skipped": self.duplicates, "imported_at": now})
         old_moc = cov.from_text(record.get("moc") or "") if self.existing else cov.empty()
         moc = old_moc.union(self.moc)
         derived = dict(record.get("derived") or {}) if self.existing else {}
@@ -1011,6 +1078,52 @@ class ImportSession:
         record.pop("journal", None)
         record.pop("import_id", None)
         await store._replace_record(record)
+        store.last_import = {"survey": self.name, "version": info.version, "rows": self.rows,
+                             "duplicates_skipped": self.duplicates, "import_id": self.import_id}
+
+
+def _pixels_near(ra_deg: np.ndarray, dec_deg: np.ndarray, tol_deg: float) -> np.ndarray:
+    """The pixels of the positions and of the points ``tol_deg`` north, south, east and west of them
+    (a star beside a pixel border may have its stored twin in the neighbouring pixel)."""
+    cos_d = np.maximum(np.cos(np.radians(dec_deg)), 1e-6)
+    d_ra = np.minimum(tol_deg / cos_d, 180.0)
+    parts = [pixels_of(ra_deg, dec_deg),
+             pixels_of(np.mod(ra_deg + d_ra, 360.0), dec_deg), pixels_of(np.mod(ra_deg - d_ra, 360.0), dec_deg),
+             pixels_of(ra_deg, np.clip(dec_deg + tol_deg, -90.0, 90.0)),
+             pixels_of(ra_deg, np.clip(dec_deg - tol_deg, -90.0, 90.0))]
+    return np.unique(np.concatenate(parts))
+
+
+def _unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+
+
+def _near_stored(ra_deg: np.ndarray, dec_deg: np.ndarray, good: np.ndarray, blocks: list[dict],
+                 tol_deg: float) -> np.ndarray:
+    """Per incoming star: True when a star of ``blocks`` lies within ``tol_deg`` (False for bad positions)."""
+    from scipy.spatial import cKDTree
+
+    stored_ra = np.concatenate([_decode_positions(d)[0] for d in blocks])
+    stored_dec = np.concatenate([_decode_positions(d)[1] for d in blocks])
+    out = np.zeros(ra_deg.size, dtype=bool)
+    if stored_ra.size == 0:
+        return out
+    tree = cKDTree(_unit_vectors(stored_ra, stored_dec))
+    chord = 2.0 * np.sin(np.radians(tol_deg) / 2.0)
+    idx = np.flatnonzero(good)
+    dist, _ = tree.query(_unit_vectors(ra_deg[idx], dec_deg[idx]), k=1, distance_upper_bound=chord)
+    out[idx] = np.isfinite(dist)
+    return out
+
+
+def _decode_positions(doc: dict) -> tuple[np.ndarray, np.ndarray]:
+    """ra and dec of a stored block, whatever its encoding (without decoding the other columns)."""
+    n = int(doc["n"])
+    if "data" in doc:
+        buf = doc["data"]
+        return (np.frombuffer(buf, dtype="<f8", count=n, offset=0), np.frombuffer(buf, dtype="<f8", count=n, offset=8 * n))
+    return _floats(doc.get("ra"), n), _floats(doc.get("dec"), n)
 
 
 def _concat(chunks: list[StarColumns]) -> StarColumns:
@@ -1039,9 +1152,9 @@ def _concat(chunks: list[StarColumns]) -> StarColumns:
 
 
 def canonical_survey(name: str) -> str:
-    """The stored spelling of a survey name: a preset's survey name when ``name`` names one."""
-    preset = find_preset(name)
-    return preset.survey if preset else name.strip()
+    """The stored spelling of a survey name (:func:`shared.refcat.surveys.canonical_name`): the canonical
+    name of a registered survey or alias, else ``name`` trimmed."""
+    return canonical_name(name)
 
 
 def _restrict_bands(info: SurveyInfo, mapping: ColumnMapping) -> SurveyInfo:
@@ -1174,5 +1287,5 @@ def _assemble(record: dict, blocks: list[dict], region, *, bands=None, mag_limit
 
 
 __all__ = ["BLOCKS", "BLOCK_ROWS", "BUFFER_ROWS", "Box", "CHUNK_ROWS", "Cone", "ImportSession", "MAX_CONE_RADIUS_DEG",
-           "QueryResult", "RefcatStore", "SURVEYS", "SurveyCoverage", "SurveyInfo", "canonical_survey",
+           "DUPLICATE_RADIUS_ARCSEC", "QueryResult", "RefcatStore", "SURVEYS", "SurveyCoverage", "SurveyInfo", "canonical_survey",
            "derived_config", "is_synthetic_version"]

@@ -8,6 +8,7 @@ import pytest
 
 from shared.contracts import EventRef, ObservatoryRef, UploadReceivedV1
 from shared.messaging import REASON_HEADER
+from shared.refcat.surveys import DEMO_SURVEY
 from tests.support.amqp import next_message
 from tests.support.catalogues import variant
 from tests.support.flows import cpcs_form, post_upload
@@ -19,7 +20,7 @@ async def test_manual_curl_line_through_five_processes(processes):
     status, body = await post_upload(processes, processes.demo, processes.catalogue)
     assert status == 200, body
     answer = json.loads(body)
-    assert answer["survey"] == "APASS" and answer["filter"] == "r" and answer["mag_err"] > 0
+    assert answer["survey"] == DEMO_SURVEY and answer["filter"] == "r" and answer["mag_err"] > 0
     async with processes.http.get(f"{processes.url}/observatories", params={"format": "json"}) as response:
         assert response.status == 200
         assert any("Demo" in row["name"] for row in await response.json())
@@ -72,7 +73,7 @@ async def test_upload_over_amqp_is_answered_on_reply_to(processes):
     reply = await next_message(processes.broker, replies.name, timeout_s=30)
     assert reply.correlation_id == correlation_id
     answer = json.loads(reply.body)
-    assert answer["survey"] == "APASS" and answer["mag"] is not None
+    assert answer["survey"] == DEMO_SURVEY and answer["mag"] is not None
 
 
 async def test_upload_over_amqp_with_a_bad_token_is_refused_on_reply_to(processes):

@@ -6,6 +6,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from shared.refcat.store import RefcatStore
+from shared.refcat.surveys import DEMO_SURVEY
 from shared.simimage import make_reference_field, simulate_image
 from services.demo import DEMO_DEC_DEG, DEMO_RA_DEG
 from tests.support.flows import post_upload, seed_demo
@@ -49,7 +50,7 @@ async def test_frame_with_an_offset_wcs_and_a_transient_gives_its_magnitude(syst
     status, body, truth = await upload_frame(system, transient_mag=16.5, seed=3, name="ivo://SimFrame1")
     assert status == 200, body
     answer = json.loads(body)
-    assert answer["survey"] == "APASS" and answer["filter"] == "r" and not answer["is_limit"]
+    assert answer["survey"] == DEMO_SURVEY and answer["filter"] == "r" and not answer["is_limit"]
     assert answer["mag"] == pytest.approx(truth["transient_mag"], abs=max(0.03, 3 * answer["total_err"]))
     await system.probe.wait_for("lightcurve.updated.v1", lambda m: m.followup_id == answer["followup_id"])
     solved = await system.probe.wait_for("image.solved.v1", lambda m: m.event.ivorn == "ivo://SimFrame1")

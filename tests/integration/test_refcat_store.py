@@ -15,6 +15,7 @@ from shared.refcat.cli import app
 from shared.refcat.importer import import_file, import_simulated_field
 from shared.refcat.presets import RefcatError, StarColumns, get_preset
 from shared.refcat.store import BLOCKS, SURVEYS, RefcatStore, SurveyInfo
+from shared.refcat.surveys import DEMO_SURVEY
 from shared.simfield import SYNTHETIC_VERSION, simulate_field, write_reference_csv
 
 pytestmark = pytest.mark.integration
@@ -45,7 +46,7 @@ async def test_cone_returns_exactly_the_stars_within_the_radius(mongo_db):
     ref = field.reference
     for ra0, dec0, radius in [(150.0, 2.0, 10 / 60), (150.2, 2.1, 0.2), (149.6, 1.8, 0.25), (150.0, 2.0, 0.7)]:
         [stars] = await store.cone(ra0, dec0, radius)
-        assert stars.survey == "APASS" and stars.version == SYNTHETIC_VERSION
+        assert stars.survey == DEMO_SURVEY and stars.version == SYNTHETIC_VERSION
         _assert_same_stars(stars, ref, _brute_force(ref, ra0, dec0, radius))
         assert set(stars.mags) == set(stars.mag_errs) == {"B", "V", "g", "r", "i"}
         # masked B values of the reference came back as NaN
@@ -82,27 +83,28 @@ async def test_survey_filter_list_and_delete(mongo_db, shared_data):
     assert mapped == 500
 
     everything = await store.cone(219.72, -9.95, 0.2)
-    assert [s.survey for s in everything] == ["APASS", "GaiaDR2", "MyCat"]
-    only = await store.cone(219.72, -9.95, 0.2, surveys=["gaiadr2", "apass", "nonexistent"])
-    assert [s.survey for s in only] == ["GaiaDR2", "APASS"]
+    assert [s.survey for s in everything] == ["GaiaDR2", "MyCat", DEMO_SURVEY]
+    only = await store.cone(219.72, -9.95, 0.2, surveys=["gaia-dr2", "synth-demo", "apass", "nonexistent"])
+    assert [s.survey for s in only] == ["GaiaDR2", DEMO_SURVEY]
     assert (await store.cone(219.72, -9.95, 0.2, surveys=["MyCat"]))[0].mags.keys() == {"V"}
 
     surveys = {s["name"]: s for s in await store.list_surveys()}
-    assert {n: s["rows"] for n, s in surveys.items()} == {"APASS": 500, "GaiaDR2": 249, "MyCat": 500}
-    assert surveys["APASS"]["synthetic"] is True and "synthetic" in surveys["APASS"]["description"].lower()
-    assert surveys["APASS"]["version"] == SYNTHETIC_VERSION
+    assert {n: s["rows"] for n, s in surveys.items()} == {DEMO_SURVEY: 500, "GaiaDR2": 249, "MyCat": 500}
+    demo = surveys[DEMO_SURVEY]
+    assert demo["synthetic"] is True and "synthetic" in demo["description"].lower()
+    assert demo["version"] == SYNTHETIC_VERSION
     assert surveys["GaiaDR2"]["synthetic"] is False and surveys["GaiaDR2"]["system"] == "Vega"
     assert surveys["GaiaDR2"]["bands"] == ["G"] and surveys["GaiaDR2"]["epoch"] == 2015.5
-    assert surveys["APASS"]["systems"] == {"B": "Vega", "V": "Vega", "g": "AB", "r": "AB", "i": "AB"}
+    assert demo["systems"] == {"B": "Vega", "V": "Vega", "g": "AB", "r": "AB", "i": "AB"}
     assert surveys["MyCat"]["version"] == "7" and surveys["MyCat"]["files"][0]["rows"] == 500
     assert hasattr(surveys["GaiaDR2"]["imported_at"], "year")
 
-    assert await store.delete_survey("apass") == 500
+    assert await store.delete_survey("synth-demo") == 500
     assert [s["name"] for s in await store.list_surveys()] == ["GaiaDR2", "MyCat"]
-    assert await mongo_db[BLOCKS].count_documents({"survey": "APASS"}) == 0
+    assert await mongo_db[BLOCKS].count_documents({"survey": DEMO_SURVEY}) == 0
     assert [s.survey for s in await store.cone(219.72, -9.95, 0.2)] == ["GaiaDR2", "MyCat"]
-    with pytest.raises(RefcatError, match="no survey 'APASS'"):
-        await store.delete_survey("APASS")
+    with pytest.raises(RefcatError, match="no survey 'SYNTH-DEMO'"):
+        await store.delete_survey(DEMO_SURVEY)
 
 
 async def test_real_gaia_dr2_ldac_file(mongo_db, shared_data):

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from services.demo import demo_field
+from shared.refcat.surveys import DEMO_SURVEY
 from tests.support.amqp import next_message
 from tests.support.flows import post_upload, seed_demo
 from tests.support.system import running_system, settings_for
@@ -35,7 +36,7 @@ async def test_manual_curl_line_dry_run_answers_original_keys_and_stores_nothing
     answer = json.loads(body)
     assert CPCS_KEYS <= set(answer)
     truth = demo_field().truth
-    assert answer["survey"] == "APASS" and answer["filter"] == "r"
+    assert answer["survey"] == DEMO_SURVEY and answer["filter"] == "r"
     assert answer["mag"] == pytest.approx(truth["target_mag"], abs=max(0.05, 3 * answer["total_err"]))
     # the original's convention: zeropoint = m_inst - m_ref, so mag = m_inst - zeropoint
     assert answer["zeropoint"] == pytest.approx(-truth["zeropoint_mag"], abs=0.05)
@@ -155,7 +156,7 @@ async def test_html_answer_shows_the_values_and_the_plot(system):
     assert "<html>" in body and "zeropoint" in body and "<img" in body
 
 
-@pytest.mark.parametrize("forced", ["APASS/r", "any/r", "APASS/any"])
+@pytest.mark.parametrize("forced", ["SYNTH-DEMO/r", "any/r", "synth-demo/any"])
 async def test_forced_filters_select_among_identical_results(system, forced):
     _, auto = await post_upload(system, system.demo, system.catalogue)
     _, chosen = await post_upload(system, system.demo, system.catalogue, forceFilter=forced)
@@ -165,9 +166,29 @@ async def test_forced_filters_select_among_identical_results(system, forced):
 
 
 async def test_forcing_another_band_changes_only_the_selection(system):
-    _, forced = await post_upload(system, system.demo, system.catalogue, forceFilter="APASS/V")
+    _, forced = await post_upload(system, system.demo, system.catalogue, forceFilter="SYNTH-DEMO/V")
     answer = json.loads(forced)
-    assert (answer["survey"], answer["filter"], answer["mode"]) == ("APASS", "V", "FORCED")
+    assert (answer["survey"], answer["filter"], answer["mode"]) == (DEMO_SURVEY, "V", "FORCED")
+
+
+async def test_a_survey_imported_under_an_alias_is_found_by_that_alias_in_force_filter(system, tmp_path):
+    from astropy.table import Table
+    from typer.testing import CliRunner
+
+    from shared.refcat.cli import app
+
+    ref = demo_field().reference  # the demo's stars, written as an ATLAS-RefCat2 VizieR table
+    csv = tmp_path / "refcat2_demo_field.csv"
+    Table({"RA_ICRS": ref["RAJ2000"], "DE_ICRS": ref["DEJ2000"], "gmag": ref["g'mag"], "e_gmag": ref["e_g'mag"],
+           "rmag": ref["r'mag"], "e_rmag": ref["e_r'mag"]}).write(csv, format="ascii.csv")
+    result = CliRunner().invoke(app, ["import", str(csv), "--survey", "REFCAT2", "--synthetic", "--mongo-url",
+                                      system.settings.mongo_url.get_secret_value(), "--db", system.settings.mongo_db])
+    assert result.exit_code == 0 and "into survey ATLAS" in result.output, result.output
+    status, body = await post_upload(system, system.demo, system.catalogue, forceFilter="REFCAT2/r")
+    assert status == 200, body
+    answer = json.loads(body)
+    assert (answer["survey"], answer["filter"], answer["mode"]) == ("ATLAS", "r", "FORCED")
+    assert answer["mag"] == pytest.approx(demo_field().truth["target_mag"], abs=max(0.05, 3 * answer["total_err"]))
 
 
 async def test_a_field_without_reference_stars_fails_with_a_reason_and_still_gets_a_plot(system):
@@ -203,7 +224,7 @@ async def test_amqp_upload_by_reference_fetches_the_catalogue(system, aiohttp_fi
         correlation_id="by-reference", reply_to=replies.name)
     reply = await next_message(system.broker, replies.name, timeout_s=30)
     answer = json.loads(reply.body)
-    assert answer["survey"] == "APASS" and reply.correlation_id == "by-reference"
+    assert answer["survey"] == DEMO_SURVEY and reply.correlation_id == "by-reference"
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import numpy as np
 from services.calibration.science.bands import UNDECLARED_EXCLUDED_BANDS, BandHint, band_hint, exact_band
 from services.calibration.science.result import BandFitSummary, MatchedStars
 from services.calibration.science.zeropoint import ZeropointFit
+from shared.refcat.surveys import canonical_name, same_survey
 
 _AUTO_WORDS = {"", "no", "auto", "automatic", "none", "any", "any/any"}
 MIN_COMMON_STARS = 3  # fewest stars two bands must share for their likelihoods to be compared
@@ -40,12 +41,14 @@ def parse_force_filter(force_filter: str | None) -> tuple[str | None, str | None
     ----------
     force_filter : str or None
         ``"no"`` (automatic), ``"SURVEY/band"``, ``"any/band"``, ``"SURVEY/any"``; a bare band name
-        is read as ``"any/band"``.
+        is read as ``"any/band"``. SURVEY is any name of the survey registry
+        (:mod:`shared.refcat.surveys`, case-insensitive): ``REFCAT2/i`` is ``ATLAS/i``.
 
     Returns
     -------
     tuple or None
-        None for automatic, else ``(survey or None, band or None)`` where None means any.
+        None for automatic, else ``(survey or None, band or None)`` where None means any; the survey
+        is its canonical name (an unregistered name as given).
     """
     text = "" if force_filter is None else str(force_filter).strip()
     if text.lower() in _AUTO_WORDS:
@@ -54,7 +57,7 @@ def parse_force_filter(force_filter: str | None) -> tuple[str | None, str | None
         survey, band = (p.strip() for p in text.split("/", 1))
     else:
         survey, band = "any", text
-    survey_v = None if survey.lower() in ("any", "") else survey
+    survey_v = None if survey.lower() in ("any", "") else canonical_name(survey)
     band_v = None if band.lower() in ("any", "") else band
     return survey_v, band_v
 
@@ -188,7 +191,7 @@ def select(fits: list[BandFit], forced: tuple[str | None, str | None] | None, re
     else:
         f_survey, f_band = forced
         candidates = [f for f in fits
-                      if (f_survey is None or f.summary.survey.lower() == f_survey.lower())
+                      if (f_survey is None or same_survey(f.summary.survey, f_survey))
                       and (f_band is None or f.summary.band == f_band)]
     use_hint = hint is not None and (forced is None or forced[1] is None)
     passing = sorted((f for f in candidates if f.summary.passed), key=lambda f: f.summary.rank or 0)
