@@ -22,7 +22,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from services.astrometry.science import (AstrometryParams, anet, plan_attempts, solve, solve_attempts,
+from services.astrometry.science import (AstrometryParams, anet, plan_attempts, solve_attempts,
                                          target_outside_reason)
 from services.astrometry.science.fit import sky_separation_arcsec
 from shared.fitsimage import read_image, standardise_header

@@ -8,6 +8,12 @@ pixel scale range comes from the header, the observatory record or a wide defaul
 verifies a solution (Bayesian log-odds, 1e9 by default) before accepting it, so a wrong field fails
 instead of giving a false WCS. Everything runs in a temporary directory removed afterwards.
 
+A wide scale range (binned frames whose header keeps the unbinned scale) gets a ladder of indexes in
+steps of sqrt 2 covering every scale of the range (:func:`index_plan`), each built only from the stars
+a field of its quad size can reach from the cone centre, and at most the brightest ``STARS_PER_CELL``
+per uniformisation cell: on a 2 deg cone of 250 000 stars the 19 indexes of 0.1-30"/px build in 4 s
+(26 s for the smallest alone from the whole cone). The builds run six at a time.
+
 Pure apart from the two subprocesses: synchronous, no network, deterministic for the same input.
 """
 from __future__ import annotations
@@ -161,9 +167,9 @@ def solve_field(x: np.ndarray, y: np.ndarray, flux: np.ndarray, *, shape: tuple[
     mag = np.arange(ra.size, dtype=float) if ref_mag is None else np.asarray(ref_mag, float)
     mag = np.where(np.isfinite(mag), mag, np.nanmax(mag[np.isfinite(mag)]) + 1 if np.isfinite(mag).any() else 30.0)
     plan = index_plan(shape, scale_low_arcsec, scale_high_arcsec)
-    if cone_centre is not None and ra.size:
+    if cone_centre is not None:
         dist_deg = _separation_deg(ra, dec, *cone_centre)
-        reach = dist_deg.max()
+        reach = float(dist_deg.max()) if ra.size else 0.0
         plan = [(lo, r) for lo, r in plan if lo / 60.0 <= 2.0 * reach]  # a quad must fit in the cone
     with tempfile.TemporaryDirectory(prefix="cpcs-anet-") as tmp:
         with warnings.catch_warnings():
