@@ -478,7 +478,7 @@ def solve_attempts(frame: ImageFrame, attempts: list[SolveAttempt], references, 
             notes = list(result.notes)
             if len(tried) > 1:
                 notes.append(f"solved at {attempt.describe()} after " + "; ".join(
-                    f"{_describe(a)}: {a['outcome']}" for a in tried[:-1]))
+                    f"{_describe(a)}: {_short(a)}" for a in tried[:-1]))
             hinted = record.pixel_scale_arcsec if record is not None else None
             if hinted and result.pixel_scale_arcsec and abs(result.pixel_scale_arcsec / hinted - 1) > params.scale_tolerance:
                 notes.append(f"the header or observatory pixel scale ({hinted:.4g} arcsec/pixel) is wrong: the frame "
@@ -492,7 +492,7 @@ def solve_attempts(frame: ImageFrame, attempts: list[SolveAttempt], references, 
             break
     if last is not None and not last.retryable:
         return _replace(last, attempts=tuple(tried))
-    reason = "no astrometric solution: tried " + "; then ".join(f"{_describe(a)}: {a['outcome']}" for a in tried)
+    reason = "no astrometric solution: tried " + "; then ".join(f"{_describe(a)}: {_short(a)}" for a in tried)
     base = last if last is not None else _failed(reason, params=params.to_dict())
     return _replace(base, reason=reason, attempts=tuple(tried))
 
@@ -507,6 +507,12 @@ def _describe(attempt: dict[str, Any]) -> str:
     keys = ("scale_low_arcsec", "scale_high_arcsec", "centre", "centre_ra_deg", "centre_dec_deg", "cone_radius_deg",
             "wide", "time_limit_s")
     return SolveAttempt(**{k: attempt[k] for k in keys}).describe()
+
+
+def _short(attempt: dict[str, Any]) -> str:
+    """The outcome without the scale range the attempt already names."""
+    lo, hi = attempt["scale_low_arcsec"], attempt["scale_high_arcsec"]
+    return str(attempt["outcome"]).replace(f" at {lo:.3g}-{hi:.3g} arcsec/pixel", "")
 
 
 def _replace(result: AstrometryResult, **changes) -> AstrometryResult:
