@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from shared.fitsimage import ImageRefused
 from shared.pools import run_in_pool
 from shared.imaging import failed, read_upload, upload_fields
 from services.astrometry import work
+from services.astrometry.science import AstrometryParams, SolveAttempt, header_rejection
 
 log = logging.getLogger(__name__)
 ASTROMETRIC_SURVEYS = ("GaiaDR3", "GaiaDR2")  # preferred, in this order; else the survey with most stars
@@ -39,11 +41,21 @@ def astrometric_reference(references: list) -> tuple[np.ndarray, np.ndarray, np.
 
 
 class Solver:
-    def __init__(self, deps: AstrometryDeps):
+    def __init__(self, deps: AstrometryDeps, params: AstrometryParams = AstrometryParams()):
         self.deps = deps
+        self.params = params
 
     async def _run(self, fn, *args, **kwargs):
         return await run_in_pool(self.deps.executor, fn, *args, **kwargs)
+
+    async def _references(self, attempt: SolveAttempt):
+        """The astrometric reference stars of an attempt's cone (None when the store has none there)."""
+        try:
+            references = await self.deps.refcat.cone(attempt.centre_ra_deg, attempt.centre_dec_deg,
+                                                     attempt.cone_radius_deg)
+        except Exception as exc:
+            raise TransientError(f"reference catalogue store unavailable: {exc}") from exc
+        return astrometric_reference(references)
 
     async def on_image_received(self, message: ImageReceivedV1) -> list[Message]:
         data = await read_upload(self.deps, message)
@@ -56,20 +68,25 @@ class Solver:
                                    message.event.ra_deg, message.event.dec_deg)
         except ImageRefused as exc:
             return [failed(message, "astrometry", str(exc))]
-        ra, dec, radius = seen["cone"]
-        try:
-            references = await self.deps.refcat.cone(ra, dec, min(radius, 5.0))
-        except Exception as exc:
-            raise TransientError(f"reference catalogue store unavailable: {exc}") from exc
-        chosen = astrometric_reference(references)
-        if chosen is None:
-            return [failed(message, "astrometry", f"no reference stars within {radius:.2f} deg of the event: "
-                                                  "the field cannot be solved (import a reference catalogue)")]
-        result = await self._run(work.run_solve, data, message.extension, observatory, upload,
-                                 hint_ra_deg=message.event.ra_deg, hint_dec_deg=message.event.dec_deg,
-                                 ref_ra_deg=chosen[0], ref_dec_deg=chosen[1], ref_mag=chosen[2])
+        plan = [SolveAttempt(**a) for a in seen["attempts"]]
+        started = time.monotonic()
+        first, rest = plan[:1], plan[1:]
+        solve_args = (data, message.extension, observatory, upload)
+        target = dict(target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg)
+        result = await self._run(work.run_solve, *solve_args, attempts=[a.to_dict() for a in first],
+                                 references=[await self._references(a) for a in first], **target)
+        if result.get("status") != "solved" and result.get("retryable") and rest:
+            # the hinted scale failed: the wide range (around the event, then the header pointing)
+            left = self.params.total_time_limit_s - (time.monotonic() - started)
+            result = await self._run(work.run_solve, *solve_args, attempts=[a.to_dict() for a in rest],
+                                     references=[await self._references(a) for a in rest], **target,
+                                     earlier=result.get("attempts"), budget_s=left,
+                                     header_rejected=header_rejection(result.get("notes")))
         if result.get("status") != "solved":
             return [failed(message, "astrometry", result.get("reason") or "the astrometry did not solve")]
+        if result.get("target_outside"):
+            log.info("observation %s solved but %s", message.observation_id, result["target_outside"])
+            return [failed(message, "astrometry", result["target_outside"])]
         wcs_header = result.pop("wcs_header")
         log.info("observation %s solved: rms %.3f arcsec, %s stars, header WCS %s", message.observation_id,
                  result.get("rms_arcsec") or -1, result.get("n_stars"), result.get("header_wcs"))
