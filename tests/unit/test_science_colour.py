@@ -135,3 +135,19 @@ def test_no_colour_terms_when_disabled():
     sim = simulate(FieldSpec(seed=13, colour_term=0.15, n_catalogue=300))
     res = run(sim, params=CalibrationParams(use_colour_terms=False))
     assert res.colour_slope is None and res.colour_err is None and res.target_colour_source is None
+
+
+def test_a_true_slope_at_the_bound_fails_every_time_not_by_chance():
+    """Truth on the bound (a wrong band: |k| = 1): the fitted slope lands on either side of it by
+    chance; every one of the fits must fail as at the bound, not half of them."""
+    outcomes = []
+    for seed in range(30):
+        d, e, c = simulate_diffs(seed, slope=-1.0, f_out=0.05)
+        fit = fit_zeropoint(d, e, colour_mag=c, max_colour_slope=1.0)
+        outcomes.append((fit.ok, fit.at_colour_bound, fit.colour_slope))
+    assert not any(ok for ok, _, _ in outcomes)
+    assert all(at for _, at, _ in outcomes)
+    assert any(k > -1.0 + 1e-6 for _, _, k in outcomes)  # some inside the bound: the case the rule is for
+    # a real colour term far from the bound is never taken for one at it
+    assert not any(fit_zeropoint(*simulate_diffs(s, slope=0.12)[:2], colour_mag=simulate_diffs(s, slope=0.12)[2]
+                                 ).at_colour_bound for s in range(30))

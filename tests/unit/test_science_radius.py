@@ -83,7 +83,7 @@ def test_calibration_uses_the_automatic_radius(jitter):
     assert res.status == "calibrated" and res.target_sep_arcsec <= res.match_radius_arcsec
 
 
-def test_user_radius_wins_and_without_gaia_the_densest_survey_is_used():
+def test_user_radius_wins_and_without_gaia_the_calibrating_survey_is_used():
     sim = simulate(FieldSpec(seed=22, jitter_arcsec=0.3, n_catalogue=400, with_gaia=False, apass_depth_mag=18.0))
     res = run(sim, match_radius_arcsec=1.7)
     assert res.match_radius_method == "user" and res.match_radius_arcsec == 1.7

@@ -116,7 +116,8 @@ def with_colour_term(bf: BandFit, params: CalibrationParams) -> BandFit:
         return bf
     choice = fit_with_colour_choice(
         bf.diff, bf.err, bf.colours, constant=bf.fit, criterion=params.colour_criterion,
-        min_colour_stars=params.colour_min_stars, max_colour_slope=params.max_colour_slope, **_fit_options(params))
+        min_colour_stars=params.colour_min_stars, max_colour_slope=params.max_colour_slope,
+        colour_bound_sigma=params.colour_slope_bound_sigma, **_fit_options(params))
     s = replace(bf.summary, colour_delta_ic=opt_float(choice.delta_ic), colour_note=choice.note)
     if not choice.uses_colour:
         return replace(bf, summary=s)

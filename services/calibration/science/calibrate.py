@@ -3,9 +3,14 @@
 Pure, synchronous and deterministic. The steps (see ``docs/ALGORITHM.md``):
 
 1. clean the catalogue once (instrumental magnitude and error limits);
-2. the matching radius: the user's, or from the astrometric offsets against the astrometric
-   reference (Gaia when present) after a generous first match (``astrometry.py``);
-3. find the target: the nearest catalogue star to the event position within the radius;
+2. the matching radii: the user's, or each survey's own, from the astrometric offsets of the
+   catalogue against that survey after a generous first match (``astrometry.py``); a survey whose
+   offsets cannot be fitted takes the astrometric standard's (the first Gaia release present,
+   ``CalibrationParams.astrometric_surveys``), else the default;
+3. the target: the nearest catalogue star to the event position within the target radius, which is
+   the user's, else the astrometric standard's, else that of the survey that calibrates the
+   catalogue (so a survey that does not calibrate it, e.g. another survey of the same sky that was
+   imported later, moves neither the radius nor the result);
 4. match the catalogue to every survey once, one-to-one (the target is never a calibrator);
 5. fit a zero point for every survey/band with usable reference values; gates;
 6. order the passing fits independently of the request, then select: a forced filter only picks
@@ -20,6 +25,7 @@ Pure, synchronous and deterministic. The steps (see ``docs/ALGORITHM.md``):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -59,36 +65,77 @@ __all__ = [
 ]
 
 
-def _astrometric_reference(refs: list[ReferenceStars], params: CalibrationParams) -> ReferenceStars | None:
-    """The preferred Gaia release present, else the survey with most stars."""
+def _astrometric_standard(refs: list[ReferenceStars], params: CalibrationParams) -> ReferenceStars | None:
+    """The first of ``params.astrometric_surveys`` (the Gaia releases) that has stars here, else None.
+
+    Chosen by name only, never by size: a survey that merely has more stars (say a synthetic
+    survey of the same sky imported for another purpose) cannot become the astrometric reference.
+    """
     for name in params.astrometric_surveys:
         for ref in refs:
             if ref.survey.lower() == name.lower() and len(ref):
                 return ref
-    return max((r for r in refs if len(r)), key=lambda r: (len(r), r.survey), default=None)
+    return None
+
+
+@dataclass(frozen=True)
+class _Radii:
+    """The matching radii of one calibration.
+
+    ``per_survey`` is the radius each survey's stars are matched with (its own estimate from its
+    own offsets; when those cannot be fitted, the astrometric standard's, else the default).
+    ``standard`` is the estimate against the astrometric standard (None without one, or a user radius).
+    """
+
+    user: MatchRadius | None
+    standard: MatchRadius | None
+    per_survey: dict[str, MatchRadius]
+
+    def for_target(self, survey: str | None, params: CalibrationParams, *, why: str | None = None) -> MatchRadius:
+        """The radius that identifies the target when ``survey`` calibrates the catalogue.
+
+        The user's radius; else the astrometric standard's (Gaia: the catalogue's own astrometric
+        error, without a reference survey's); else the calibrating survey's own estimate. So the
+        radius depends on the catalogue and on the references that calibrate it (and Gaia), never on
+        other surveys that happen to cover the same sky.
+        """
+        if self.user is not None:
+            return self.user
+        if self.standard is not None:
+            return self.standard
+        if survey is not None and survey in self.per_survey:
+            return self.per_survey[survey]
+        return MatchRadius(params.default_match_radius_arcsec, "default",
+                           reason=why or "no reference survey calibrates the catalogue")
 
 
 def _radii(ra: np.ndarray, dec: np.ndarray, refs: list[ReferenceStars], user: float | None,
-           params: CalibrationParams) -> tuple[MatchRadius, dict[str, float]]:
-    """The target's radius (and how it was found) and the zero-point matching radius per survey."""
+           params: CalibrationParams) -> _Radii:
+    """The user's radius, or every survey's own automatic radius and the astrometric standard's.
+
+    Each survey's estimate uses only the catalogue and that survey, so adding or removing another
+    survey changes neither that survey's matches nor its zero point.
+    """
     if user is not None:
-        return MatchRadius(user, "user"), {r.survey: user for r in refs}
+        given = MatchRadius(user, "user")
+        return _Radii(given, None, {r.survey: given for r in refs})
     kw = dict(first_radius_arcsec=params.first_match_radius_arcsec, k_sigma=params.match_radius_k_sigma,
               min_radius_arcsec=params.min_match_radius_arcsec, max_radius_arcsec=params.max_match_radius_arcsec,
               default_radius_arcsec=params.default_match_radius_arcsec, min_pairs=params.match_radius_min_pairs)
-    astro = _astrometric_reference(refs, params)
-    if astro is None:
-        return (MatchRadius(params.default_match_radius_arcsec, "default", reason="no reference stars"),
-                {r.survey: params.default_match_radius_arcsec for r in refs})
-    target = estimate_match_radius(ra, dec, astro.ra_deg, astro.dec_deg, reference=astro.survey, **kw)
+    astro = _astrometric_standard(refs, params)
+    own = {r.survey: estimate_match_radius(ra, dec, r.ra_deg, r.dec_deg, reference=r.survey, **kw)
+           for r in refs if len(r)}
+    standard = None if astro is None else own[astro.survey]
     per_survey = {}
     for ref in refs:
-        if ref is astro:
-            per_survey[ref.survey] = target.radius_arcsec
-            continue
-        own = estimate_match_radius(ra, dec, ref.ra_deg, ref.dec_deg, reference=ref.survey, **kw)
-        per_survey[ref.survey] = own.radius_arcsec if own.method == "auto" else target.radius_arcsec
-    return target, per_survey
+        est = own.get(ref.survey)
+        if est is None:
+            est = MatchRadius(params.default_match_radius_arcsec, "default", ref.survey,
+                              reason=f"{ref.survey}: no reference stars")
+        if est.method != "auto" and standard is not None:
+            est = standard
+        per_survey[ref.survey] = est
+    return _Radii(None, standard, per_survey)
 
 
 def _find_target(ra: np.ndarray, dec: np.ndarray, mag: np.ndarray, target_ra_deg: float, target_dec_deg: float,
@@ -147,7 +194,9 @@ def calibrate(
         The event position in degrees.
     match_radius_arcsec : float or None, optional
         Radius for matching reference stars and for identifying the target. None (or not a positive
-        number): automatic, from the astrometric offsets against the astrometric reference.
+        number): automatic, from the astrometric offsets: each survey's own radius for its matches;
+        for the target, the astrometric standard's (Gaia) when present, else the calibrating
+        survey's.
     force_filter : str, optional
         ``"no"`` for automatic selection, or ``"SURVEY/band"``, ``"any/band"``, ``"SURVEY/any"``. A
         forced filter only selects among the fits computed for automatic selection.
@@ -186,20 +235,27 @@ def calibrate(
     refs.sort(key=lambda r: r.survey)  # the same answer whatever order the store returned them in
     versions = {r.survey: str(r.version) for r in refs}
 
-    # 2.-3. radius and target
-    radius_info, survey_radius = _radii(ra, dec, refs, user_radius, params)
-    radius = float(radius_info.radius_arcsec)
-    t_idx, t_sep = _find_target(ra, dec, mag, t_ra, t_dec, radius)
+    # 2.-3. radii; the target as it is when a survey calibrates the catalogue (the same star for
+    # every survey when the radius comes from the user or the astrometric standard)
+    radii = _radii(ra, dec, refs, user_radius, params)
+    survey_radius = {name: float(m.radius_arcsec) for name, m in radii.per_survey.items()}
+    targets: dict[float, tuple[int | None, float | None]] = {}
+
+    def target_within(r_arcsec: float) -> tuple[int | None, float | None]:
+        if r_arcsec not in targets:
+            targets[r_arcsec] = _find_target(ra, dec, mag, t_ra, t_dec, r_arcsec)
+        return targets[r_arcsec]
 
     # 4.-5. match every survey once, fit every band
-    calib = np.ones(n_cat, dtype=bool)
-    if t_idx is not None and params.exclude_target_from_fit:
-        calib[t_idx] = False
-    cal_idx = np.flatnonzero(calib)
     fits: list[BandFit] = []
     ref_by_survey = {r.survey: r for r in refs}
     for ref in refs:
         r_s = survey_radius[ref.survey]
+        calib = np.ones(n_cat, dtype=bool)
+        t_own = target_within(float(radii.for_target(ref.survey, params).radius_arcsec))[0]
+        if t_own is not None and params.exclude_target_from_fit:
+            calib[t_own] = False
+        cal_idx = np.flatnonzero(calib)
         i_cat, i_ref, sep = match_one_to_one(ra[cal_idx], dec[cal_idx], ref.ra_deg, ref.dec_deg, r_s)
         for band in ref.mags:
             fits.append(fit_band(ref, band, i_ref, cal_idx[i_cat], sep, cat, r_s, params))
@@ -218,7 +274,9 @@ def calibrate(
         else:
             inferred, decl_source = hint.declared.removeprefix("inferred: "), "inferred from the data"
             label = f"filter inferred from the data ({inferred})"
-    chosen, display, reason = select(fits, forced, requested, hint, radius, label, params.colour_min_stars)
+    # for a sentence only ("no reference stars matched within ..."): the largest radius tried
+    tried = max(survey_radius.values(), default=params.default_match_radius_arcsec)
+    chosen, display, reason = select(fits, forced, requested, hint, tried, label, params.colour_min_stars)
     if inference_failure is not None:
         chosen, reason = None, (f"{inference_failure}; declare the filter (upload field 'filter' or the FITS "
                                 "FILTER keyword) or force one")
@@ -227,6 +285,13 @@ def calibrate(
         fits = [chosen if (f.summary.survey, f.summary.band) == (chosen.summary.survey, chosen.summary.band) else f
                 for f in fits]
         display = chosen
+
+    # the target's radius: from the survey that calibrates (or, failing, was the best attempt)
+    lead = chosen or display
+    radius_info = radii.for_target(None if lead is None else lead.summary.survey, params,
+                                   why=None if refs else "no reference stars")
+    radius = float(radius_info.radius_arcsec)
+    t_idx, t_sep = target_within(radius)
 
     # 7. the target's magnitude or limit
     base = dict(
@@ -260,7 +325,7 @@ def calibrate(
                   zeropoint_err=opt_float(zp_err), scatter=scatter, outlier_fraction=s.outlier_fraction,
                   npoints=s.npoints, zp_err=opt_float(zp_err), calib_err=scatter,
                   small_sample_factor=opt_float(factor), n_effective=opt_float(chosen.fit.n_effective),
-                  refcat_version=versions.get(s.survey), **colour)
+                  refcat_version=versions.get(s.survey), colour_note=s.colour_note, **colour)
     if t_idx is not None:
         m_err = float(err[t_idx])
         return CalibrationResult(

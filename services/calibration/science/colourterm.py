@@ -60,7 +60,9 @@ def fit_with_colour_choice(
     and compared by ``criterion``: AIC ``= 2 (-lnL) + 2 p`` (default: the best prediction of a new
     star, which is what the target needs) or BIC ``= 2 (-lnL) + p ln n`` (``p`` = 3 without, 4 with
     the colour term). The colour term is kept only when its criterion is lower; otherwise the
-    constant zero point on *all* usable stars is returned.
+    constant zero point on *all* usable stars is returned. A slope at its bound
+    (``max_colour_slope`` of :func:`fit_zeropoint`) is a failed colour term, never a fit: the
+    constant zero point is returned with a note that says so, whatever the criterion.
 
     Parameters
     ----------
@@ -104,6 +106,10 @@ def fit_with_colour_choice(
     near = (base.zeropoint, base.scatter, base.outlier_fraction) if base.ok else near
     colour_fit = fit_zeropoint(d, e, colour_mag=np.where(has, c, np.nan), initial=near, **fit_options)
     ic_base, ic_col = base.information_criterion(criterion), colour_fit.information_criterion(criterion)
+    if colour_fit.at_colour_bound:
+        # not a colour term but a wrong band or a degenerate sample: the constant fit, and say so
+        return ColourChoice(constant, constant, None, None, criterion,
+                            f"colour term dropped, calibrated without a colour term: {colour_fit.reason}")
     if ic_base is None or ic_col is None:
         why = colour_fit.reason or base.reason or "a fit failed"
         return ColourChoice(constant, constant, colour_fit if colour_fit.ok else None, None, criterion,

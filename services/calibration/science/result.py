@@ -83,7 +83,9 @@ class CalibrationParams:
     match_radius_min_pairs : int
         Fewest first-match pairs for the automatic radius.
     astrometric_surveys : tuple of str
-        Surveys preferred as the astrometric reference, in order; else the survey with most stars.
+        The astrometric standard: the first of these present in the field gives the target's
+        radius and the radius of surveys whose own offsets cannot be fitted. Without one, the
+        target's radius is the calibrating survey's own (never another survey's, whatever its size).
     use_colour_terms : bool
         Try a colour term where the survey gives the band's natural colour.
     colour_criterion : str
@@ -94,7 +96,12 @@ class CalibrationParams:
     colour_min_stars : int
         Fewest stars with a colour for the colour term to be tried.
     max_colour_slope : float
-        Bound of the colour slope in magnitudes per magnitude.
+        Bound of the colour slope in magnitudes per magnitude. A slope at the bound is not a
+        colour term (a wrong band or a degenerate sample): the band is calibrated without one and
+        ``colour_note`` says so.
+    colour_slope_bound_sigma : float
+        A fitted slope counts as at its bound also when the bound is within this many standard
+        errors of it (so that nearly identical catalogues do not fall on both sides of the bound).
     band_identification_min_delta_lnl : float
         Least log-likelihood difference for one band to beat another in the request-independent
         order of bands (see ``_select.rank_fits``).
@@ -134,6 +141,7 @@ class CalibrationParams:
     colour_criterion: str = "aic"
     colour_min_stars: int = 10
     max_colour_slope: float = 1.0
+    colour_slope_bound_sigma: float = 3.0
     band_identification_min_delta_lnl: float = 3.0
     infer_undeclared_filter: bool = True
     band_identification_min_stars: int = 10
@@ -265,7 +273,9 @@ class CalibrationResult:
 
     ``zeropoint`` is the zero point at the target's colour, so that ``mag = m_inst - zeropoint`` as
     in CPCS; ``colour_pivot_mag`` and ``colour_slope`` give it at any colour. ``ra_deg``/``dec_deg``
-    are the catalogue position of the star taken as the target.
+    are the catalogue position of the star taken as the target. ``colour_note`` is the chosen
+    band's colour-term note: kept, rejected by the information criterion, or dropped (a slope at
+    its bound: calibrated without a colour term), or why none was tried.
     """
 
     status: str
@@ -309,6 +319,7 @@ class CalibrationResult:
     colour_slope: float | None = None
     colour_slope_err: float | None = None
     colour_pivot_mag: float | None = None
+    colour_note: str | None = None
     target_colour: float | None = None
     target_colour_err: float | None = None
     target_colour_source: str | None = None

@@ -69,6 +69,8 @@ class ZeropointFit:
         1-sigma uncertainty of ``k``.
     colour_pivot_mag : float or None
         The colour at which ``zeropoint`` applies (median colour of the stars used).
+    at_colour_bound : bool
+        The colour slope is at its bound (see ``max_colour_slope``); the fit then failed.
     zeropoint_slope_cov : float or None
         Covariance of ``zeropoint`` and ``k`` (small: the pivot is the median colour).
     n_params : int
@@ -103,6 +105,7 @@ class ZeropointFit:
     n_params: int = 3
     star_log_likelihood: np.ndarray | None = field(default=None, repr=False)
     n_effective: float = 0.0
+    at_colour_bound: bool = False
 
     def small_sample_factor(self) -> float:
         """``sqrt(nu / (nu - 2))`` with ``nu = max(n_effective - linear parameters, 3)``: the standard
@@ -165,6 +168,7 @@ def fit_zeropoint(
     outlier_scale_min_mag: float = 0.05,
     min_points: int = 3,
     max_colour_slope: float = 1.0,
+    colour_bound_sigma: float = 3.0,
     initial: tuple[float, float, float] | None = None,
     scatter_prior_mag: float | None = None,
     scatter_prior_width: float = 1.0,
@@ -223,8 +227,15 @@ def fit_zeropoint(
     min_points : int, optional
         Fewest usable stars for a mixture fit (at least the number of parameters).
     max_colour_slope : float, optional
-        Bound of ``|k|`` in magnitudes per magnitude; a fit that ends on the bound fails (a slope
-        that large is not a colour term but a wrong band or a degenerate sample).
+        Bound of ``|k|`` in magnitudes per magnitude; a fit whose slope is at the bound fails (a
+        slope that large is not a colour term but a wrong band or a degenerate sample). At the
+        bound means: the optimum is on it, or the bound is within ``colour_bound_sigma`` standard
+        errors of the fitted slope. The second half matters: where the truth is at the bound (a
+        catalogue calibrated in the wrong band has ``|k|`` near 1), the fitted slope lands on
+        either side of it by chance, and a test on the optimum alone would keep the colour term
+        for one of two nearly identical catalogues and drop it for the other.
+    colour_bound_sigma : float, optional
+        See ``max_colour_slope``.
     scatter_prior_mag : float, optional
         A soft floor for ``s``: below this value ``-ln L`` gains ``0.5 (ln(s / scatter_prior_mag) /
         scatter_prior_width)^2`` (a one-sided log-normal prior; None: plain maximum likelihood).
@@ -363,8 +374,18 @@ def fit_zeropoint(
     outlier = outlier_prob > 0.5
     ok = zp_err is not None and np.isfinite(zp) and zp_err > 0
     reason = None if ok else "the zero-point uncertainty could not be determined"
-    if ok and with_colour and abs(theta[1]) >= w_bound * (1.0 - 1e-6):
-        ok, reason = False, f"the colour slope ran into its bound of {max_colour_slope:g} mag/mag"
+    at_bound = False
+    if with_colour:
+        k = float(scale * theta[1] / cscale)
+        k_err = float(np.sqrt(cov[1, 1])) if cov is not None else None
+        on_bound = abs(theta[1]) >= w_bound * (1.0 - 1e-6)
+        near_bound = k_err is not None and abs(k) + float(colour_bound_sigma) * k_err >= max_colour_slope
+        at_bound = bool(on_bound or near_bound)
+        if ok and at_bound:
+            err_text = "" if k_err is None else f" +/- {k_err:.3f}"
+            where = "ran into" if on_bound else f"is within {colour_bound_sigma:g} sigma of"
+            ok, reason = False, (f"the colour slope ({k:+.3f}{err_text} mag/mag) {where} its bound of "
+                                 f"{max_colour_slope:g} mag/mag")
     return ZeropointFit(
         ok=bool(ok),
         reason=reason,
@@ -388,4 +409,5 @@ def fit_zeropoint(
         n_params=n_lin + 2,
         star_log_likelihood=star_ll,
         n_effective=_kish(r_good / (s2 + e * e)),
+        at_colour_bound=at_bound,
     )
