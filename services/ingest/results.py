@@ -62,6 +62,7 @@ def cpcs_answer(message: ObservationCalibratedV1, public_url: str) -> dict:
         # ours
         "is_limit": r.is_limit, "limit_sigma": r.limit_sigma, "calib_err": r.calib_err,
         "zp_err": r.zp_err, "total_err": r.total_err, "limit_err": r.limit_err, "colour_err": r.colour_err,
+        "colour_note": r.colour_note,
         "match_radius_method": r.match_radius_method, "mode": r.mode, "dry_run": message.dry_run,
         "observation_id": message.observation_id, "match_radius_arcsec": r.match_radius_arcsec,
         "algorithm_version": message.algorithm_version,

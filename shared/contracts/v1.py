@@ -74,6 +74,7 @@ class CalibrationSummary(_Part):
     n_catalogue_stars: int = 0
     limit_err: float | None = None
     colour_err: float | None = None
+    colour_note: str | None = None  # e.g. why a colour term was dropped (slope at its bound)
     colour: str | None = None
     colour_slope: float | None = None
     colour_slope_err: float | None = None

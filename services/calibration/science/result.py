@@ -15,7 +15,7 @@ __all__ = [
     "MatchedStars",
 ]
 
-ALGORITHM_VERSION = "2026.12.0"
+ALGORITHM_VERSION = "2026.12.1"
 
 
 def opt_float(x: Any) -> float | None:
