@@ -156,7 +156,8 @@ def main() -> None:
     print(f"# {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load {os.getloadavg()[0]:.1f}; {len(reference)} reference stars")
     header = "| frame | runs | " + " | ".join(STAGES) + " | total | solve: detect / astrometry.net / refine | " \
-             "measure: background / detect / PSF model / PSF fit / apertures | stars | WCS err (median) | dmag (median) |"
+             "measure: background / detect / PSF model / PSF fit / apertures | stars | WCS err (median) | " \
+             "dmag (median) |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     accuracy = []

@@ -16,7 +16,7 @@ from scipy.spatial import cKDTree
 
 from services.astrometry.science import anet, reference_cone, solve
 from services.astrometry.science.fit import sky_separation_arcsec
-from services.photometry.science import measure
+from services.photometry.science import FLAGS, measure
 from shared.fitsimage import read_image, standardise_header
 from shared.fitsimage.sources import find_sources, windowed_centroids
 from shared.simimage import make_reference_field, moffat_alpha_px, select_cone, simulate_image
@@ -128,3 +128,29 @@ def test_psf_magnitudes_of_isolated_stars_scatter_as_their_errors_say(frame_1k):
     pull = (np.asarray(s["mag_psf"])[use] - (tm[i[use]] - truth["zeropoint_mag"])) / np.asarray(s["mag_psf_err"])[use]
     assert float(np.sqrt(np.mean(pull**2))) < 1.4
     assert float(np.max(np.abs(pull))) < 6.0
+
+
+def test_unresolved_pairs_are_flagged_poor_fits_and_left_out_of_the_catalogue(frame_1k):
+    # one PSF fitted to two stars a few pixels apart is too bright by up to half a magnitude; such
+    # stars pulled the calibrated zero point (and so the transient) by +0.001 mag on the 2k frames
+    frame, truth = frame_1k
+    phot = measure(frame, WCS(truth["wcs_header"]), target_ra_deg=truth["event_ra_deg"],
+                   target_dec_deg=truth["event_dec_deg"])
+    s = phot.sources
+    tx, ty, tm = (np.array(truth[k]) for k in ("star_x_px", "star_y_px", "star_mag"))
+    tree = cKDTree(np.c_[tx, ty])
+    d, i = tree.query(np.c_[s["x"], s["y"]])
+    dist, index = tree.query(np.c_[tx, ty], k=2)
+    nearest_other, other = dist[:, 1], index[:, 1]
+    flags = np.asarray(s["flags"])
+    poor = (flags & FLAGS["poor_fit"]) > 0
+    measurable = (flags & (FLAGS["saturated"] | FLAGS["edge"] | FLAGS["cosmic_ray"])) == 0
+    other_detected = cKDTree(np.c_[s["x"], s["y"]]).query(np.c_[tx[other[i]], ty[other[i]]])[0] < 1.0
+    pair = ((d < 1.5) & (nearest_other[i] < 2.0 * truth["fwhm_px"]) & ~other_detected
+            & (tm[other[i]] - tm[i] < 1.5) & measurable)
+    isolated = (d < 1.0) & (nearest_other[i] > 3.0 * truth["fwhm_px"]) & measurable
+    assert pair.sum() >= 1 and poor[pair].all()
+    assert isolated.sum() >= 200 and poor[isolated].sum() <= 0.01 * isolated.sum()
+    catalogue = cKDTree(np.c_[phot.stars.ra_deg, phot.stars.dec_deg])
+    assert np.all(catalogue.query(np.c_[s["ra_deg"][poor], s["dec_deg"][poor]])[0] > 1e-6)
+    assert phot.stars.n_dropped["poor PSF fit (unresolved blend)"] >= int(pair.sum())
