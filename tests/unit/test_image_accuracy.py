@@ -154,3 +154,28 @@ def test_unresolved_pairs_are_flagged_poor_fits_and_left_out_of_the_catalogue(fr
     catalogue = cKDTree(np.c_[phot.stars.ra_deg, phot.stars.dec_deg])
     assert np.all(catalogue.query(np.c_[s["ra_deg"][poor], s["dec_deg"][poor]])[0] > 1e-6)
     assert phot.stars.n_dropped["poor PSF fit (unresolved blend)"] >= int(pair.sum())
+
+
+@needs_anet
+def test_a_stale_header_wcs_is_not_accepted_on_chance_coincidences_at_the_best_of_many_shifts():
+    # bench/images.py's 2k frame of seed 38: the header WCS 0.3 deg off, shifted by the best of the
+    # voted offsets, put 10 reference stars on sources where 1.2 were expected for one shift; it was
+    # accepted as "corrected" and the WCS was 1128" wrong
+    radius = 2.2 * 2048 * SCALE / 3600 * math.sqrt(2) / 2 + 0.05
+    reference = make_reference_field(ra_deg=RA0, dec_deg=DEC0, radius_deg=radius, seed=1,
+                                     n_stars=int(DENSITY_PER_DEG2 * math.pi * radius**2))
+    rng = np.random.default_rng(38)
+    data, truth = simulate_image(reference=reference, size_px=2048, centre_ra_deg=RA0 + rng.uniform(-0.02, 0.02),
+                                 centre_dec_deg=DEC0 + rng.uniform(-0.02, 0.02), rotation_deg=rng.uniform(0, 360),
+                                 pixel_scale_arcsec=SCALE, wcs_offset_deg=0.3, transient_mag=17.5, seed=38, n_faint=375,
+                                 sip_strength_px=2.0)
+    frame = read_image(data)
+    record = standardise_header(frame.header)
+    cone = select_cone(reference, *reference_cone(frame.shape, pixel_scale_arcsec=record.pixel_scale_arcsec,
+                                                  hint_ra_deg=truth["event_ra_deg"], hint_dec_deg=truth["event_dec_deg"]))
+    result = solve(frame, references_ra_deg=cone.ra_deg, references_dec_deg=cone.dec_deg,
+                   references_mag=cone.mags["r"], hint_ra_deg=truth["event_ra_deg"],
+                   hint_dec_deg=truth["event_dec_deg"], record=record)
+    assert result.header_wcs == "stale" and result.method == "astrometry.net"
+    assert "at the best of the shifts tried" in result.notes[0]
+    assert wcs_error_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.003
