@@ -4,7 +4,9 @@
   reference stars it puts on the frame must coincide with detected sources far more often than
   chance allows (``n_matched >= max(min_stars, 3 * expected + 5)``). A small offset (up to
   ``max_shift_px``) is found by voting on source-reference pixel offsets first, so a header WCS that
-  is off by some arcseconds is corrected, while one that is off by a field is declared stale.
+  is off by some arcseconds is corrected, while one that is off by a field is declared stale; a
+  shifted match must also beat the best that chance gives over all the shifts tried (Poisson,
+  probability 1e-3).
 * :func:`refine_wcs` iterates mutual nearest-neighbour matching and a TAN / TAN-SIP fit
   (:mod:`.fit`), shrinking the matching radius to three times the residual RMS and clipping 3-sigma
   outliers; the SIP degree is the one with the smallest BIC among those the stars can constrain
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.wcs import WCS
 from scipy.spatial import cKDTree
+from scipy.stats import poisson
 
 from services.astrometry.science.fit import WcsFit, fit_wcs
 
@@ -128,9 +131,19 @@ def check_wcs(wcs: WCS, sx: np.ndarray, sy: np.ndarray, ref_ra: np.ndarray, ref_
     s, r = _mutual_nearest(sx, sy, rx + shift[0], ry + shift[1], match_radius_px)
     area = float(nx * ny)
     expected = sx.size * rx.size * math.pi * match_radius_px**2 / area
-    ok = s.size >= max(min_stars, 3.0 * expected + 5.0)
+    needed = max(min_stars, 3.0 * expected + 5.0)
+    if shift != (0.0, 0.0):
+        # the shift was the best of many tried: chance had about (max_shift / radius)^2 independent
+        # tries, so its best is far above ``expected`` (a header WCS 0.3 deg off was once accepted
+        # with 10 chance matches against 1.2 expected); demand a count chance reaches with
+        # probability 1e-3 at most over all the tries
+        tries = max(1.0, (max_shift_px / match_radius_px) ** 2)
+        needed = max(needed, float(poisson.isf(1e-3 / tries, expected)) + 1.0)
+    ok = s.size >= needed
     reason = None if ok else (f"only {s.size} of {min(sx.size, rx.size)} stars coincide with reference stars "
-                              f"(chance alone gives {expected:.1f})")
+                              f"(chance alone gives {expected:.1f}"
+                              + (f", and up to {needed - 1:.0f} at the best of the shifts tried)" if shift != (0.0, 0.0)
+                                 else ")"))
     return Check(ok, int(s.size), float(expected), int(rx.size), shift, reason)
 
 

@@ -2,16 +2,20 @@
 
 Steps (pure and synchronous; photutils throughout):
 
-1. background and RMS maps, detection, centroids (:mod:`shared.fitsimage.sources`);
+1. background and RMS maps, detection, windowed centroids (:mod:`shared.fitsimage.sources`);
 2. flags: saturated (peak at 90 % of the saturation level from the header, the observatory record
    or the frame's own plateau), cosmic ray (a peak too sharp for the PSF), blended (a neighbour
-   within 2 FWHM), edge (aperture off the frame or on missing pixels);
+   within 2 FWHM), edge (aperture off the frame or on missing pixels); after the PSF fit, poor fit
+   (a reduced chi-square above twice that of stars of similar S/N: an unresolved pair, whose one
+   PSF flux is too bright by up to half a magnitude);
 3. the PSF: a Moffat fitted by photutils on bright isolated stars (:mod:`.psf`);
 4. PSF fluxes of all stars **and of the event position** in one simultaneous linear fit with
    positions fixed; aperture fluxes (1.5 FWHM) with an aperture correction to 4 FWHM measured on
    bright isolated stars;
 5. the catalogue for the calibration (:class:`~shared.catalogue.model.StarTable`, same schema as an
-   upload): unflagged-for-saturation/edge/cosmic stars with ``mag = -2.5 log10(flux / exptime)``,
+   upload): stars not flagged saturated, edge, cosmic or poor fit (poor fits are kept when leaving
+   them out would leave fewer than half the stars or 10: then the PSF model is to blame) with
+   ``mag = -2.5 log10(flux / exptime)``,
    no other row near the event, and the event's row only when detected at ``limit_sigma``;
    otherwise an ``limit_sigma`` limit from the local background noise at the event;
 6. image metadata: FWHM, background, 5-sigma limiting magnitude, airmass...
@@ -85,6 +89,25 @@ def _mag(flux, err, exptime):
         mag = np.where(flux > 0, -2.5 * np.log10(np.where(flux > 0, flux, 1.0) / exptime), np.nan)
         mag_err = np.where(flux > 0, _MAG_ERR * err / np.where(flux > 0, flux, 1.0), np.nan)
     return mag, mag_err
+
+
+def _poor_fit(chi2: np.ndarray, snr: np.ndarray, ratio: float, group: int = 20) -> np.ndarray:
+    """Stars whose PSF fit is much worse than that of stars of similar S/N (unresolved blends).
+
+    The reference is the median reduced chi-square of groups of at least ``group`` stars ranked by
+    S/N (bright stars fit worse when the PSF model is imperfect, so one threshold for all would
+    reject the bright calibrators of real frames); flagged: above ``ratio`` times it and above 1.5.
+    """
+    out = np.zeros(chi2.size, bool)
+    good = np.flatnonzero(np.isfinite(chi2) & np.isfinite(snr))
+    if good.size < 10:
+        return out
+    order = good[np.argsort(snr[good], kind="stable")]
+    ref = np.empty(chi2.size)
+    for chunk in np.array_split(order, max(1, order.size // group)):  # groups of at least ``group`` stars
+        ref[chunk] = np.median(chi2[chunk])
+    out[good] = chi2[good] > np.maximum(ratio * ref[good], 1.5)
+    return out
 
 
 def _failed(reason: str, **kw) -> PhotometryResult:
@@ -198,13 +221,17 @@ def measure(frame: ImageFrame | np.ndarray, wcs: WCS, *, target_ra_deg: float, t
     fit_idx = np.flatnonzero(~on_target & ~cosmic)
     fx = np.concatenate([x[fit_idx], [tx] if in_frame else []])
     fy = np.concatenate([y[fit_idx], [ty] if in_frame else []])
-    f_fit, e_fit, eb_fit, rejected = fit_fluxes(sub, bkg.rms, fx, fy, psf, gain=gain, half=half)
+    f_fit, e_fit, eb_fit, rejected, chi2_fit = fit_fluxes(sub, bkg.rms, fx, fy, psf, gain=gain, half=half,
+                                                          return_chi2=True)
     if rejected.size:  # cosmic rays and hot pixels found by the PSF fit: set to the background for the apertures
         sub = sub.copy()
         sub.ravel()[rejected] = 0.0
     flux_psf = np.full(x.size, np.nan)
     err_psf = np.full(x.size, np.nan)
     flux_psf[fit_idx], err_psf[fit_idx] = f_fit[:fit_idx.size], e_fit[:fit_idx.size]
+    chi2 = np.full(x.size, np.nan)
+    chi2[fit_idx] = chi2_fit[:fit_idx.size]
+    poor_fit = _poor_fit(chi2, flux_psf / err_psf, params.poor_fit_chi2_ratio)
     timings["psf_photometry"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -235,7 +262,8 @@ def measure(frame: ImageFrame | np.ndarray, wcs: WCS, *, target_ra_deg: float, t
     err_cat = err_psf if method == "psf" else e_ap_c[:x.size]
     bad_fit = ~(np.isfinite(flux_cat) & (flux_cat > 0) & np.isfinite(err_cat) & (err_cat > 0))
     flags = (saturated * FLAGS["saturated"] | blended * FLAGS["blended"] | edge * FLAGS["edge"]
-             | cosmic * FLAGS["cosmic_ray"] | bad_fit * FLAGS["bad_psf_fit"] | on_target * FLAGS["target"])
+             | cosmic * FLAGS["cosmic_ray"] | bad_fit * FLAGS["bad_psf_fit"] | on_target * FLAGS["target"]
+             | poor_fit * FLAGS["poor_fit"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ra, dec = wcs.all_pix2world(x, y, 0)
@@ -244,7 +272,7 @@ def measure(frame: ImageFrame | np.ndarray, wcs: WCS, *, target_ra_deg: float, t
     table = Table({"x": x, "y": y, "ra_deg": ra, "dec_deg": dec, "flux_psf": flux_psf, "flux_psf_err": err_psf,
                    "flux_aper": f_ap_c[:x.size], "flux_aper_err": e_ap_c[:x.size], "mag_psf": mag_psf,
                    "mag_psf_err": mag_psf_err, "mag_aper": mag_ap, "mag_aper_err": mag_ap_err, "peak_adu": raw_peak,
-                   "fwhm_moments_px": fwhm_m, "flags": flags.astype(np.int32)})
+                   "fwhm_moments_px": fwhm_m, "psf_chi2": chi2, "flags": flags.astype(np.int32)})
 
     # the event
     pix_scale = scale if scale > 0 else None
@@ -275,12 +303,18 @@ def measure(frame: ImageFrame | np.ndarray, wcs: WCS, *, target_ra_deg: float, t
     # the catalogue for the calibration
     near_target = d_target < clear_px
     usable = ~(saturated | edge | cosmic | bad_fit | near_target)
+    drop_poor = poor_fit & usable if method == "psf" else np.zeros(x.size, bool)
+    if drop_poor.any() and usable.sum() - drop_poor.sum() < max(10, 0.5 * usable.sum()):
+        drop_poor[:] = False  # too many: the PSF model, not blends; keep them all
+        notes.append("many stars fit the PSF poorly: none was left out of the catalogue for it")
+    usable &= ~drop_poor
     mag_cat, err_cat_mag = (mag_psf, mag_psf_err) if method == "psf" else (mag_ap, mag_ap_err)
     usable &= np.isfinite(mag_cat) & np.isfinite(err_cat_mag) & np.isfinite(ra) & np.isfinite(dec)
     dropped = {reason: int(n) for reason, n in (
         ("saturated", (saturated & ~near_target).sum()), ("edge or missing pixels", (edge & ~saturated).sum()),
         ("cosmic ray", cosmic.sum()), ("no PSF flux" if method == "psf" else "no flux", (bad_fit & ~cosmic).sum()),
-        ("near the event", near_target.sum())) if n}
+        ("near the event", near_target.sum()),
+        ("poor PSF fit (unresolved blend)", drop_poor.sum())) if n}
     c_ra, c_dec, c_mag, c_err = ra[usable], dec[usable], mag_cat[usable], err_cat_mag[usable]
     if target.detected:
         c_ra = np.append(c_ra, target.ra_deg)

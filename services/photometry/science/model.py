@@ -12,7 +12,7 @@ from shared.catalogue.model import StarTable
 __all__ = ["FLAGS", "ForcedPhotometry", "PhotometryParams", "PhotometryResult"]
 
 #: Bit flags of the ``sources`` table.
-FLAGS = {"saturated": 1, "blended": 2, "edge": 4, "cosmic_ray": 8, "bad_psf_fit": 16, "target": 32}
+FLAGS = {"saturated": 1, "blended": 2, "edge": 4, "cosmic_ray": 8, "bad_psf_fit": 16, "target": 32, "poor_fit": 64}
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class PhotometryParams:
     target_clear_radius_arcsec: float = 3.0  # no other catalogue row within max(this, 2 FWHM) of the target
     saturation_fraction: float = 0.9  # flag a star whose peak reaches this fraction of saturation
     max_psf_stars: int = 25
+    poor_fit_chi2_ratio: float = 3.0  # flag a reduced chi-square above this times that of stars of similar S/N
     method: str = "psf"  # "psf" or "aperture": which flux becomes the catalogue magnitude
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,14 +3,16 @@
 * **Model.** A circular Moffat (``photutils.psf.MoffatPSF``) whose ``alpha`` and ``beta`` are fitted
   by photutils' ``PSFPhotometry`` (positions, fluxes and shape free) on up to 25 bright, isolated,
   unsaturated stars; the medians of the good fits are the frame's PSF.
-* **Photometry.** With the positions fixed (centroids, and the event position from the WCS), the
-  fluxes are linear parameters: all stars are fitted **simultaneously** by weighted linear least
-  squares on the union of their stamps (a sparse normal matrix, so overlapping stars share their
-  pixels as in DAOPHOT's ALLSTAR). This is what ``PSFPhotometry`` with fixed positions and grouped
+* **Photometry.** With the positions fixed (windowed centroids, and the event position from the
+  WCS), the fluxes are linear parameters: all stars are fitted **simultaneously** by weighted
+  linear least squares on the union of their stamps (a sparse normal matrix, so overlapping stars
+  share their pixels as in DAOPHOT's ALLSTAR). This is what ``PSFPhotometry`` with fixed positions and grouped
   stars computes, but in one sparse solve: 0.02 s instead of 1.8 s for 1 300 stars on a 2k frame
   (photutils fits each group with an iterative fitter). Weights are the background variance (so
   the estimate is unbiased); errors add the Poisson variance of the fitted model
-  (``sum P^2 (rms^2 + model / gain) / (sum P^2)^2`` per star).
+  (``sum P^2 (rms^2 + model / gain) / (sum P^2)^2`` per star). On request, the reduced chi-square
+  of each star's own stamp (residuals over the background and Poisson variance) says how well one
+  PSF describes it: an unresolved pair of stars fits badly.
 """
 from __future__ import annotations
 
@@ -126,7 +128,7 @@ def _solve(a: sparse.csr_matrix, w: np.ndarray, data: np.ndarray, n: int) -> tup
 
 
 def fit_fluxes(sub: np.ndarray, rms: np.ndarray, x: np.ndarray, y: np.ndarray, psf: PsfModel, *, gain: float | None,
-               half: int, reject_sigma: float = 8.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               half: int, reject_sigma: float = 8.0, return_chi2: bool = False) -> tuple[np.ndarray, ...]:
     """Fluxes of all stars at fixed positions, fitted simultaneously.
 
     The fitted pixels are the union of the stamps (side ``2 half + 1``) of all stars; each star's
@@ -149,10 +151,12 @@ def fit_fluxes(sub: np.ndarray, rms: np.ndarray, x: np.ndarray, y: np.ndarray, p
         Stamp half-size in pixels.
     reject_sigma : float, optional
         Threshold of the outlier-pixel rejection.
+    return_chi2 : bool, optional
+        Also return each star's reduced chi-square on its own stamp (NaN without valid pixels).
 
     Returns
     -------
-    (flux, flux_err, flux_err_background, rejected)
+    (flux, flux_err, flux_err_background, rejected[, chi2])
         ADU; ``flux_err_background`` is the error from the background noise alone (for limits);
         NaN for a star with no valid pixel. ``rejected`` holds the flat indices of rejected pixels.
     """
@@ -200,4 +204,10 @@ def fit_fluxes(sub: np.ndarray, rms: np.ndarray, x: np.ndarray, y: np.ndarray, p
         err_b = np.sqrt(var_b_star) / sum_p2
     err[~has] = np.nan
     err_b[~has] = np.nan
-    return flux, err, err_b, rejected
+    if not return_chi2:
+        return flux, err, err_b, rejected
+    n_use = np.sum(use, axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chi2 = np.sum(np.where(use, resid[own] ** 2 / var[own], 0.0), axis=(1, 2)) / n_use
+    chi2[~has | (n_use == 0)] = np.nan
+    return flux, err, err_b, rejected, chi2
