@@ -39,16 +39,14 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from astropy.wcs import WCS  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.astrometry.science import reference_cone, solve  # noqa: E402
-from services.astrometry.science.fit import sky_separation_arcsec  # noqa: E402
 from services.calibration.science.calibrate import calibrate  # noqa: E402
 from services.photometry.science import measure  # noqa: E402
 from shared.fitsimage import read_image, standardise_header  # noqa: E402
-from shared.simimage import make_reference_field, select_cone, simulate_image  # noqa: E402
+from shared.simimage import make_reference_field, select_cone, simulate_image, wcs_error_vs_truth_arcsec  # noqa: E402
 
 RA0, DEC0, SCALE = 150.0, 20.0, 0.4
 STARS_PER_2K = 1500
@@ -59,12 +57,6 @@ GOAL_TIME_2K_S = 1.4
 TRANSIENT_MAG = 17.5
 
 
-def wcs_error_arcsec(solved: WCS, truth_header: dict, shape) -> float:
-    truth = WCS(truth_header)
-    gy, gx = np.mgrid[0:shape[0] - 1:25j, 0:shape[1] - 1:25j]
-    a = solved.all_pix2world(gx.ravel(), gy.ravel(), 0)
-    b = truth.all_pix2world(gx.ravel(), gy.ravel(), 0)
-    return float(np.sqrt(np.mean(sky_separation_arcsec(a[0], a[1], b[0], b[1]) ** 2)))
 
 
 def photon_floor_mag(truth: dict) -> float:
@@ -118,7 +110,7 @@ def one_run(reference, size: int, seed: int) -> dict:
     t["calibrate"] = time.perf_counter() - t0
     t["total"] = sum(t[s] for s in STAGES)
     return {"t": t, "solve_split": solved.timings_s, "measure_split": phot.timings_s,
-            "wcs_error_arcsec": wcs_error_arcsec(solved.wcs, truth["wcs_header"], frame.shape),
+            "wcs_error_arcsec": wcs_error_vs_truth_arcsec(solved.wcs, truth["wcs_header"], frame.shape),
             "dmag": None if cal.mag is None else cal.mag - TRANSIENT_MAG, "n_stars": len(phot.stars),
             "n_wcs_stars": solved.n_stars, "floor_mag": photon_floor_mag(truth)}
 

@@ -41,7 +41,8 @@ from astropy.wcs import WCS, FITSFixedWarning, Sip
 
 from shared.refcat.model import ReferenceStars
 
-__all__ = ["SimulatedImage", "make_reference_field", "moffat_alpha_px", "select_cone", "simulate_image", "true_wcs"]
+__all__ = ["SimulatedImage", "make_reference_field", "moffat_alpha_px", "select_cone", "simulate_image", "true_wcs",
+           "wcs_error_vs_truth_arcsec"]
 
 #: Columns accepted as positions when ``reference`` is a table.
 _RA_NAMES = ("ra_deg", "ra", "RAJ2000", "RA_ICRS", "RA")
@@ -488,3 +489,16 @@ def select_cone(reference: ReferenceStars, ra_deg: float, dec_deg: float, radius
     return ReferenceStars(survey=reference.survey, version=reference.version, ra_deg=reference.ra_deg[keep],
                           dec_deg=reference.dec_deg[keep], mags={b: v[keep] for b, v in reference.mags.items()},
                           mag_errs={b: v[keep] for b, v in reference.mag_errs.items()})
+
+
+def wcs_error_vs_truth_arcsec(solved: WCS, truth_header: Mapping[str, Any], shape: tuple[int, int],
+                              grid: int = 25) -> float:
+    """How far a solved WCS is from the simulation's true one: the RMS, over a ``grid`` x ``grid`` lattice
+    of pixels spanning the whole frame (corners included), of the angle between the two sky positions."""
+    truth = WCS(dict(truth_header))
+    gy, gx = np.mgrid[0:shape[0] - 1:grid * 1j, 0:shape[1] - 1:grid * 1j]
+    a_ra, a_dec = (np.radians(v) for v in solved.all_pix2world(gx.ravel(), gy.ravel(), 0))
+    b_ra, b_dec = (np.radians(v) for v in truth.all_pix2world(gx.ravel(), gy.ravel(), 0))
+    hav = np.sin((b_dec - a_dec) / 2) ** 2 + np.cos(a_dec) * np.cos(b_dec) * np.sin((b_ra - a_ra) / 2) ** 2
+    sep_arcsec = np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0)))) * 3600.0
+    return float(np.sqrt(np.mean(sep_arcsec ** 2)))

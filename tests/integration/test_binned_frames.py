@@ -7,32 +7,17 @@ import warnings
 
 import pytest
 from astropy.io import fits
-from pymongo import AsyncMongoClient
 
-from shared.refcat.store import RefcatStore
 from shared.simimage import simulate_image
 from services.demo import DEMO_DEC_DEG, DEMO_RA_DEG
-from tests.support.flows import post_upload, seed_demo
-from tests.support.system import running_system, settings_for
+from tests.support.flows import image_system, post_upload
 
 pytestmark = pytest.mark.integration
-SERVICES = ("ingest", "astrometry", "photometry", "calibration", "lightcurve")
 
 
 @pytest.fixture
 async def system(mongo_url, amqp_url, unique_name, tmp_path):
-    import shutil
-
-    if shutil.which("solve-field") is None:
-        pytest.skip("astrometry.net (solve-field) is not installed: .ci/run installs it")
-    settings = settings_for(mongo_url, amqp_url, unique_name)
-    async with running_system(settings, services=SERVICES) as running:
-        running.demo = await seed_demo(settings, tmp_path)
-        client = AsyncMongoClient(mongo_url)
-        try:
-            (running.reference,) = await RefcatStore(client[unique_name]).cone(DEMO_RA_DEG, DEMO_DEC_DEG, 0.2)
-        finally:
-            await client.close()
+    async with image_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
         yield running
 
 

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import io
+import shutil
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
 from shared.settings import Settings
-from services.demo import DEMO_MJD, load_demo
+from services.demo import DEMO_DEC_DEG, DEMO_MJD, DEMO_RA_DEG, load_demo
+
+IMAGE_SERVICES = ("ingest", "astrometry", "photometry", "calibration", "lightcurve")
 
 
 async def seed_demo(settings: Settings, tmp_path: Path) -> dict:
@@ -29,3 +33,25 @@ async def post_upload(system, demo: dict, data: bytes, path: str = "/cgi/upload"
     async with system.http.post(f"{system.url}{path}", data=cpcs_form(demo, data, **overrides)) as response:
         body = await response.text()
         return response.status, body
+
+
+@asynccontextmanager
+async def image_system(mongo_url: str, amqp_url: str, name: str, tmp_path: Path):
+    """All five services with the demo loaded; ``reference`` is the demo field's reference stars."""
+    import pytest
+    from pymongo import AsyncMongoClient
+
+    from shared.refcat.store import RefcatStore
+    from tests.support.system import running_system, settings_for
+
+    if shutil.which("solve-field") is None:
+        pytest.skip("astrometry.net (solve-field) is not installed: .ci/run installs it")
+    settings = settings_for(mongo_url, amqp_url, name)
+    async with running_system(settings, services=IMAGE_SERVICES) as running:
+        running.demo = await seed_demo(settings, tmp_path)
+        client = AsyncMongoClient(mongo_url)
+        try:
+            (running.reference,) = await RefcatStore(client[name]).cone(DEMO_RA_DEG, DEMO_DEC_DEG, 0.2)
+        finally:
+            await client.close()
+        yield running

@@ -24,10 +24,9 @@ from astropy.wcs import WCS
 
 from services.astrometry.science import (AstrometryParams, anet, plan_attempts, solve_attempts,
                                          target_outside_reason)
-from services.astrometry.science.fit import sky_separation_arcsec
 from shared.fitsimage import read_image, standardise_header
 from shared.refcat.model import ReferenceStars
-from shared.simimage import make_reference_field, select_cone, simulate_image, true_wcs
+from shared.simimage import make_reference_field, select_cone, simulate_image, true_wcs, wcs_error_vs_truth_arcsec
 
 needs_anet = pytest.mark.skipif(not anet.available(), reason="the Debian package astrometry.net is not installed")
 RA0, DEC0 = 150.0, 20.0
@@ -108,12 +107,9 @@ def run(reference, frame, truth, params=AstrometryParams(), references=None):
     return result, record, attempts, time.perf_counter() - t
 
 
-def wcs_error_arcsec(solved: WCS, truth_header: dict, shape) -> float:
-    truth = WCS(truth_header)
-    gy, gx = np.mgrid[0:shape[0] - 1:15j, 0:shape[1] - 1:15j]
-    a = solved.all_pix2world(gx.ravel(), gy.ravel(), 0)
-    b = truth.all_pix2world(gx.ravel(), gy.ravel(), 0)
-    return float(np.sqrt(np.mean(sky_separation_arcsec(a[0], a[1], b[0], b[1]) ** 2)))
+
+def wcs_error_arcsec(solved, truth_header, shape) -> float:
+    return wcs_error_vs_truth_arcsec(solved, truth_header, shape, grid=15)
 
 
 @needs_anet

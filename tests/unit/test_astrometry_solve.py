@@ -7,12 +7,10 @@ import time
 
 import numpy as np
 import pytest
-from astropy.wcs import WCS
 
 from services.astrometry.science import AstrometryParams, anet, reference_cone, solve
-from services.astrometry.science.fit import sky_separation_arcsec
 from shared.fitsimage import read_image, standardise_header
-from shared.simimage import make_reference_field, select_cone, simulate_image
+from shared.simimage import make_reference_field, select_cone, simulate_image, wcs_error_vs_truth_arcsec
 
 needs_anet = pytest.mark.skipif(not anet.available(), reason="the Debian package astrometry.net is not installed")
 RA0, DEC0, SCALE = 150.0, 20.0, 0.4
@@ -26,13 +24,6 @@ def reference():
                                 n_stars=int(DENSITY_PER_DEG2 * math.pi * radius**2))
 
 
-def wcs_error_arcsec(solved: WCS, truth_header: dict, shape) -> float:
-    """RMS over a 25 x 25 grid of the frame of the distance between the solved and true sky positions."""
-    truth = WCS(truth_header)
-    gy, gx = np.mgrid[0:shape[0] - 1:25j, 0:shape[1] - 1:25j]
-    a = solved.all_pix2world(gx.ravel(), gy.ravel(), 0)
-    b = truth.all_pix2world(gx.ravel(), gy.ravel(), 0)
-    return float(np.sqrt(np.mean(sky_separation_arcsec(a[0], a[1], b[0], b[1]) ** 2)))
 
 
 def run(reference, *, size, seed, offset, **sim):
@@ -56,7 +47,7 @@ def test_a_header_wcs_off_by_0_3_deg_is_replaced_and_the_solution_is_within_0_2_
     assert result.status == "solved", result.reason
     assert result.header_wcs == "stale" and result.method == "astrometry.net"
     assert result.header_wcs_offset_arcsec == pytest.approx(1080.0, abs=5.0)
-    assert wcs_error_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.2
+    assert wcs_error_vs_truth_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.2
     assert result.rms_arcsec < 0.2 and result.n_stars >= 100 and result.sip_degree == 3
     assert result.pixel_scale_arcsec == pytest.approx(SCALE, rel=1e-3)
     assert result.rotation_deg == pytest.approx(rotation, abs=0.05) and result.flipped is False
@@ -70,21 +61,21 @@ def test_a_right_header_wcs_is_verified_and_refined_without_a_solver(reference):
     result, truth, frame = run(reference, size=768, seed=3, offset=0.0, sip_strength_px=1.0)
     assert result.status == "solved" and result.method == "header WCS" and result.header_wcs == "verified"
     assert "astrometry.net" not in result.timings_s
-    assert wcs_error_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.2
+    assert wcs_error_vs_truth_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.2
 
 
 def test_a_header_wcs_off_by_some_arcseconds_is_corrected(reference):
     result, truth, frame = run(reference, size=768, seed=4, offset=12.0 / 3600, sip_strength_px=1.0)
     assert result.status == "solved" and result.header_wcs == "corrected", result.notes
     assert result.method.startswith("header WCS (shifted by") and result.header_wcs_offset_arcsec == pytest.approx(12, abs=1)
-    assert wcs_error_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.2
+    assert wcs_error_vs_truth_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.2
 
 
 @needs_anet
 def test_no_header_wcs_a_mirrored_frame_and_the_event_as_the_only_hint(reference):
     result, truth, frame = run(reference, size=768, seed=5, offset=None, flip=True, rotation_deg=100.0)
     assert result.status == "solved" and result.header_wcs == "absent" and result.flipped is True
-    assert wcs_error_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.2
+    assert wcs_error_vs_truth_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.2
 
 
 def test_without_reference_stars_the_failure_says_the_store_does_not_cover_the_field(reference):
