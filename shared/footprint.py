@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
+from shared.refcat.healpix import separation_deg as separations_deg
+
 _ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
 #: Beyond this a gnomonic projection distorts too much: such "footprints" are judged by the nearest star.
 _MAX_PROJECTED_RADIUS_DEG = 60.0
@@ -42,13 +44,8 @@ class Footprint:
 
 
 def separation_deg(ra1_deg: float, dec1_deg: float, ra2_deg: float, dec2_deg: float) -> float:
-    """Great-circle distance (Vincenty's formula: exact at every separation)."""
-    ra1, dec1, ra2, dec2 = map(math.radians, (ra1_deg, dec1_deg, ra2_deg, dec2_deg))
-    d = ra2 - ra1
-    num = math.hypot(math.cos(dec2) * math.sin(d),
-                     math.cos(dec1) * math.sin(dec2) - math.sin(dec1) * math.cos(dec2) * math.cos(d))
-    den = math.sin(dec1) * math.sin(dec2) + math.cos(dec1) * math.cos(dec2) * math.cos(d)
-    return math.degrees(math.atan2(num, den))
+    """Great-circle distance of two positions (the reference store's Vincenty formula)."""
+    return float(separations_deg(ra1_deg, dec1_deg, np.array([ra2_deg]), np.array([dec2_deg]))[0])
 
 
 def catalogue_footprint(ra_deg: np.ndarray, dec_deg: np.ndarray) -> Footprint:
@@ -60,9 +57,7 @@ def catalogue_footprint(ra_deg: np.ndarray, dec_deg: np.ndarray) -> Footprint:
         return Footprint(0.0, 0.0, 180.0, np.zeros((0, 2)))
     c_ra = math.degrees(math.atan2(v[1], v[0])) % 360.0
     c_dec = math.degrees(math.asin(max(-1.0, min(1.0, v[2] / norm))))
-    cos_sep = (np.sin(dec) * math.sin(math.radians(c_dec))
-               + np.cos(dec) * math.cos(math.radians(c_dec)) * np.cos(ra - math.radians(c_ra)))
-    radius = float(np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0))).max())
+    radius = float(separations_deg(c_ra, c_dec, np.degrees(ra), np.degrees(dec)).max())
     if radius > _MAX_PROJECTED_RADIUS_DEG:
         return Footprint(c_ra, c_dec, radius, np.zeros((0, 2)))
     xy = _project(c_ra, c_dec, np.degrees(ra), np.degrees(dec))

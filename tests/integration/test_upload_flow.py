@@ -6,8 +6,8 @@ import pytest
 from services.demo import demo_field
 from shared.refcat.surveys import DEMO_SURVEY
 from tests.support.amqp import next_message
-from tests.support.flows import post_upload, seed_demo
-from tests.support.system import running_system, settings_for
+from tests.support.catalogues import shifted
+from tests.support.flows import demo_system, post_upload
 
 pytestmark = pytest.mark.integration
 CPCS_KEYS = {"image_link", "mag", "mag_err", "ra", "dec", "zeropoint", "outlier_fraction", "scatter", "npoints",
@@ -16,10 +16,7 @@ CPCS_KEYS = {"image_link", "mag", "mag_err", "ra", "dec", "zeropoint", "outlier_
 
 @pytest.fixture
 async def system(mongo_url, amqp_url, unique_name, tmp_path):
-    settings = settings_for(mongo_url, amqp_url, unique_name)
-    async with running_system(settings) as running:
-        running.demo = await seed_demo(settings, tmp_path)
-        running.catalogue = open(running.demo["catalogue"], "rb").read()
+    async with demo_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
         yield running
 
 
@@ -195,24 +192,12 @@ async def test_a_field_without_reference_stars_fails_with_a_reason_and_still_get
     async with system.http.post(f"{system.url}/cgi/newevent", data={
             "EventID": "ivo://Elsewhere1", "ra": "10.0", "dec": "-40.0", "hashtag": system.demo["token"]}) as r:
         assert r.status == 200
-    moved = _shift_catalogue(system.catalogue, dra=-140.1, ddec=-42.2)
+    moved = shifted(system.catalogue, d_ra_deg=-140.1, d_dec_deg=-42.2)
     status, body = await post_upload(system, {**system.demo, "event": "ivo://Elsewhere1"}, moved)
     assert status == 422 and "no reference catalogue" in body
     failed = await system.probe.wait_for("observation.failed.v1", lambda m: m.event_ivorn == "ivo://Elsewhere1")
     rendered = await system.probe.wait_for("plot.rendered.v1", lambda m: m.observation_id == failed.observation_id)
     assert rendered.status == "failed"
-
-
-def _shift_catalogue(catalogue: bytes, *, dra: float, ddec: float) -> bytes:
-    out = []
-    for line in catalogue.decode().splitlines():
-        if line.startswith("#") or not line.strip():
-            out.append(line)
-            continue
-        cols = line.split()
-        cols[3], cols[4] = f"{float(cols[3]) + dra:.7f}", f"{float(cols[4]) + ddec:.7f}"
-        out.append("  ".join(cols))
-    return ("\n".join(out) + "\n").encode()
 
 
 async def test_amqp_upload_by_reference_fetches_the_catalogue(system, aiohttp_file_server):

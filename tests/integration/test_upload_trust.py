@@ -8,8 +8,8 @@ from pymongo import AsyncMongoClient
 
 from shared.refcat.store import RefcatStore
 from shared.simfield import simulate_field
-from tests.support.flows import post_upload, seed_demo
-from tests.support.system import running_system, settings_for
+from tests.support.catalogues import shifted
+from tests.support.flows import demo_system, post_upload
 
 pytestmark = pytest.mark.integration
 LCO_LDAC = "catalogues/lco_cpt1m013_kb76_w_LDAC.fits"
@@ -18,10 +18,7 @@ TWIN_RA_DEG, TWIN_DEC_DEG = 210.5, -12.3  # RA > 180: written as RA - 360 = -149
 
 @pytest.fixture
 async def system(mongo_url, amqp_url, unique_name, tmp_path):
-    settings = settings_for(mongo_url, amqp_url, unique_name)
-    async with running_system(settings) as running:
-        running.demo = await seed_demo(settings, tmp_path)
-        running.catalogue = open(running.demo["catalogue"], "rb").read()
+    async with demo_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
         yield running
 
 
@@ -38,21 +35,8 @@ async def nothing_stored(system) -> None:
     assert system.probe.count("upload.received.v1") == 0
 
 
-def shifted(catalogue: bytes, d_ra_deg: float) -> bytes:
-    """The SExtractor ASCII_HEAD catalogue with every ALPHA_J2000 (4th column) moved by d_ra_deg."""
-    out = []
-    for line in catalogue.decode().splitlines():
-        if line.startswith("#") or not line.strip():
-            out.append(line)
-            continue
-        cols = line.split()
-        cols[3] = f"{float(cols[3]) + d_ra_deg:.7f}"
-        out.append("  ".join(cols))
-    return ("\n".join(out) + "\n").encode()
-
-
 async def test_catalogue_of_another_field_is_refused_with_both_positions_and_the_distance(system):
-    status, body = await post_upload(system, system.demo, shifted(system.catalogue, 70.0), dryRun=0)
+    status, body = await post_upload(system, system.demo, shifted(system.catalogue, d_ra_deg=70.0), dryRun=0)
     assert status == 422, body
     assert "does not cover the event" in body
     assert "RA 220.09" in body and "RA 150.1000, Dec +2.2000" in body  # the field's centre and the event
@@ -115,7 +99,7 @@ async def test_ra_minus_360_catalogue_calibrates_as_its_normalised_twin(system):
         assert response.status == 200, await response.text()
     demo = {**system.demo, "event": "ivo://TwinField"}
     normal = field.catalogue_text.encode()
-    wrapped = shifted(normal, -360.0)
+    wrapped = shifted(normal, d_ra_deg=-360.0)
     assert b"-149.5" in wrapped or b"-149.4" in wrapped  # really written as RA - 360
     answers = []
     for data in (normal, wrapped):

@@ -42,16 +42,26 @@ async def image_system(mongo_url: str, amqp_url: str, name: str, tmp_path: Path)
     from pymongo import AsyncMongoClient
 
     from shared.refcat.store import RefcatStore
-    from tests.support.system import running_system, settings_for
 
     if shutil.which("solve-field") is None:
         pytest.skip("astrometry.net (solve-field) is not installed: .ci/run installs it")
-    settings = settings_for(mongo_url, amqp_url, name)
-    async with running_system(settings, services=IMAGE_SERVICES) as running:
-        running.demo = await seed_demo(settings, tmp_path)
+    async with demo_system(mongo_url, amqp_url, name, tmp_path, services=IMAGE_SERVICES) as running:
         client = AsyncMongoClient(mongo_url)
         try:
             (running.reference,) = await RefcatStore(client[name]).cone(DEMO_RA_DEG, DEMO_DEC_DEG, 0.2)
         finally:
             await client.close()
+        yield running
+
+
+@asynccontextmanager
+async def demo_system(mongo_url: str, amqp_url: str, name: str, tmp_path: Path, **kwargs):
+    """The services (``running_system`` defaults unless given) with the demo loaded; ``catalogue`` is the
+    demo field's catalogue bytes."""
+    from tests.support.system import running_system, settings_for
+
+    settings = settings_for(mongo_url, amqp_url, name)
+    async with running_system(settings, **kwargs) as running:
+        running.demo = await seed_demo(settings, tmp_path)
+        running.catalogue = Path(running.demo["catalogue"]).read_bytes()
         yield running

@@ -8,9 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from services.astrometry.science import AstrometryParams, anet, reference_cone, solve
-from shared.fitsimage import read_image, standardise_header
-from shared.simimage import make_reference_field, select_cone, simulate_image, wcs_error_vs_truth_arcsec
+from services.astrometry.science import AstrometryParams, anet, solve
+from shared.fitsimage import read_image
+from shared.simimage import make_reference_field, simulate_image, wcs_error_vs_truth_arcsec
+from tests.support.images import solve_simulated
 
 needs_anet = pytest.mark.skipif(not anet.available(), reason="the Debian package astrometry.net is not installed")
 RA0, DEC0, SCALE = 150.0, 20.0, 0.4
@@ -30,13 +31,7 @@ def run(reference, *, size, seed, offset, **sim):
     data, truth = simulate_image(reference=reference, size_px=size, centre_ra_deg=RA0, centre_dec_deg=DEC0,
                                  pixel_scale_arcsec=SCALE, wcs_offset_deg=offset, seed=seed, n_faint=size // 4, **sim)
     frame = read_image(data)
-    record = standardise_header(frame.header)
-    ra, dec, radius = reference_cone(frame.shape, pixel_scale_arcsec=record.pixel_scale_arcsec,
-                                     hint_ra_deg=truth["event_ra_deg"], hint_dec_deg=truth["event_dec_deg"])
-    cone = select_cone(reference, ra, dec, radius)
-    result = solve(frame, references_ra_deg=cone.ra_deg, references_dec_deg=cone.dec_deg,
-                   references_mag=cone.mags["r"], hint_ra_deg=ra, hint_dec_deg=dec, record=record)
-    return result, truth, frame
+    return solve_simulated(frame, truth, reference), truth, frame
 
 
 @needs_anet

@@ -14,11 +14,12 @@ import pytest
 from astropy.wcs import WCS
 from scipy.spatial import cKDTree
 
-from services.astrometry.science import anet, reference_cone, solve
+from services.astrometry.science import anet
 from services.photometry.science import FLAGS, measure
-from shared.fitsimage import read_image, standardise_header
+from shared.fitsimage import read_image
 from shared.fitsimage.sources import find_sources, windowed_centroids
-from shared.simimage import make_reference_field, moffat_alpha_px, select_cone, simulate_image, wcs_error_vs_truth_arcsec
+from shared.simimage import make_reference_field, moffat_alpha_px, simulate_image, wcs_error_vs_truth_arcsec
+from tests.support.images import solve_simulated
 
 needs_anet = pytest.mark.skipif(not anet.available(), reason="the Debian package astrometry.net is not installed")
 RA0, DEC0, SCALE = 150.0, 20.0, 0.4
@@ -91,12 +92,7 @@ def test_two_thirds_of_the_detected_positions_are_within_0_035_pixel_of_the_trut
 @needs_anet
 def test_the_wcs_of_a_1k_frame_is_within_4_milliarcseconds_of_the_truth_over_the_whole_frame(reference, frame_1k):
     frame, truth = frame_1k
-    record = standardise_header(frame.header)
-    ra, dec, radius = reference_cone(frame.shape, pixel_scale_arcsec=record.pixel_scale_arcsec,
-                                     hint_ra_deg=truth["event_ra_deg"], hint_dec_deg=truth["event_dec_deg"])
-    cone = select_cone(reference, ra, dec, radius)
-    result = solve(frame, references_ra_deg=cone.ra_deg, references_dec_deg=cone.dec_deg,
-                   references_mag=cone.mags["r"], hint_ra_deg=ra, hint_dec_deg=dec, record=record)
+    result = solve_simulated(frame, truth, reference)
     assert result.status == "solved" and result.method == "astrometry.net", result.reason
     # isophotal centroids: 0.0045-0.0058"; windowed: 0.0018-0.0029" on such frames (0.0011" at 2k)
     assert wcs_error_vs_truth_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.004
@@ -162,12 +158,7 @@ def test_a_stale_header_wcs_is_not_accepted_on_chance_coincidences_at_the_best_o
                                  pixel_scale_arcsec=SCALE, wcs_offset_deg=0.3, transient_mag=17.5, seed=38, n_faint=375,
                                  sip_strength_px=2.0)
     frame = read_image(data)
-    record = standardise_header(frame.header)
-    cone = select_cone(reference, *reference_cone(frame.shape, pixel_scale_arcsec=record.pixel_scale_arcsec,
-                                                  hint_ra_deg=truth["event_ra_deg"], hint_dec_deg=truth["event_dec_deg"]))
-    result = solve(frame, references_ra_deg=cone.ra_deg, references_dec_deg=cone.dec_deg,
-                   references_mag=cone.mags["r"], hint_ra_deg=truth["event_ra_deg"],
-                   hint_dec_deg=truth["event_dec_deg"], record=record)
+    result = solve_simulated(frame, truth, reference)
     assert result.header_wcs == "stale" and result.method == "astrometry.net"
     assert "at the best of the shifts tried" in result.notes[0]
     assert wcs_error_vs_truth_arcsec(result.wcs, truth["wcs_header"], frame.shape) < 0.003

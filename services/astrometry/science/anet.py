@@ -33,6 +33,8 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from services.astrometry.science.fit import sky_separation_arcsec
+
 __all__ = ["AnetOutcome", "available", "index_plan", "solve_field"]
 
 #: Smallest quad of each index, as a fraction of the smaller side of the field (each spans a factor
@@ -106,12 +108,6 @@ def index_plan(shape: tuple[int, int], scale_low_arcsec: float, scale_high_arcse
     return [(lo, 2.1 * (lo / QUAD_FRACTIONS[0]) * diag_per_side / 2.0 / 60.0) for lo in lows]
 
 
-def _separation_deg(ra_deg: np.ndarray, dec_deg: np.ndarray, ra0_deg: float, dec0_deg: float) -> np.ndarray:
-    ra, dec, ra0, dec0 = np.radians(ra_deg), np.radians(dec_deg), math.radians(ra0_deg), math.radians(dec0_deg)
-    h = np.sin((dec - dec0) / 2) ** 2 + np.cos(dec) * math.cos(dec0) * np.sin((ra - ra0) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
-
-
 def _run_all(commands: list[list[str]], parallel: int, timeout_s: float = 60.0) -> list[int | None]:
     """Run the index builds, ``parallel`` at a time; the return codes (None: killed past ``timeout_s``)."""
     codes: list[int | None] = [None] * len(commands)
@@ -168,7 +164,7 @@ def solve_field(x: np.ndarray, y: np.ndarray, flux: np.ndarray, *, shape: tuple[
     mag = np.where(np.isfinite(mag), mag, np.nanmax(mag[np.isfinite(mag)]) + 1 if np.isfinite(mag).any() else 30.0)
     plan = index_plan(shape, scale_low_arcsec, scale_high_arcsec)
     if cone_centre is not None:
-        dist_deg = _separation_deg(ra, dec, *cone_centre)
+        dist_deg = sky_separation_arcsec(ra, dec, *cone_centre) / 3600.0
         reach = float(dist_deg.max()) if ra.size else 0.0
         plan = [(lo, r) for lo, r in plan if lo / 60.0 <= 2.0 * reach]  # a quad must fit in the cone
     with tempfile.TemporaryDirectory(prefix="cpcs-anet-") as tmp:
