@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from shared.contracts.base import Message
+from shared.contracts.base import Message, Part
 
 Outcome = Literal["created", "updated", "recorded_without_target", "duplicate", "ignored"]
 Intake = Literal["http", "amqp", "vtp"]
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Part = Part
 
 
 class VoeventProcessedV1(Message):
