@@ -57,6 +57,9 @@ async def upload_and_wait(deps: IngestDeps, req) -> tuple[int, dict]:
         deps.waiters.forget(correlation_id)
         raise
     outcome = await deps.waiters.wait(correlation_id, deps.settings.upload_wait_s)
+    if outcome is not None and accepted.dry_run:  # a dry run keeps nothing once answered (the durable
+        # handler deletes it too, for an answer nobody waited for)
+        await deps.store.drop_dry_run_bytes(outcome)
     public = deps.settings.public_url
     if outcome is None and accepted.dry_run:
         return 202, {"status": "processing", "followup_id": None, "observation_id": accepted.observation_id,

@@ -101,6 +101,10 @@ class ObservationCalibratedV1(Message):
     algorithm_version: str
     params_hash: str
     refcat_versions: dict[str, str] = {}
+    # the stored input it was computed from (the upload's claim check), so that ingest, its owner,
+    # can delete a dry run's scratch copy once the outcome is known
+    file_id: str | None = None
+    bucket: Literal["uploads", "scratch"] | None = None
 
 
 class ObservationFailedV1(Message):
@@ -115,6 +119,8 @@ class ObservationFailedV1(Message):
     stage: Literal["ingest", "astrometry", "photometry", "calibration"]
     reason: str
     result: CalibrationSummary | None = None
+    file_id: str | None = None  # the stored input, as in ObservationCalibratedV1
+    bucket: Literal["uploads", "scratch"] | None = None
 
 
 class ObservationDeletedV1(Message):
