@@ -78,7 +78,7 @@ def event_summary(event: dict) -> dict:
             "dec": event.get("dec_deg"), "error_radius_deg": event.get("error_radius_deg"),
             "target_usable": event.get("target_usable", True), "no_target_reason": event.get("no_target_reason"),
             "source": event.get("source", ""), "url": event.get("url", ""),
-            "n_packets": sum(1 for e in event.get("history") or () if e.get("packet_ivorn"))}
+            "n_packets": event.get("n_packets", 0)}
 
 
 @routes.get("/list_of_alerts")
@@ -89,7 +89,8 @@ async def list_of_alerts(request: web.Request) -> web.Response:
     if request.query.get("observed_only") == "1":
         observed = await store.observed_ivorns()
         events = [e for e in events if e["_id"] in observed]
-    rows = [{"id": e["alert_id"], "ivorn": e["_id"], "published": e["published"].isoformat(),
+    rows = [{"id": e["alert_id"], "ivorn": e["_id"],
+             "published": e["published"].isoformat() if e.get("published") else None,
              "ra": e["ra_deg"], "dec": e["dec_deg"], "nfollowup": await store.count_points(e["_id"])}
             for e in events[offset:offset + num]]
     if request.query.get("format") == "json":

@@ -24,6 +24,7 @@ from shared.contracts.alerts import (
     AlertPhotometryStoredV1,
     AlertPoint,
     EventUpdatedV1,
+    LightcurveEventStoredV1,
     VoeventFeedChangedV1,
     VoeventProcessedV1,
 )
@@ -56,6 +57,7 @@ REGISTRY: dict[str, type[Message]] = {
         PlotRenderedV1,
         EventCreatedV1,
         EventUpdatedV1,
+        LightcurveEventStoredV1,
         VoeventProcessedV1,
         AlertPhotometryReceivedV1,
         AlertPhotometryStoredV1,
@@ -70,7 +72,7 @@ REGISTRY: dict[str, type[Message]] = {
 
 __all__ = [
     "EventUpdatedV1", "VoeventProcessedV1", "AlertPoint", "AlertPhotometryReceivedV1", "AlertPhotometryStoredV1",
-    "VoeventFeedChangedV1",
+    "VoeventFeedChangedV1", "LightcurveEventStoredV1",
     "REGISTRY", "Message", "EventRef", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
     "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
     "ImageReceivedV1", "ImageSolvedV1", "CatalogueMeasuredV1", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1", "PlotRenderedV1",

@@ -1,6 +1,7 @@
 """Version 1 of the message contracts. Minor changes only add optional fields."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -167,6 +168,14 @@ class EventCreatedV1(Message):
     target_usable: bool = True
     no_target_reason: str | None = None
     aliases: list[str] = []
+    # the rest of what readers of events show (the light curve pages, /list_of_alerts); ingest may
+    # publish this message again for a known event (replay), with the event as it is then
+    alert_id: int | None = None  # the CPCS numeric id
+    name: str | None = None
+    published: datetime | None = None
+    error_radius_deg: float | None = None
+    n_packets: int = 0  # alert packets merged into the event so far
+    revision: int = 0  # grows with every change of the event: readers keep the highest they saw
 
 
 class ImageReceivedV1(UploadReceivedV1):
