@@ -90,7 +90,9 @@ class EventCopies:
         return event
 
     async def newest_first(self, *, offset: int, limit: int) -> list[dict]:
-        return await self.events.find({}).sort("alert_id", -1).skip(offset).limit(limit).to_list(None)
+        """Events with their numeric id, newest first (a minimal copy waits for its event's message)."""
+        return await (self.events.find({"alert_id": {"$ne": None}}).sort("alert_id", -1).skip(offset).limit(limit)
+                      .to_list(None))
 
     async def count(self) -> int:
         return await self.events.count_documents({})

@@ -89,8 +89,7 @@ async def list_of_alerts(request: web.Request) -> web.Response:
     if request.query.get("observed_only") == "1":
         observed = await store.observed_ivorns()
         events = [e for e in events if e["_id"] in observed]
-    rows = [{"id": e["alert_id"], "ivorn": e["_id"],
-             "published": e["published"].isoformat() if e.get("published") else None,
+    rows = [{"id": e["alert_id"], "ivorn": e["_id"], "published": e["published"].isoformat(),
              "ra": e["ra_deg"], "dec": e["dec_deg"], "nfollowup": await store.count_points(e["_id"])}
             for e in events[offset:offset + num]]
     if request.query.get("format") == "json":

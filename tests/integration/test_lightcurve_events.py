@@ -51,10 +51,12 @@ async def test_a_point_before_its_event_leaves_a_minimal_copy_that_the_event_rep
     await copies.note(EventRef(ivorn="ivo://SWIFT_1", ra_deg=10.0, dec_deg=-5.0))
     minimal = await copies.find(ivorn="ivo://SWIFT_1")
     assert (minimal["ra_deg"], minimal["alert_id"], minimal["revision"]) == (10.0, None, -1)
+    assert await copies.newest_first(offset=0, limit=10) == []  # not listed before its own message
     await copies.on_event_message(created())
     await copies.note(EventRef(ivorn="ivo://SWIFT_1", ra_deg=11.0, dec_deg=-6.0))  # another point: no change
     event = await copies.find(ivorn="ivo://SWIFT_1")
     assert (event["ra_deg"], event["alert_id"], event["name"]) == (10.0, 3, "SWIFT_1")
+    assert [e["_id"] for e in await copies.newest_first(offset=0, limit=10)] == ["ivo://SWIFT_1"]
     assert event["published"].replace(tzinfo=UTC) == PUBLISHED  # this test's client reads naive UTC
 
 
