@@ -4,7 +4,7 @@ Pure, synchronous and deterministic. The steps (see ``docs/ALGORITHM.md``):
 
 1. clean the catalogue once (instrumental magnitude and error limits);
 2. the matching radii: the user's, or each survey's own, from the astrometric offsets of the
-   catalogue against that survey after a generous first match (``astrometry.py``); a survey whose
+   catalogue against that survey after a generous first match (``match_radius.py``); a survey whose
    offsets cannot be fitted takes the astrometric standard's (the first Gaia release present,
    ``CalibrationParams.astrometric_surveys``), else the default;
 3. the target: the nearest catalogue star to the event position within the target radius, which is
@@ -39,7 +39,7 @@ from services.calibration.science._select import (
     rank_fits,
     select,
 )
-from services.calibration.science.astrometry import MatchRadius, estimate_match_radius
+from services.calibration.science.match_radius import MatchRadius, estimate_match_radius
 from services.calibration.science.bands import BandHint, band_hint, band_hint_for_filters
 from services.calibration.science.crossmatch import angular_separation_arcsec, match_one_to_one
 from services.calibration.science.limit import limiting_magnitude
