@@ -16,7 +16,7 @@ from collections import Counter
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.catalogue.model import CatalogueError, RawTable
+from shared.catalogue.model import CatalogueError, Columns, RawTable
 
 _HEADER_LINE = re.compile(r"^#\s*(\d+)\s+([A-Za-z_][A-Za-z0-9_.\-()]*)")
 
@@ -110,9 +110,9 @@ def _to_floats(rows: list[list[str]], n_dropped: Counter[str]) -> NDArray[np.flo
 
 def _split_columns(
     table: NDArray[np.float64], entries: list[tuple[int, str]], n_values: int
-) -> dict[str, NDArray[np.float64]]:
+) -> Columns:
     ends = [number for number, _ in entries[1:]] + [n_values + 1]
-    columns: dict[str, NDArray[np.float64]] = {}
+    columns: Columns = {}
     for (start, name), end in zip(entries, ends):
         block = table[:, start - 1 : end - 1]
         columns.setdefault(name, block[:, 0] if block.shape[1] == 1 else block)

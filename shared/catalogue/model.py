@@ -36,10 +36,14 @@ class StarTable:
         return int(self.ra_deg.size)
 
 
+#: Upper-case column name -> float64 values, (n,) or (n, k) for vector columns.
+Columns = dict[str, NDArray[np.float64]]
+
+
 class RawTable(NamedTuple):
     """The columns of a catalogue file before any choice or cleaning (internal to the readers)."""
 
-    columns: dict[str, NDArray[np.float64]]  # upper-case name -> float64 array, (n,) or (n, k) for vector columns
+    columns: Columns
     header: dict[str, object]  # image keywords found in the file
     n_input: int  # data rows in the file, including the unreadable ones
     n_dropped: dict[str, int]  # rows the file reader already had to drop, by reason

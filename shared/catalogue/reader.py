@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from shared.catalogue._ascii import read_ascii_head
 from shared.catalogue._fits import read_fits
-from shared.catalogue.model import CatalogueError, RawTable, StarTable
+from shared.catalogue.model import CatalogueError, Columns, RawTable, StarTable
 
 POSITION_COLUMNS = (
     ("ALPHA_J2000", "DELTA_J2000"),
@@ -150,14 +150,14 @@ def _unpacked(data: bytes) -> bytes:
     return _unpacked(data)
 
 
-def _is_usable(columns: dict[str, NDArray[np.float64]]) -> bool:
+def _is_usable(columns: Columns) -> bool:
     """Whether a table has sky positions and some magnitude or flux."""
     has_positions = any(ra in columns and dec in columns for ra, dec in POSITION_COLUMNS)
     has_photometry = any(name in columns or f"{name}1" in columns for name in MAG_COLUMNS + FLUX_COLUMNS)
     return has_positions and has_photometry
 
 
-def _sky_positions(columns: dict[str, NDArray[np.float64]]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _sky_positions(columns: Columns) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """RA and Dec of the first column pair holding any real (finite, not 0,0) position."""
     pairs = [(ra, dec) for ra, dec in POSITION_COLUMNS if ra in columns and dec in columns]
     if not pairs:
@@ -193,7 +193,7 @@ def _photometry(raw: RawTable, aperture_index: int, exptime_s: float | None) -> 
 
 
 def _measurement(
-    columns: dict[str, NDArray[np.float64]], names: tuple[str, ...], aperture_index: int
+    columns: Columns, names: tuple[str, ...], aperture_index: int
 ) -> tuple[str, NDArray[np.float64], NDArray[np.float64]] | None:
     """(label, values, errors) of the first of ``names`` present together with its error column."""
     for name in names:
@@ -205,7 +205,7 @@ def _measurement(
     return None
 
 
-def _column(columns: dict[str, NDArray[np.float64]], name: str, index: int | None) -> tuple[str, NDArray[np.float64]] | None:
+def _column(columns: Columns, name: str, index: int | None) -> tuple[str, NDArray[np.float64]] | None:
     """(label, 1-D values) of a column; ``index`` picks an aperture of MAG_APER-like columns."""
     numbered = f"{name}{(index or 0) + 1}"  # ORAC-DR writes FLUX_APER1, FLUX_APER2...
     if name not in columns:
@@ -229,7 +229,7 @@ def _column(columns: dict[str, NDArray[np.float64]], name: str, index: int | Non
     return f"{name}[{index}]", values[:, index]
 
 
-def _no_photometry(columns: dict[str, NDArray[np.float64]]) -> CatalogueError:
+def _no_photometry(columns: Columns) -> CatalogueError:
     alone = [name for name in MAG_COLUMNS + FLUX_COLUMNS if name in columns]
     if alone:
         error = alone[0].replace("_", "ERR_", 1)
@@ -257,7 +257,9 @@ def _exposure(exptime_s: float | None, header: dict[str, object]) -> tuple[float
     return 1.0, "assumed 1 s"
 
 
-def _clean(ra: NDArray[np.float64], dec: NDArray[np.float64], photometry: _Photometry) -> tuple[NDArray[np.bool_], dict[str, int]]:
+def _clean(
+    ra: NDArray[np.float64], dec: NDArray[np.float64], photometry: _Photometry
+) -> tuple[NDArray[np.bool_], dict[str, int]]:
     """Mask of usable rows and the number of rows dropped for each reason (first reason wins)."""
     mag, err = photometry.mag, photometry.mag_err
     measured = photometry.flux if photometry.flux is not None else mag
