@@ -5,15 +5,18 @@ For injection-recovery tests and ``bench/accuracy.py``. Pure numpy, deterministi
 
 Model
 -----
-* Stars uniformly over a disc of ``field_radius_arcmin``; magnitudes with rising number counts
-  (dN/dm ~ 10^(0.3 m)) from 12 (or 4 mag above the depth) to 1 mag below the depth, drawn until
-  exactly ``n_catalogue`` of them are detected (plus the target and junk rows). No star but the
-  target lies within ``clear_arcsec`` of the event position.
-* Colours: g-r ~ N(0.55, 0.28) clipped to [-0.3, 1.6]; r-i = 0.42 (g-r) - 0.03,
-  V-r = 0.41 (g-r) - 0.01, B-r = 1.39 (g-r) + 0.21 (Jester et al. 2005, approximately), and for
-  Gaia G-r = 0.02 - 0.05 (g-r), BP-RP = 0.26 + 1.28 (g-r), BP-G = 0.37 (BP-RP) - 0.05 (rough linear
-  versions of the published Gaia-SDSS relations: G is close to r, BP has V's colour dependence);
-  each star's colours scatter by 0.02 mag about these lines (:data:`COLOUR_SCATTER_MAG`).
+* The star population is the demo field's (:mod:`shared.simfield`): magnitudes with rising number
+  counts (dN/dm ~ 10^(0.3 m), :func:`~shared.simfield.number_count_mags`), g-r ~ N(0.55, 0.28)
+  clipped to [-0.3, 1.6] (:func:`~shared.simfield.draw_gr_mag`), the other bands on the lines of
+  :func:`~shared.simfield.band_offsets`: r-i = 0.42 (g-r) - 0.03, V-r = 0.41 (g-r) - 0.01,
+  B-r = 1.39 (g-r) + 0.21 (Jester et al. 2005, approximately), and for Gaia G-r = 0.02 - 0.05 (g-r),
+  BP-RP = 0.26 + 1.28 (g-r), BP-G = 0.37 (BP-RP) - 0.05 (rough linear versions of the published
+  Gaia-SDSS relations: G is close to r, BP has V's colour dependence); here every band but r
+  scatters by 0.02 mag about its line (:data:`COLOUR_SCATTER_MAG`).
+* Stars uniformly over a disc of ``field_radius_arcmin``; magnitudes from 12 (or 4 mag above the
+  depth) to 1 mag below the depth, drawn until exactly ``n_catalogue`` of them are detected (plus
+  the target and junk rows). No star but the target lies within ``clear_arcsec`` of the event
+  position.
 * The instrument sees band ``band`` with a colour term: the natural magnitude is
   ``x = m_band + colour_term * c`` with ``c`` the band's natural colour (B-V for B and V, g-r for g
   and r, r-i for i), zero at colour 0; ``m_inst = x + zeropoint_mag + N(0, intrinsic_scatter_mag)``
@@ -44,23 +47,21 @@ from numpy.typing import NDArray
 
 from shared.catalogue.model import StarTable
 from shared.refcat.model import ReferenceStars
+from shared.simfield import (
+    COLOUR_SCATTER_MAG,
+    GR_MEAN_MAG,
+    GR_RANGE_MAG,
+    GR_SIGMA_MAG,
+    band_offsets,
+    draw_gr_mag,
+    number_count_mags,
+)
 
 __all__ = ["COLOUR_SCATTER_MAG", "FieldSpec", "SimulatedField", "SimulationTruth", "band_offsets", "simulate"]
 
 NATURAL_COLOUR = {"B": ("B", "V"), "V": ("B", "V"), "g": ("g", "r"), "r": ("g", "r"), "i": ("r", "i")}
-COLOUR_SCATTER_MAG = 0.02
 _BG_SIGMA = 0.2  # background flux noise in units of the flux at depth_mag: S/N 5 there
 _AS = 1.0 / 3600.0
-
-
-def band_offsets(gr: NDArray[np.float64] | float) -> dict[str, NDArray[np.float64]]:
-    """``m_band - m_r`` of every simulated band for colour g-r (the lines, without scatter)."""
-    gr = np.asarray(gr, dtype=float)
-    bprp = 0.26 + 1.28 * gr
-    g_ = 0.02 - 0.05 * gr
-    bp = g_ - 0.05 + 0.37 * bprp
-    return {"r": 0.0 * gr, "g": gr, "i": -(0.42 * gr - 0.03), "V": 0.41 * gr - 0.01, "B": 1.39 * gr + 0.21,
-            "G": g_, "BP": bp, "RP": bp - bprp}
 
 
 @dataclass(frozen=True)
@@ -159,11 +160,6 @@ def _flux_for_snr(snr: float | NDArray[np.float64], f_eq: float) -> NDArray[np.f
     return (a / f_eq + np.sqrt((a / f_eq) ** 2 + 4.0 * a)) / 2.0
 
 
-def _count_mags(rng: np.random.Generator, n: int, lo: float, hi: float) -> NDArray[np.float64]:
-    a, b = 10 ** (0.3 * lo), 10 ** (0.3 * hi)
-    return np.log10(a + rng.random(n) * (b - a)) / 0.3
-
-
 def _natural_colour(band: str, mags: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
     blue, red = NATURAL_COLOUR[band]
     return mags[blue] - mags[red]
@@ -233,8 +229,8 @@ def simulate(spec: FieldSpec, *, limit_sigma: float = 5.0) -> SimulatedField:
     parts: list[dict[str, NDArray[Any]]] = []  # float columns and the detection mask
     n_det = 0
     while not parts or n_det < spec.n_catalogue:  # draw until exactly n_catalogue field stars are detected
-        r_band = _count_mags(rng, n_batch, lo, hi)
-        gr_b = np.clip(rng.normal(0.55, 0.28, n_batch), -0.3, 1.6)
+        r_band = number_count_mags(rng, n_batch, lo, hi)
+        gr_b = draw_gr_mag(rng, n_batch)
         mags_b = _star_mags(rng, r_band, gr_b)
         shift = mags_b[spec.band] - r_band  # the number counts apply to the observed band
         mags_b = {b: m - shift for b, m in mags_b.items()}
@@ -255,7 +251,7 @@ def simulate(spec: FieldSpec, *, limit_sigma: float = 5.0) -> SimulatedField:
     t_mags: dict[str, float] | None = None
     t_row: tuple[float, float, bool] | None = None
     if spec.target_snr is not None:
-        t_gr = float(np.clip(rng.normal(0.55, 0.28), -0.3, 1.6))
+        t_gr = float(np.clip(rng.normal(GR_MEAN_MAG, GR_SIGMA_MAG), *GR_RANGE_MAG))
         tm = _star_mags(rng, np.zeros(1), np.array([t_gr]))
         c_t = float(_natural_colour(spec.band, tm)[0])
         x_t = spec.depth_mag - 2.5 * math.log10(float(_flux_for_snr(spec.target_snr, f_eq)))
