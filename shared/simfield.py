@@ -132,7 +132,8 @@ def _offset(ra0: float | NDArray[np.float64], dec0: float | NDArray[np.float64],
     return ra_deg, dec_deg
 
 
-def _separation_arcsec(ra0: float, dec0: float, ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.float64]:
+def _separation_arcsec(ra0: float, dec0: float, ra: NDArray[np.float64],
+                       dec: NDArray[np.float64]) -> NDArray[np.float64]:
     from astropy.coordinates import angular_separation
 
     sep = angular_separation(np.radians(ra0), np.radians(dec0), np.radians(ra), np.radians(dec))
@@ -140,14 +141,16 @@ def _separation_arcsec(ra0: float, dec0: float, ra: NDArray[np.float64], dec: ND
     return sep_arcsec
 
 
-def _jitter(rng: np.random.Generator, ra: NDArray[np.float64], dec: NDArray[np.float64], sigma_arcsec: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _jitter(rng: np.random.Generator, ra: NDArray[np.float64], dec: NDArray[np.float64],
+            sigma_arcsec: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     n = len(ra)
     dx = rng.normal(0.0, sigma_arcsec, n) / 3600.0
     dy = rng.normal(0.0, sigma_arcsec, n) / 3600.0
     return _offset_small(ra, dec, dx, dy)
 
 
-def _offset_small(ra: NDArray[np.float64], dec: NDArray[np.float64], dx_deg: NDArray[np.float64], dy_deg: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _offset_small(ra: NDArray[np.float64], dec: NDArray[np.float64], dx_deg: NDArray[np.float64],
+                  dy_deg: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Exact spherical offsets (correct near the poles and across RA=0) by small east/north steps."""
     return _offset(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float),
                    np.radians(np.hypot(dx_deg, dy_deg)), np.arctan2(dx_deg, dy_deg))
