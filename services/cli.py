@@ -52,6 +52,17 @@ def demo(out_dir: Path = RUN_DIR / "demo") -> None:
         typer.echo(f"{key}: {value}")
 
 
+@app.command("republish-events")
+def republish_events() -> None:
+    """Publish event.created.v1 again for every stored event (a new or emptied lightcurve database
+    fills its copy of the events from these; applying them twice changes nothing)."""
+    import asyncio
+
+    from services.ingest.event_messages import republish_all
+
+    typer.echo(f"published event.created.v1 for {asyncio.run(republish_all())} events")
+
+
 @app.command()
 def upload(catalogue: Path, event: str = typer.Option(..., "--event", help="IVORN, e.g. ivo://Gaia16aye"),
            token: str = typer.Option(..., "--token", envvar="CPCS_TOKEN"), mjd: float = typer.Option(...),

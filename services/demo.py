@@ -11,11 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.db import ensure_indexes, make_client
+from shared.messaging import Broker
 from shared.refcat.importer import import_simulated_field
 from shared.refcat.store import RefcatStore
 from shared.refcat.surveys import DEMO_SURVEY
 from shared.settings import Settings
 from shared.simfield import simulate_field, write_catalogue
+from services.ingest.event_messages import event_created
 from services.ingest.store import INDEXES, IngestStore
 from services.ingest.tokens import new_token
 
@@ -43,8 +45,20 @@ def _is_legacy_demo(record: dict | None) -> bool:
     return bool(files) and all(f in ("simfield", "shared.simfield") for f in files)
 
 
+async def _announce(settings: Settings, event: dict) -> None:
+    """Tell the other services about the demo event, as ingest does for every event it creates (sent
+    again on each load: readers keep one copy per IVORN)."""
+    broker = Broker.from_settings(settings)
+    await broker.start()
+    try:
+        await broker.publish(event_created(event))
+    finally:
+        await broker.close()
+
+
 async def load_demo(*, out_dir: Path, settings: Settings | None = None) -> dict:
     """Load (or top up) the demo; new tokens are issued each time and only their hashes are stored.
+    The demo event is announced as ``event.created.v1`` (the broker must be running).
 
     The synthetic field goes to survey SYNTH-DEMO once (a later call finds it there; a field of
     another demo version is replaced). A synthetic
@@ -57,6 +71,7 @@ async def load_demo(*, out_dir: Path, settings: Settings | None = None) -> dict:
         store = IngestStore(db)
         event, _ = await store.create_event(DEMO_EVENT, DEMO_RA_DEG, DEMO_DEC_DEG,
                                             "https://example.org/demo (synthetic demo event)", "demo")
+        await _announce(settings, event)
         observatory = await store.create_observatory(DEMO_OBSERVATORY, 16.88, 52.40, filters=["r", "V"])
         token, admin = new_token("Demo"), new_token("DemoAdmin")
         await store.add_token(token, observatory_id=observatory["_id"], user="Demo")

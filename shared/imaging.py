@@ -50,7 +50,8 @@ async def read_upload(deps, message: ImageReceivedV1) -> bytes | None:
 def failed(message: ImageReceivedV1, stage: str, reason: str) -> ObservationFailedV1:
     return ObservationFailedV1(observation_id=message.observation_id, followup_id=message.followup_id,
                                correlation_id=message.correlation_id, dry_run=message.dry_run,
-                               event_ivorn=message.event.ivorn, stage=stage, reason=reason)
+                               event_ivorn=message.event.ivorn, stage=stage, reason=reason,
+                               file_id=message.file_id, bucket=message.bucket)  # ingest cleans a dry run's copy
 
 
 @asynccontextmanager

@@ -69,8 +69,7 @@ class Calibrator:
                           "event_ivorn": message.event.ivorn, "dry_run": message.dry_run,
                           "outcome": outgoing.routing_key, "message": _stored(outgoing),
                           "result": result, **(extra or {})}, dry_run=message.dry_run)
-        if message.dry_run:
-            await store.drop_scratch(message.file_id)
+        if message.dry_run:  # the scratch copy of the bytes is ingest's to delete, on this outcome
             await store.purge_expired_dry_runs()
         t3 = time.perf_counter()
         log.info("observation %s: %s in %.0f ms (read bytes %.0f, calibrate %.0f, store %.0f)",
@@ -115,7 +114,7 @@ class Calibrator:
             correlation_id=message.correlation_id, dry_run=message.dry_run, event=message.event,
             observatory=message.observatory, mjd=message.mjd, result=summary,
             algorithm_version=result["algorithm_version"], params_hash=result["params_hash"],
-            refcat_versions={r.survey: r.version for r in references}), result
+            refcat_versions={r.survey: r.version for r in references}, **_input_of(message)), result
 
     async def on_observation_deleted(self, message: ObservationDeletedV1) -> None:
         await self.deps.store.delete(message.observation_id)
@@ -182,7 +181,12 @@ def _failed(message: UploadReceivedV1, reason: str, summary: CalibrationSummary 
     return ObservationFailedV1(observation_id=message.observation_id, followup_id=message.followup_id,
                                correlation_id=message.correlation_id, dry_run=message.dry_run,
                                event_ivorn=message.event.ivorn, stage="calibration", reason=reason,
-                               result=summary)
+                               result=summary, **_input_of(message))
+
+
+def _input_of(message) -> dict:
+    """The stored bytes an outcome came from (a recalibration always reads the kept upload)."""
+    return {"file_id": message.file_id, "bucket": getattr(message, "bucket", "uploads")}
 
 
 def _stored(message: Message) -> dict:

@@ -1,4 +1,7 @@
-"""What the calibration service owns: calibrations (with matched stars) and their plots."""
+"""What the calibration service owns: calibrations (with matched stars) and their plots.
+
+It reads, never writes, the uploaded bytes (ingest's ``uploads`` and ``scratch``) and the measured
+catalogues (photometry's ``catalogues``) by the ids its messages carry."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -37,12 +40,6 @@ class CalibrationStore:
             return await (await self.catalogues.open_download_stream(ObjectId(file_id))).read()
         except NoFile:
             return None
-
-    async def drop_scratch(self, file_id: str) -> None:
-        try:
-            await self.scratch.delete(ObjectId(file_id))
-        except NoFile:
-            pass
 
     async def find(self, observation_id: str) -> dict | None:
         return await self.db.calibrations.find_one({"_id": observation_id})

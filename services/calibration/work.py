@@ -1,10 +1,9 @@
 """The CPU-bound steps, run in a process pool: read the catalogue, calibrate, draw the plot."""
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
+from shared.calibration_params import CalibrationParameters
 from shared.catalogue import StarTable, read_catalogue
 from shared.refcat.model import ReferenceStars
 from services.calibration.science.calibrate import CalibrationParams, CalibrationResult, calibrate
@@ -39,28 +38,9 @@ def run_calibration(stars: StarTable, references: list[ReferenceStars], *, targe
 
 
 def params_with(overrides: dict) -> CalibrationParams:
-    """The default parameters with some replaced; ValueError naming any unknown or mistyped one."""
-    known = {f.name: f.type for f in dataclasses.fields(CalibrationParams)}
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise ValueError(f"unknown calibration parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    defaults = CalibrationParams()
-    values = {}
-    for name, value in overrides.items():
-        default = getattr(defaults, name)
-        if isinstance(default, tuple):
-            values[name] = tuple(v.strip() for v in value.split(",")) if isinstance(value, str) else tuple(value)
-            continue
-        if value is None or default is None:
-            values[name] = None if value in (None, "", "none", "None") else float(value)
-            continue
-        kind = type(default)
-        try:
-            values[name] = kind(value) if kind is not bool or isinstance(value, bool) else str(value).lower() in {
-                "1", "true", "yes", "on"}
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"calibration parameter {name} must be a {kind.__name__}, got {value!r}") from exc
-    return dataclasses.replace(defaults, **values)
+    """The default parameters with some replaced; ValueError naming any unknown or mistyped one
+    (read by the shared model ``shared.calibration_params``, which ingest also checks them with)."""
+    return CalibrationParams.from_dict(CalibrationParameters.with_overrides(overrides).as_dict())
 
 
 def failure(reason: str, *, target_ra_deg: float, target_dec_deg: float) -> dict:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from shared.calibration_params import CalibrationParameters
 from services.ingest.deps import DEPS
 from services.ingest.http_api import bearer, problem
 from services.ingest.recalibrations import Recalibrations, selection_from
@@ -54,9 +55,7 @@ async def recalibration_report(request: web.Request) -> web.Response:
 
 
 def _check_params(overrides: dict) -> None:
-    from services.calibration.work import params_with
-
     try:
-        params_with(overrides)
+        CalibrationParameters.with_overrides(overrides)
     except ValueError as exc:
         raise UploadRefused(400, str(exc)) from exc

@@ -6,8 +6,8 @@ from importlib import resources
 
 from aiohttp import web
 
-from shared.contracts import EventCreatedV1
 from services.ingest.deps import DEPS, token_from
+from services.ingest.event_messages import event_created
 from services.ingest.http_cgi import checked_event, delete_observation, event_json, read_form, upload_and_wait
 from services.ingest.results import status_url
 from services.ingest.uploads import UploadRefused, request_from_fields
@@ -113,7 +113,7 @@ async def create_event(request: web.Request) -> web.Response:
     url = str(body.get("url") or "")
     doc, created = await deps.store.create_event(ivorn, ra, dec, url, "api")
     if created:
-        await deps.publish(EventCreatedV1(ivorn=ivorn, ra_deg=ra, dec_deg=dec, url=url))
+        await deps.publish(event_created(doc))
     return web.json_response(event_json(doc) | {"created": created}, status=201 if created else 200)
 
 

@@ -5,8 +5,9 @@ import uuid
 
 from aiohttp import web
 
-from shared.contracts import EventCreatedV1, ObservationCalibratedV1, ObservationDeletedV1
+from shared.contracts import ObservationCalibratedV1, ObservationDeletedV1
 from services.ingest.deps import DEPS, IngestDeps, token_from
+from services.ingest.event_messages import event_created
 from services.ingest.results import cpcs_answer, cpcs_html, status_url
 from services.ingest.tokens import new_token
 from services.ingest.uploads import UploadRefused, flag, request_from_fields
@@ -57,6 +58,9 @@ async def upload_and_wait(deps: IngestDeps, req) -> tuple[int, dict]:
         deps.waiters.forget(correlation_id)
         raise
     outcome = await deps.waiters.wait(correlation_id, deps.settings.upload_wait_s)
+    if outcome is not None and accepted.dry_run:  # a dry run keeps nothing once answered (the durable
+        # handler deletes it too, for an answer nobody waited for)
+        await deps.store.drop_dry_run_bytes(outcome)
     public = deps.settings.public_url
     if outcome is None and accepted.dry_run:
         return 202, {"status": "processing", "followup_id": None, "observation_id": accepted.observation_id,
@@ -132,7 +136,7 @@ async def new_event(request: web.Request) -> web.Response:
     except UploadRefused as exc:
         return refusal(exc)
     if created:
-        await deps.publish(EventCreatedV1(ivorn=ivorn, ra_deg=ra, dec_deg=dec, url=event["url"]))
+        await deps.publish(event_created(event))
     body = event_json(event) | {"created": created}
     if fields.get("outputFormat", "json").lower() == "html":
         verb = "created" if created else "already known"

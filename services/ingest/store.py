@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from shared.db import IndexSpec, asc, next_sequence
 from services.ingest.tokens import token_hash
@@ -24,6 +24,8 @@ INDEXES = [
     IndexSpec("recalibration_results", asc("recalibration_id")),
 ]
 
+#: A dry run's scratch copy older than this has outlived any outcome it could still get.
+SCRATCH_KEEP = timedelta(days=1)
 #: A (bytes, event) claim this old with no observation behind it was left by a failed upload.
 ORPHAN_CLAIM_AGE_S = 120.0
 
@@ -167,7 +169,8 @@ class IngestStore:
 
     async def put_bytes(self, data: bytes, filename: str, sha256: str, *, scratch: bool) -> str:
         bucket = self.scratch if scratch else self.uploads
-        file_id = await bucket.upload_from_stream(filename, data, metadata={"sha256": sha256})
+        file_id = await bucket.upload_from_stream(filename, data, metadata={"sha256": sha256,
+                                                                            "stored_at_unix": time.time()})
         return str(file_id)
 
     async def get_bytes(self, file_id: str, *, scratch: bool = False) -> bytes | None:
@@ -179,10 +182,33 @@ class IngestStore:
         return await stream.read()
 
     async def delete_bytes(self, file_id: str, *, scratch: bool = False) -> None:
+        """Delete stored bytes; bytes already gone (deleted by a concurrent handler) are no error."""
+        bucket = self.scratch if scratch else self.uploads
         try:
-            await (self.scratch if scratch else self.uploads).delete(ObjectId(file_id))
+            await bucket.delete(ObjectId(file_id))
         except NoFile:
             pass
+        except OperationFailure:  # some servers answer a missing file with an error of their own
+            if await self.db[f"{bucket._bucket_name}.files"].find_one({"_id": ObjectId(file_id)}, {"_id": 1}):
+                raise
+
+    async def drop_dry_run_bytes(self, outcome) -> bool:
+        """A dry run's outcome is known: its scratch copy is no longer needed (True if the outcome
+        named one). Astrometry, photometry and calibration have read it by then; a redelivered upload
+        is answered from the stored calibration without the bytes."""
+        if not outcome.dry_run or outcome.bucket != "scratch" or not outcome.file_id:
+            return False
+        await self.delete_bytes(outcome.file_id, scratch=True)
+        return True
+
+    async def purge_stale_scratch(self, *, older_than: timedelta = SCRATCH_KEEP, now_unix: float | None = None) -> int:
+        """Scratch copies whose outcome never named them (e.g. an image that failed before calibration)."""
+        cutoff = (time.time() if now_unix is None else now_unix) - older_than.total_seconds()
+        stale = await self.db["scratch.files"].find({"metadata.stored_at_unix": {"$lt": cutoff}},
+                                                    {"_id": 1}).to_list(None)
+        for doc in stale:
+            await self.delete_bytes(str(doc["_id"]), scratch=True)
+        return len(stale)
 
     # observations
     async def insert_observation(self, doc: dict) -> None:

@@ -1,6 +1,7 @@
 """Composition root of the lightcurve service."""
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from aiohttp import web
@@ -8,17 +9,19 @@ from aiohttp import web
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 from shared.settings import Settings
-from services.lightcurve import alerts
+from services.lightcurve import alerts, events
 from services.lightcurve.handlers import PointKeeper
 from services.lightcurve.http import make_app
 from services.lightcurve.store import INDEXES, LightcurveStore
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
 async def running(settings: Settings):
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
-    await ensure_indexes(db, INDEXES + alerts.INDEXES)
+    await ensure_indexes(db, INDEXES + alerts.INDEXES + events.INDEXES)
     store = LightcurveStore(db)
     broker = Broker.from_settings(settings)
     await broker.start()
@@ -26,7 +29,11 @@ async def running(settings: Settings):
     await broker.subscribe(f"{settings.exchange}.lightcurve", {
         "observation.calibrated.v1": keeper.on_observation_calibrated,
         "observation.deleted.v1": keeper.on_observation_deleted,
-        "alert.photometry.received.v1": alerts.AlertPoints(db).on_alert_photometry_received})
+        "alert.photometry.received.v1": alerts.AlertPoints(db).on_alert_photometry_received,
+        "event.created.v1": store.copies.on_event_message,
+        "event.updated.v1": store.copies.on_event_message})
+    if await store.copies.count() == 0:
+        log.info("no events known yet: if this database had events before, run 'cpcs republish-events'")
     runner = web.AppRunner(make_app(store, settings), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.lightcurve_port).start()

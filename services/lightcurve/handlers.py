@@ -12,6 +12,7 @@ class PointKeeper:
     async def on_observation_calibrated(self, message: ObservationCalibratedV1) -> list[LightcurveUpdatedV1]:
         if message.dry_run or message.followup_id is None or await self.store.was_deleted(message.followup_id):
             return []
+        await self.store.copies.note(message.event)  # the curve answers even before the event's own message
         await self.store.upsert_point(point_doc(message))
         return [LightcurveUpdatedV1(event_ivorn=message.event.ivorn, followup_id=message.followup_id,
                                     action="stored")]

@@ -78,7 +78,7 @@ def event_summary(event: dict) -> dict:
             "dec": event.get("dec_deg"), "error_radius_deg": event.get("error_radius_deg"),
             "target_usable": event.get("target_usable", True), "no_target_reason": event.get("no_target_reason"),
             "source": event.get("source", ""), "url": event.get("url", ""),
-            "n_packets": sum(1 for e in event.get("history") or () if e.get("packet_ivorn"))}
+            "n_packets": event.get("n_packets", 0)}
 
 
 @routes.get("/list_of_alerts")

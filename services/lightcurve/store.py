@@ -1,4 +1,5 @@
-"""What the lightcurve service owns: the calibrated points of every event (collection ``points``)."""
+"""What the lightcurve service owns: the calibrated points of every event (collection ``points``) and
+its copy of the events (``services.lightcurve.events``)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.contracts import ObservationCalibratedV1
 from shared.db import IndexSpec, asc
+from services.lightcurve.events import EventCopies
 
 INDEXES = [IndexSpec("points", asc("event_ivorn", "mjd")), IndexSpec("points", asc("observation_id"))]
 
@@ -29,7 +31,8 @@ def point_doc(message: ObservationCalibratedV1) -> dict:
 class LightcurveStore:
     def __init__(self, db: AsyncDatabase):
         self.db = db
-        self.plots = AsyncGridFSBucket(db, bucket_name="plots")
+        self.plots = AsyncGridFSBucket(db, bucket_name="plots")  # calibration's: read only, by observation
+        self.copies = EventCopies(db)
 
     async def upsert_point(self, doc: dict) -> None:
         await self.db.points.replace_one({"_id": doc["_id"]}, doc, upsert=True)
@@ -52,16 +55,11 @@ class LightcurveStore:
         return await self.db.points.count_documents({"event_ivorn": ivorn})
 
     async def event(self, *, ivorn: str | None = None, alert_id: int | None = None) -> dict | None:
-        """By IVORN, or any alias of it (ingest's ``event_aliases``: packet IVORNs, ``Gaia16aac``), or by id."""
-        query = {"_id": ivorn} if ivorn is not None else {"alert_id": alert_id}
-        event = await self.db.events.find_one(query)
-        if event is None and ivorn is not None:
-            alias = await self.db.event_aliases.find_one({"_id": ivorn})
-            event = await self.db.events.find_one({"_id": alias["event"]}) if alias else None
-        return event
+        """From lightcurve's own copy of the events (``services.lightcurve.events``)."""
+        return await self.copies.find(ivorn=ivorn, alert_id=alert_id)
 
     async def events(self, *, offset: int, limit: int) -> list[dict]:
-        return await self.db.events.find({}).sort("alert_id", -1).skip(offset).limit(limit).to_list(None)
+        return await self.copies.newest_first(offset=offset, limit=limit)
 
     async def observed_ivorns(self) -> set[str]:
         groups = await (await self.db.points.aggregate([{"$group": {"_id": "$event_ivorn"}}])).to_list(None)

@@ -5,18 +5,18 @@ The raw packets themselves travel as ``voevent.received.v1`` with the XML as the
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from shared.contracts.base import Message
+from shared.contracts.base import Message, Part
 
 Outcome = Literal["created", "updated", "recorded_without_target", "duplicate", "ignored"]
 Intake = Literal["http", "amqp", "vtp"]
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Part = Part
 
 
 class VoeventProcessedV1(Message):
@@ -46,6 +46,23 @@ class EventUpdatedV1(Message):
     no_target_reason: str | None = None
     aliases: list[str] = []
     n_packets: int = Field(ge=1)
+    # the rest of the event as it is now, so readers need not ask ingest (see EventCreatedV1)
+    alert_id: int | None = None
+    name: str | None = None
+    published: datetime | None = None
+    url: str = ""
+    source: str = ""
+    revision: int = 0  # the event's revision after this packet: readers keep the highest they saw
+
+
+class LightcurveEventStoredV1(Message):
+    """The lightcurve service stored its copy of an event (from event.created.v1 / event.updated.v1);
+    ``applied`` is False when it already held a newer revision."""
+
+    routing_key = "lightcurve.event.stored.v1"
+    event_ivorn: str
+    revision: int
+    applied: bool
 
 
 class AlertPoint(_Part):

@@ -1,15 +1,15 @@
 """Version 1 of the message contracts. Minor changes only add optional fields."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from shared.contracts.base import Message
+from shared.contracts.base import Message, Part
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Part = Part
 
 
 class EventRef(_Part):
@@ -102,6 +102,10 @@ class ObservationCalibratedV1(Message):
     algorithm_version: str
     params_hash: str
     refcat_versions: dict[str, str] = {}
+    # the stored input it was computed from (the upload's claim check), so that ingest, its owner,
+    # can delete a dry run's scratch copy once the outcome is known
+    file_id: str | None = None
+    bucket: Literal["uploads", "scratch"] | None = None
 
 
 class ObservationFailedV1(Message):
@@ -116,6 +120,8 @@ class ObservationFailedV1(Message):
     stage: Literal["ingest", "astrometry", "photometry", "calibration"]
     reason: str
     result: CalibrationSummary | None = None
+    file_id: str | None = None  # the stored input, as in ObservationCalibratedV1
+    bucket: Literal["uploads", "scratch"] | None = None
 
 
 class ObservationDeletedV1(Message):
@@ -162,6 +168,14 @@ class EventCreatedV1(Message):
     target_usable: bool = True
     no_target_reason: str | None = None
     aliases: list[str] = []
+    # the rest of what readers of events show (the light curve pages, /list_of_alerts); ingest may
+    # publish this message again for a known event (replay), with the event as it is then
+    alert_id: int | None = None  # the CPCS numeric id
+    name: str | None = None
+    published: datetime | None = None
+    error_radius_deg: float | None = None
+    n_packets: int = 0  # alert packets merged into the event so far
+    revision: int = 0  # grows with every change of the event: readers keep the highest they saw
 
 
 class ObservationRecord(_Part):

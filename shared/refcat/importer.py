@@ -12,10 +12,10 @@ Streaming, so memory stays bounded whatever the file size:
 * VOTable is parsed whole by astropy (archive answers, small); its FIELD UCDs allow a mapping by UCD.
 
 Every chunk is mapped through a preset, an explicit mapping, or the UCDs (:mod:`shared.refcat.presets`)
-and written by :class:`shared.refcat.store.RefcatStore`; the mapping is checked before anything is
-stored. Imports are journaled in the survey record (file name, size, modification time, chunk size,
-chunks stored): when an import stops (crash, Ctrl-C, a full disk), running the same command again
-continues after the last stored chunk instead of starting over.
+and written through :class:`shared.refcat.store.RefcatStore` (:mod:`shared.refcat.import_session`); the
+mapping is checked before anything is stored. Imports are journaled in the survey record (file name,
+size, modification time, chunk size, chunks stored): when an import stops (crash, Ctrl-C, a full disk),
+running the same command again continues after the last stored chunk instead of starting over.
 """
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ from astropy.utils.exceptions import AstropyWarning
 
 from .presets import (ColumnMapping, Preset, RefcatError, StarColumns, choose_preset, find_preset, preset_from_ucds,
                       survey_and_version, table_ucds)
-from .store import CHUNK_ROWS, RefcatStore, SurveyInfo, _restrict_bands, canonical_survey
+from .import_session import CHUNK_ROWS
+from .records import SurveyInfo, canonical_survey, restrict_bands
+from .store import RefcatStore
 from .surveys import DEMO_SURVEY
 
 #: Bytes of CSV text handed to astropy's fast reader per chunk (roughly CHUNK_ROWS VizieR rows).
@@ -355,7 +357,7 @@ async def import_file(
 ) -> int:
     """Import one file (or Parquet folder, or HATS catalogue) into ``store``; returns the number of
     stars stored by this call (stars the survey already held, within
-    :data:`shared.refcat.store.DUPLICATE_RADIUS_ARCSEC`, are skipped: ``store.last_import`` counts them).
+    :data:`shared.refcat.import_session.DUPLICATE_RADIUS_ARCSEC`, are skipped: ``store.last_import`` counts them).
 
     ``survey`` names the survey through the registry (:mod:`shared.refcat.surveys`: an alias such as
     ``REFCAT2`` stores under its canonical name ``ATLAS``, any other name is a survey of its own), and
@@ -378,7 +380,7 @@ async def import_file(
     info = SurveyInfo.from_preset(chosen, version=version if isinstance(preset, Preset) else None,
                                   description=description, synthetic=synthetic,
                                   survey=canonical_survey(survey), derive=derive)
-    info = _restrict_bands(info, mapping)
+    info = restrict_bands(info, mapping)
     key = source.key if resume else None
     caller = store
     if buffer_rows is not None:

@@ -1,4 +1,4 @@
-"""Reference stars from the local store first, from the online archives (through astroquery) when the
+"""Online fill: reference stars from the local store first, from the online archives (through astroquery) when the
 store does not cover a field and an operator enabled the archive for that survey.
 
 :class:`ReferenceSource` is what the calibration service asks::
@@ -17,278 +17,104 @@ overall deadline (``timeout_s``) that holds even when the HTTP client itself wou
 stars are cached in the store by tile (the tiles join the survey's coverage, so the next request is
 local) and the answer comes from the store. An archive that fails gives the outcome
 ``unreachable`` with a sentence ("no reference coverage from APASS: archive unreachable (...)"), never
-a hang, and the other surveys still answer.
+a hang, and the other surveys still answer. Archive results are cached by :func:`cache_tiles`.
 
-Archives, each through its astroquery code path:
-
-* VizieR (``astroquery.vizier.Vizier``, VOTable over HTTPS): APASS, ATLAS-RefCat2, Pan-STARRS1,
-  SkyMapper, 2MASS, Gaia DR3 synthetic photometry;
-* the Gaia archive TAP service (``astroquery.gaia.GaiaClass``, ADQL, VOTable): Gaia DR3;
-* the SDSS SkyServer (``astroquery.sdss.SDSSClass.query_sql``, CSV): SDSS stars (PhotoPrimary, type 6).
-
-Online access is off unless enabled per survey (``CPCS_REFCAT_ONLINE=APASS,GaiaDR3`` or ``all``):
-the servers this runs on may have no internet, and an operator decides what may be fetched.
+The archives, their astroquery code paths and the operator's settings (``CPCS_REFCAT_ONLINE``: online
+access is off unless enabled per survey) are :mod:`shared.refcat.archives`.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import threading
-from dataclasses import dataclass, field, replace as dc_replace
+import uuid
+from dataclasses import dataclass, replace as dc_replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from pymongo.errors import DuplicateKeyError
 
 from . import coverage as cov
-from .healpix import grid, separation_deg
+from .archives import ARCHIVES, ArchiveError, ArchiveSpec, OnlineSettings, call_with_deadline, query_archive
+from .blocks import block_documents
+from .healpix import grid, pixels_of, separation_deg
 from .presets import RefcatError, StarColumns, get_preset
+from .query import Cone, QueryResult, SurveyCoverage, assemble, cone_region
+from .records import SurveyInfo, new_record, utcnow
+from .store import RefcatStore
 from .surveys import canonical_name
-from .store import Cone, QueryResult, RefcatStore, SurveyCoverage, SurveyInfo, _assemble, _cone_region, _restrict_bands
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ArchiveSpec:
-    """One survey's table in one archive.
+# --------------------------------------------------------------------------------------------- cache
 
-    ``kind``: "vizier", "gaia" or "sdss". ``table``: the VizieR catalogue id, the ADQL table, or the
-    SkyServer view. ``columns``: what to ask for (names of the survey's preset). ``dec_range``: the
-    survey's footprint in declination. ``mag_column``/``mag_limit``: a faint limit applied by the archive
-    (keeps crowded fields to a sensible size). ``row_limit``: an answer of that many rows is taken as
-    truncated: its stars are used for the field but not cached. ``derive``: bands the cached survey
-    derives at query time (e.g. ``("B", "V", "R", "I")`` for SDSS; none by default).
+
+async def cache_tiles(store: RefcatStore, info: SurveyInfo, stars: StarColumns, tiles: Sequence[int], *, origin: str,
+                      expected_rev: int | None = None) -> tuple[int, bool]:
+    """Cache stars fetched from an archive for the sky ``tiles`` (nested pixels at ORDER): the
+    stars in those tiles not already covered are stored, and the tiles join the coverage.
+
+    Optimistic concurrency: when ``expected_rev`` is given and the survey's ``coverage_rev`` has
+    changed meanwhile (another process cached something), nothing is kept and ``(0, False)`` is
+    returned, so the caller can look again. Returns (stars stored, True) otherwise.
     """
-
-    survey: str
-    kind: str
-    table: str
-    preset: str
-    columns: tuple[str, ...] = ()
-    dec_range: tuple[float, float] = (-90.0, 90.0)
-    mag_column: str = ""
-    mag_limit: float | None = None
-    row_limit: int = 50_000
-    derive: tuple[str, ...] = ()  # bands to derive at query time (shared.refcat.derived), e.g. B V R I for SDSS
-
-    @property
-    def origin(self) -> str:
-        return f"archive:{self.kind}:{self.table}"
-
-
-def _vizier(survey, table, preset, columns, **kw) -> ArchiveSpec:
-    return ArchiveSpec(survey=survey, kind="vizier", table=table, preset=preset, columns=tuple(columns), **kw)
-
-
-#: The archives known for each survey (the survey names of :mod:`shared.refcat.presets`).
-ARCHIVES: dict[str, ArchiveSpec] = {
-    "APASS": _vizier("APASS", "II/336/apass9", "apass9",
-                     ["RAJ2000", "DEJ2000", "Bmag", "e_Bmag", "Vmag", "e_Vmag", "g'mag", "e_g'mag", "r'mag",
-                      "e_r'mag", "i'mag", "e_i'mag"]),
-    "ATLAS": _vizier("ATLAS", "J/ApJ/867/105/refcat2", "atlas-refcat2",
-                     ["RA_ICRS", "DE_ICRS", "pmRA", "pmDE", "gmag", "e_gmag", "rmag", "e_rmag", "imag", "e_imag",
-                      "zmag", "e_zmag"], mag_column="rmag", mag_limit=19.0),
-    "PS1": _vizier("PS1", "II/349/ps1", "ps1",
-                   ["RAJ2000", "DEJ2000", "gmag", "e_gmag", "rmag", "e_rmag", "imag", "e_imag", "zmag", "e_zmag",
-                    "ymag", "e_ymag"], dec_range=(-30.0, 90.0), mag_column="rmag", mag_limit=20.0),
-    "SkyMapper": _vizier("SkyMapper", "II/358/smss", "skymapper",
-                         ["RAICRS", "DEICRS", "uPSF", "e_uPSF", "vPSF", "e_vPSF", "gPSF", "e_gPSF", "rPSF", "e_rPSF",
-                          "iPSF", "e_iPSF", "zPSF", "e_zPSF"], dec_range=(-90.0, 2.0)),
-    "2MASS": _vizier("2MASS", "II/246/out", "2mass",
-                     ["RAJ2000", "DEJ2000", "Jmag", "e_Jmag", "Hmag", "e_Hmag", "Kmag", "e_Kmag"]),
-    "GaiaSP": _vizier("GaiaSP", "I/360/syntphot", "gaiadr3-syntphot", ["*"]),
-    "GaiaDR3": ArchiveSpec(
-        survey="GaiaDR3", kind="gaia", table="gaiadr3.gaia_source", preset="gaiadr3",
-        columns=("source_id", "ra", "dec", "pmra", "pmdec", "phot_g_mean_mag", "phot_g_mean_flux_over_error",
-                 "phot_bp_mean_mag", "phot_bp_mean_flux_over_error", "phot_rp_mean_mag",
-                 "phot_rp_mean_flux_over_error"),
-        mag_column="phot_g_mean_mag", mag_limit=19.0),
-    "SDSS": ArchiveSpec(
-        survey="SDSS", kind="sdss", table="PhotoPrimary", preset="sdss12",
-        columns=("objID", "ra", "dec") + tuple(f"{p}_{b}" for b in "ugriz" for p in ("psfMag", "psfMagErr")),
-        mag_column="psfMag_r", mag_limit=21.0),
-}
-
-
-@dataclass(frozen=True)
-class OnlineSettings:
-    """Which archives may be asked, and how patiently.
-
-    ``enabled``: survey names (or {"all"}); empty = offline (the default). ``timeout_s``: the hard limit
-    for one survey's archive exchange, retries included. ``retries``/``backoff_s``: further attempts after
-    a failure that may pass (timeout, refused connection, HTTP 5xx), waiting backoff_s, 2 backoff_s, ...
-    Servers (for mirrors, and for tests): ``vizier_server`` (host[:port], HTTPS as astroquery uses),
-    ``gaia_server`` and ``sdss_server`` (base URLs).
-    """
-
-    enabled: frozenset[str] = frozenset()
-    timeout_s: float = 30.0
-    retries: int = 2
-    backoff_s: float = 1.0
-    vizier_server: str | None = None
-    gaia_server: str | None = None
-    sdss_server: str | None = None
-    sdss_release: int = 17
-
-    def is_enabled(self, survey: str) -> bool:
-        names = {canonical_name(n).lower() for n in self.enabled}
-        return "all" in names or canonical_name(survey).lower() in names
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "OnlineSettings":
-        """From ``CPCS_REFCAT_ONLINE`` (comma-separated survey names, or "all"), ``CPCS_REFCAT_TIMEOUT_S``,
-        ``CPCS_REFCAT_RETRIES``, ``CPCS_REFCAT_BACKOFF_S``, ``CPCS_REFCAT_VIZIER_SERVER``,
-        ``CPCS_REFCAT_GAIA_SERVER``, ``CPCS_REFCAT_SDSS_SERVER``."""
-        env = os.environ if environ is None else environ
-        enabled = frozenset(n.strip() for n in env.get("CPCS_REFCAT_ONLINE", "").split(",") if n.strip())
-        unknown = [n for n in enabled
-                   if n.lower() != "all" and canonical_name(n).lower() not in {s.lower() for s in ARCHIVES}]
-        if unknown:
-            raise RefcatError(f"CPCS_REFCAT_ONLINE names {', '.join(unknown)}, which has no archive; known: "
-                              f"{', '.join(ARCHIVES)} or all")
-        return cls(
-            enabled=enabled, timeout_s=float(env.get("CPCS_REFCAT_TIMEOUT_S", cls.timeout_s)),
-            retries=int(env.get("CPCS_REFCAT_RETRIES", cls.retries)),
-            backoff_s=float(env.get("CPCS_REFCAT_BACKOFF_S", cls.backoff_s)),
-            vizier_server=env.get("CPCS_REFCAT_VIZIER_SERVER") or None,
-            gaia_server=env.get("CPCS_REFCAT_GAIA_SERVER") or None,
-            sdss_server=env.get("CPCS_REFCAT_SDSS_SERVER") or None,
-        )
-
-
-class ArchiveError(Exception):
-    """An archive exchange failed; ``retry`` says whether another attempt may pass."""
-
-    def __init__(self, reason: str, *, retry: bool):
-        super().__init__(reason)
-        self.reason = reason
-        self.retry = retry
-
-
-# ----------------------------------------------------------------------------- astroquery code paths
-
-
-def query_archive(spec: ArchiveSpec, settings: OnlineSettings, ra_deg: float, dec_deg: float, radius_deg: float,
-                  timeout_s: float):
-    """One blocking archive query (runs in a worker thread): an astropy Table (possibly empty)."""
-    try:
-        if spec.kind == "vizier":
-            return _vizier_query(spec, settings, ra_deg, dec_deg, radius_deg, timeout_s)
-        if spec.kind == "gaia":
-            return _gaia_query(spec, settings, ra_deg, dec_deg, radius_deg)
-        if spec.kind == "sdss":
-            return _sdss_query(spec, settings, ra_deg, dec_deg, radius_deg, timeout_s)
-    except ArchiveError:
-        raise
-    except Exception as exc:
-        raise _classify(exc, timeout_s) from None
-    raise ArchiveError(f"unknown archive kind {spec.kind!r}", retry=False)
-
-
-def _empty():
-    from astropy.table import Table
-
-    return Table()
-
-
-def _vizier_query(spec, settings, ra, dec, radius, timeout_s):
-    import astropy.units as u
-    from astropy.coordinates import SkyCoord
-    from astroquery.vizier import Vizier
-
-    options: dict[str, Any] = {"columns": list(spec.columns) or ["*"], "row_limit": spec.row_limit,
-                               "timeout": timeout_s}
-    if settings.vizier_server:
-        options["vizier_server"] = settings.vizier_server
-    if spec.mag_column and spec.mag_limit is not None:
-        options["column_filters"] = {spec.mag_column: f"<{spec.mag_limit}"}
-    viz = Vizier(**options)
-    found = viz.query_region(SkyCoord(ra, dec, unit="deg", frame="icrs"), radius=radius * u.deg,
-                             catalog=spec.table, cache=False, frame="icrs")
-    if found is None or len(found) == 0:
-        return _empty()
-    if isinstance(found, str):
-        raise ArchiveError("VizieR sent an answer that is not a table", retry=False)
-    keys = list(found.keys())
-    return found[spec.table] if spec.table in keys else found[0]
-
-
-def _gaia_query(spec, settings, ra, dec, radius):
-    from astroquery.gaia import GaiaClass
-
-    options: dict[str, Any] = {"show_server_messages": False}
-    if settings.gaia_server:
-        options.update(gaia_tap_server=settings.gaia_server, gaia_data_server=settings.gaia_server)
-    gaia = GaiaClass(**options)
-    where = f"1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra:.8f}, {dec:.8f}, {radius:.8f}))"
-    if spec.mag_column and spec.mag_limit is not None:
-        where += f" AND {spec.mag_column} < {spec.mag_limit}"
-    adql = f"SELECT TOP {spec.row_limit} {', '.join(spec.columns)} FROM {spec.table} WHERE {where}"
-    job = gaia.launch_job(adql, output_format="votable")
-    return job.get_results()
-
-
-def _sdss_query(spec, settings, ra, dec, radius, timeout_s):
-    from astroquery.sdss import SDSSClass, conf
-
-    cols = ", ".join(f"p.{c}" for c in spec.columns)
-    sql = (f"SELECT TOP {spec.row_limit} {cols} FROM {spec.table} AS p "
-           f"JOIN dbo.fGetNearbyObjEq({ra:.8f}, {dec:.8f}, {radius * 60:.6f}) AS n ON n.objID = p.objID "
-           f"WHERE p.type = 6")
-    if spec.mag_column and spec.mag_limit is not None:
-        sql += f" AND p.{spec.mag_column} < {spec.mag_limit}"
-    server = settings.sdss_server or conf.skyserver_baseurl
-    with conf.set_temp("skyserver_baseurl", server.rstrip("/")):
-        result = SDSSClass().query_sql(sql, data_release=settings.sdss_release, timeout=timeout_s, cache=False)
-    return _empty() if result is None else result
-
-
-def _classify(exc: BaseException, timeout_s: float) -> ArchiveError:
-    """A sentence for an astroquery/requests/http.client failure, and whether to retry."""
-    import requests
-
-    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, (requests.Timeout, socket.timeout, TimeoutError)):
-        return ArchiveError(f"no answer within {timeout_s:.0f} s", retry=True)
-    if isinstance(exc, (requests.ConnectionError, ConnectionError, OSError)) and not isinstance(exc, requests.HTTPError):
-        return ArchiveError(f"cannot connect ({text})", retry=True)
-    if isinstance(exc, requests.HTTPError):
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status is None:
-            digits = [w for w in text.replace(":", " ").split() if w.isdigit() and len(w) == 3]
-            status = int(digits[0]) if digits else None
-        return ArchiveError(f"the archive answered with an error ({text})", retry=status is None or status >= 500)
-    return ArchiveError(f"the archive's answer could not be used ({type(exc).__name__}: {text})", retry=False)
-
-
-async def call_with_deadline(fn: Callable[[], Any], timeout_s: float, *, name: str = "refcat-archive") -> Any:
-    """Run blocking ``fn`` in a daemon thread and wait at most ``timeout_s``: TimeoutError after that,
-    even when ``fn`` never returns (its thread is abandoned; being a daemon it does not keep the process
-    alive). Used because not every astroquery client has a read timeout (the Gaia TAP client has none)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future = loop.create_future()
-
-    def settle(value, error):
-        if not future.done():
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(value)
-
-    def work():
+    await store.ensure_indexes()
+    existing = await store.get_survey(info.name, with_coverage=True)
+    if existing is not None and existing.get("status", "ready") != "ready":
+        raise RefcatError(f"survey {existing['name']} is being imported; the archive result is not cached")
+    if existing is not None and existing.get("version") != info.version:
+        raise RefcatError(f"survey {existing['name']} holds version {existing.get('version')!r}, the archive "
+                          f"serves {info.version!r}: the archive result is not cached")
+    rev = int((existing or {}).get("coverage_rev", 0))
+    if expected_rev is not None and rev != expected_rev:
+        return 0, False
+    old = cov.from_text((existing or {}).get("moc") or "")
+    tiles_arr = np.unique(np.asarray(list(tiles), dtype=np.int64))
+    if not old.empty():
+        tiles_arr = np.setdiff1d(tiles_arr, cov.pixels(old))
+    hp = pixels_of(np.mod(stars.ra, 360.0), stars.dec) if len(stars) else np.zeros(0, np.int64)
+    keep = np.isin(hp, tiles_arr)
+    chunk = stars.take(keep) if not keep.all() else stars
+    import_id = uuid.uuid4().hex
+    store.invalidate_records()
+    docs, rows, _ = await asyncio.to_thread(block_documents, info.name, import_id, 0, chunk,
+                                           block_rows=store.block_rows, encoding=store.encoding)
+    now = utcnow()
+    record = dict(existing) if existing else new_record(info.name, info, now)
+    if existing is None:
+        record["status"] = "ready"
+    if docs:
+        await store.blocks.insert_many(docs, ordered=False)
+    moc = old.union(cov.from_pixels(tiles_arr)) if tiles_arr.size else old
+    bands = list(record.get("bands") or [])
+    for band in chunk.mags:
+        if band not in bands:
+            bands.append(band)
+    origins = list(record.get("origins") or [])
+    if origin not in origins:
+        origins.append(origin)
+    derived = dict(record.get("derived") or {})
+    derived.update({b: t for b, t in info.derived.items() if b not in bands})
+    record.update({
+        "derived": derived,
+        "rows": int(record.get("rows", 0)) + rows, "blocks": int(record.get("blocks", 0)) + len(docs),
+        "bands": bands, "moc": cov.to_text(moc), "sky_percent": cov.sky_percent(moc), "coverage_rev": rev + 1,
+        "origins": origins, "fetches": int(record.get("fetches", 0)) + 1, "fetched_at": now,
+        "proper_motions": bool(record.get("proper_motions")) or chunk.pmra is not None,
+    })
+    if existing is None:
         try:
-            value, error = fn(), None
-        except BaseException as exc:  # delivered to the waiting coroutine
-            value, error = None, exc
-        try:
-            loop.call_soon_threadsafe(settle, value, error)
-        except RuntimeError:
-            pass  # the event loop is gone: nobody waits any more
-
-    threading.Thread(target=work, name=name, daemon=True).start()
-    return await asyncio.wait_for(future, timeout_s)
+            await store.surveys.insert_one(record)
+        except DuplicateKeyError:  # another process created the survey meanwhile
+            await store.blocks.delete_many({"import_id": import_id})
+            return 0, False
+        return rows, True
+    result = await store.surveys.replace_one({"name": record["name"], "coverage_rev": rev},
+                                            {k: v for k, v in record.items() if k != "_id"})
+    if result.matched_count == 0:
+        await store.blocks.delete_many({"import_id": import_id})
+        return 0, False
+    return rows, True
 
 
 # -------------------------------------------------------------------------------------------- source
@@ -327,7 +153,7 @@ class ReferenceSource:
                    mag_limits: Mapping[str, tuple[float | None, float | None]] | None = None,
                    epoch_jyear: float | None = None) -> QueryResult:
         """Stars of every survey (or of ``surveys``) within the cone, and per survey what happened."""
-        region = _cone_region(ra_deg, dec_deg, radius_deg)
+        region = cone_region(ra_deg, dec_deg, radius_deg)
         online = {n.lower(): n for n in self.online_surveys()}
         wanted_online = list(dict.fromkeys(online[canonical_name(s).lower()] for s in (surveys or online.values())
                                            if canonical_name(s).lower() in online))
@@ -350,8 +176,9 @@ class ReferenceSource:
         coverage = dict(result.coverage)
         for name, columns in extra:  # truncated archive answers: used for this field, not cached
             record = self._transient_record(name)
-            docs, _, _ = self.store._block_documents(name, "transient", 0, columns)
-            got = _assemble(record, docs, region, bands=bands, mag_limits=mag_limits, epoch_jyear=epoch_jyear)
+            docs, _, _ = block_documents(name, "transient", 0, columns, block_rows=self.store.block_rows,
+                                         encoding=self.store.encoding)
+            got = assemble(record, docs, region, bands=bands, mag_limits=mag_limits, epoch_jyear=epoch_jyear)
             stars = [s for s in stars if s.survey != name] + ([got] if len(got) else [])
         for name, outcome in outcomes.items():
             local = coverage.get(name)
@@ -398,8 +225,8 @@ class ReferenceSource:
                 if outcome.status != "fetched":
                     return self._coverage(name, version, in_footprint, outcome), outcome.stars
                 info = _info(spec)
-                stored, ok = await self.store.add_fetched(info, outcome.stars, tiles.tolist(), origin=spec.origin,
-                                                          expected_rev=int((record or {}).get("coverage_rev", 0)))
+                stored, ok = await cache_tiles(self.store, info, outcome.stars, tiles.tolist(), origin=spec.origin,
+                                              expected_rev=int((record or {}).get("coverage_rev", 0)))
                 if ok:
                     log.info("refcat: cached %d %s stars for %d tiles around %s", stored, name, tiles.size,
                              region.describe())
@@ -484,5 +311,6 @@ def _circumscribe(region: Cone, tiles: np.ndarray) -> tuple[float, float, float]
     return region.ra_deg, region.dec_deg, max(radius, region.radius_deg)
 
 
-__all__ = ["ARCHIVES", "ArchiveError", "ArchiveSpec", "OnlineSettings", "ReferenceSource", "call_with_deadline",
-           "query_archive"]
+# The archive names are defined in shared.refcat.archives; callers import them from here as well.
+__all__ = ["ARCHIVES", "ArchiveError", "ArchiveSpec", "FetchOutcome", "OnlineSettings", "ReferenceSource", "cache_tiles",
+           "call_with_deadline", "query_archive"]

@@ -78,6 +78,7 @@ async def test_comet_feeds_events_and_the_subscriber_survives_a_broker_restart(c
     gaia = await probe.wait_for("voevent.processed.v1", processed("#Gaia16aac"), timeout_s=60)
     assert (gaia.via, gaia.outcome, gaia.event_ivorn) == ("vtp", "created", "ivo://Gaia16aac")
     await probe.wait_for("alert.photometry.stored.v1", lambda m: m.event_ivorn == "ivo://Gaia16aac", timeout_s=60)
+    await probe.wait_for("lightcurve.event.stored.v1", lambda m: m.event_ivorn == "ivo://Gaia16aac", timeout_s=60)
     async with processes.http.get(f"{processes.url}/api/v1/events/Gaia16aac/lightcurve") as response:
         curve = await response.json()
     assert [(p["kind"], p["filter"], p["mag"]) for p in curve["points"]] == [("alert", "G", 17.32)]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 async def system(mongo_url, amqp_url, unique_name, tmp_path):
     settings = settings_for(mongo_url, amqp_url, unique_name)
     async with running_system(settings) as running:
-        running.demo = await seed_demo(settings, tmp_path)
+        running.demo = await seed_demo(settings, tmp_path, running.probe)
         catalogue = open(running.demo["catalogue"], "rb").read()
         running.points = []
         for n in range(3):

@@ -137,9 +137,9 @@ async def test_parquet_folder_hats_and_coverage(mongo_db, tmp_path):
 
 
 def _cone(ra, dec, radius):
-    from shared.refcat.store import _cone_region
+    from shared.refcat.query import cone_region
 
-    return _cone_region(ra, dec, radius)
+    return cone_region(ra, dec, radius)
 
 
 async def test_ecsv_and_csv_stream_and_votable_by_ucd(mongo_db, tmp_path, shared_data):

@@ -17,13 +17,28 @@ from shared.refcat.cli import app
 from shared.refcat.store import BLOCKS, RefcatStore
 from shared.refcat.surveys import DEMO_SURVEY
 from shared.simfield import simulate_field
-from tests.support.system import settings_for
+from tests.support.system import delete_topology, settings_for
 
 pytestmark = pytest.mark.integration
 
 #: A real VizieR answer: UCAC4 around (299.3, +35.1) with its APASS B V g r i columns (1,607 rows).
 UCAC4_APASS = ("refcats", "vizier_ucac4_ra299.3_dec35.1.csv")
 UCAC4_ROWS = 1607
+
+
+@pytest.fixture
+async def demo_settings(mongo_url, amqp_url, mongo_db):
+    """Settings for loading the demo into ``mongo_db``; the exchange it announces the event on is removed after."""
+    from shared.messaging import Broker
+
+    settings = settings_for(mongo_url, amqp_url, mongo_db.name)
+    yield settings
+    broker = Broker(amqp_url, settings.exchange)
+    await broker.start()
+    try:
+        await delete_topology(broker, settings.exchange)
+    finally:
+        await broker.close()
 
 
 @pytest.fixture
@@ -170,8 +185,8 @@ async def test_a_newer_version_replaces_the_survey_and_is_recorded(mongo_db, uca
     assert stars.version == "DR10"
 
 
-async def test_real_apass_imports_after_the_demo_is_loaded(mongo_db, mongo_url, amqp_url, ucac4, tmp_path, cli):
-    settings = settings_for(mongo_url, amqp_url, mongo_db.name)
+async def test_real_apass_imports_after_the_demo_is_loaded(mongo_db, demo_settings, ucac4, tmp_path, cli):
+    settings = demo_settings
     info = await load_demo(out_dir=tmp_path / "demo", settings=settings)
     assert info["reference"] == f"{DEMO_SURVEY} {DEMO_VERSION}"
     code, out = cli("import", str(ucac4), "--survey", "APASS")
@@ -192,12 +207,12 @@ async def test_real_apass_imports_after_the_demo_is_loaded(mongo_db, mongo_url, 
     assert code == 2 and "synthetic demo field" in out, out
 
 
-async def test_the_demo_moves_its_old_synthetic_apass_out_of_the_way(mongo_db, mongo_url, amqp_url, tmp_path):
+async def test_the_demo_moves_its_old_synthetic_apass_out_of_the_way(mongo_db, demo_settings, tmp_path):
     from services.demo import demo_field
 
     store = RefcatStore(mongo_db)
     await store.import_table(demo_field().reference, "apass", version=DEMO_VERSION, synthetic=True,
                              source_name="simfield")  # what `make up` stored before the demo had its own name
-    await load_demo(out_dir=tmp_path / "demo", settings=settings_for(mongo_url, amqp_url, mongo_db.name))
+    await load_demo(out_dir=tmp_path / "demo", settings=demo_settings)
     assert [s["name"] for s in await store.list_surveys()] == [DEMO_SURVEY]
     assert await _star_count(mongo_db, "APASS") == 0

@@ -257,9 +257,9 @@ async def test_field_outside_a_footprint_or_coverage_makes_no_query(mongo_db, ar
     class CountingStore(RefcatStore):
         fetches = 0
 
-        async def _fetch(self, *args, **kwargs):
+        async def fetch_blocks(self, *args, **kwargs):
             CountingStore.fetches += 1
-            return await super()._fetch(*args, **kwargs)
+            return await super().fetch_blocks(*args, **kwargs)
 
     store = CountingStore(mongo_db)
     field = simulate_field(ra_deg=RA0, dec_deg=DEC0, radius_arcmin=20, n_stars=300, seed=31)

@@ -106,12 +106,25 @@ async def test_every_sample_packet_has_its_outcome_and_a_second_delivery_is_a_du
     assert (swift["ra_deg"], swift["dec_deg"], swift["target_usable"]) == (319.6588, -34.9131, True)
     processed = await wait_count(system.probe, "voevent.processed.v1", 2 * len(OUTCOMES))
     assert {m.via for m in processed} == {"http"}
+    # the lightcurve service keeps its own copy of each event, the refined one for Swift
+    await system.probe.wait_for("lightcurve.event.stored.v1",
+                                lambda m: m.event_ivorn == "ivo://SWIFT_655721" and m.revision == 2)
+    await wait_count(system.probe, "lightcurve.event.stored.v1", 10)  # 9 events created, 1 updated
+    curve = await get_json(system, "/api/v1/events/ivo%3A%2F%2FSWIFT_655721/lightcurve")
+    assert (curve["event"]["ra"], curve["event"]["dec"], curve["event"]["target_usable"]) == (319.6588, -34.9131, True)
+    assert curve["event"]["error_radius_deg"] == 0.001 and curve["event"]["n_packets"] == 2
+    assert curve["id"] == swift["alert_id"] and set(curve["event"]["aliases"]) == set(swift["aliases"])
+    listed = await get_json(system, "/list_of_alerts", format="json")
+    ingest_events = await system.db.events.find({}).sort("alert_id", -1).to_list(None)
+    assert [(r["id"], r["ivorn"], r["ra"], r["dec"], r["published"]) for r in listed] == [
+        (e["alert_id"], e["_id"], e["ra_deg"], e["dec_deg"], e["published"].isoformat()) for e in ingest_events]
 
 
 async def test_aliases_find_the_event_and_the_alert_magnitude_is_on_its_light_curve(system):
     await post(system, sample("Gaia16aac.xml"))
     stored = await system.probe.wait_for("alert.photometry.stored.v1", lambda m: m.event_ivorn == "ivo://Gaia16aac")
     assert len(stored.point_ids) == 1
+    await system.probe.wait_for("lightcurve.event.stored.v1", lambda m: m.event_ivorn == "ivo://Gaia16aac")
     for name in ("ivo://Gaia16aac", "ivo://gaia.cam.uk/alerts#Gaia16aac", "Gaia16aac"):
         columns = await get_json(system, "/get_alert_lc_data", alert_name=name)
         assert columns["alert_name"] == "ivo://Gaia16aac" and columns["id"] == []  # follow-up points only

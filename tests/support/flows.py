@@ -14,8 +14,12 @@ from services.demo import DEMO_DEC_DEG, DEMO_MJD, DEMO_RA_DEG, load_demo
 IMAGE_SERVICES = ("ingest", "astrometry", "photometry", "calibration", "lightcurve")
 
 
-async def seed_demo(settings: Settings, tmp_path: Path) -> dict:
-    return await load_demo(out_dir=tmp_path, settings=settings)
+async def seed_demo(settings: Settings, tmp_path: Path, probe=None) -> dict:
+    """Load the demo; with a probe, wait until the lightcurve service holds its copy of the demo event."""
+    demo = await load_demo(out_dir=tmp_path, settings=settings)
+    if probe is not None:
+        await probe.wait_for("lightcurve.event.stored.v1", lambda m: m.event_ivorn == demo["event"])
+    return demo
 
 
 def cpcs_form(demo: dict, data: bytes, **overrides) -> aiohttp.FormData:
@@ -62,6 +66,7 @@ async def demo_system(mongo_url: str, amqp_url: str, name: str, tmp_path: Path, 
 
     settings = settings_for(mongo_url, amqp_url, name)
     async with running_system(settings, **kwargs) as running:
-        running.demo = await seed_demo(settings, tmp_path)
+        services = kwargs.get("services", ("lightcurve",))
+        running.demo = await seed_demo(settings, tmp_path, running.probe if "lightcurve" in services else None)
         running.catalogue = Path(running.demo["catalogue"]).read_bytes()
         yield running

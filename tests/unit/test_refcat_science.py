@@ -16,7 +16,8 @@ from shared.refcat.astrometry import jyear_from_mjd, max_motion_deg, propagate
 from shared.refcat.derived import SDSS_TO_BVRI, derive_bands, describe
 from shared.refcat.model import ReferenceStars
 from shared.refcat.presets import RefcatError, get_preset, preset_from_ucds, table_ucds
-from shared.refcat.store import Box, Cone, SurveyInfo, derived_config
+from shared.refcat.query import Box, Cone
+from shared.refcat.records import SurveyInfo, derived_config
 
 
 def test_lupton_2005_bvri_from_sdss_with_errors_as_standard_deviations():

@@ -4,7 +4,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.ingest.deps import DEPS, token_from
-from services.ingest.voevents.intake import Outcome, PacketRefused, VoeventIntake, n_packets
+from services.ingest.event_messages import n_packets
+from services.ingest.voevents.intake import Outcome, PacketRefused, VoeventIntake
 
 VOEVENTS = web.AppKey("voevents", VoeventIntake)
 

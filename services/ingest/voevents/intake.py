@@ -17,13 +17,12 @@ from pymongo.errors import DuplicateKeyError
 from shared.contracts import (
     AlertPhotometryReceivedV1,
     AlertPoint,
-    EventCreatedV1,
-    EventUpdatedV1,
     Message,
     VoeventProcessedV1,
 )
 from shared.db import next_sequence
 from shared.errors import PermanentError, TransientError
+from services.ingest.event_messages import event_created, event_updated
 from services.ingest.store import IngestStore
 from services.ingest.voevents.events import Merged, aliases_of, event_id, history_entry, merge, new_event
 from services.ingest.voevents.log import PacketLog
@@ -146,16 +145,9 @@ class VoeventIntake:
     def _messages(self, packet: Packet, doc: dict, *, created: bool, merged: Merged | None) -> list[Message]:
         messages: list[Message] = []
         if created:
-            messages.append(EventCreatedV1(
-                ivorn=doc["_id"], ra_deg=doc["ra_deg"], dec_deg=doc["dec_deg"], url=doc.get("url") or "",
-                source="voevent", target_usable=doc["target_usable"], no_target_reason=doc["no_target_reason"],
-                aliases=doc["aliases"]))
+            messages.append(event_created(doc))
         elif merged is not None:
-            messages.append(EventUpdatedV1(
-                ivorn=doc["_id"], packet_ivorn=packet.ivorn, ra_deg=doc["ra_deg"], dec_deg=doc["dec_deg"],
-                error_radius_deg=doc["error_radius_deg"], position_changed=merged.position_changed,
-                target_usable=doc["target_usable"], no_target_reason=doc["no_target_reason"],
-                aliases=doc["aliases"], n_packets=n_packets(doc)))
+            messages.append(event_updated(doc, packet_ivorn=packet.ivorn, position_changed=merged.position_changed))
         if packet.photometry and packet.observed_mjd is not None:
             # sent again by a delivery that finds the packet merged but not yet recorded (a crash in
             # between, or a concurrent delivery): the light curve stores points idempotently by id
@@ -164,10 +156,6 @@ class VoeventIntake:
                 points=[AlertPoint(mjd=packet.observed_mjd, mag=m.mag, mag_err=m.mag_err, band=m.band)
                         for m in packet.photometry]))
         return messages
-
-
-def n_packets(doc: dict) -> int:
-    return sum(1 for e in doc.get("history") or () if e.get("packet_ivorn"))
 
 
 def _reason(packet: Packet, doc: dict, created: bool, merged: Merged | None, policy: VoeventPolicy) -> str:

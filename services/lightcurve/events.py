@@ -1,0 +1,98 @@
+"""Lightcurve's own copy of the events: what its pages show, kept from ``event.created.v1`` and
+``event.updated.v1`` (collections ``lightcurve_events`` and ``lightcurve_aliases``).
+
+Messages may come in any order and more than once: a message is applied when its ``revision`` is at
+least the stored one (so a late ``event.created.v1`` cannot undo an ``event.updated.v1``, and a
+replay of the same revision writes the same values). A point calibrated for an event not seen yet
+(``observation.calibrated.v1`` carries its IVORN and position) leaves a minimal copy, revision -1,
+which the event's own message replaces. Aliases are kept first come, first held, as ingest keeps them.
+"""
+from __future__ import annotations
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from shared.contracts import EventCreatedV1, EventRef, EventUpdatedV1, LightcurveEventStoredV1
+from shared.db import IndexSpec, asc
+from shared.errors import TransientError
+
+INDEXES = [IndexSpec("lightcurve_events", asc("alert_id")), IndexSpec("lightcurve_aliases", asc("event"))]
+MINIMAL_REVISION = -1
+_ATTEMPTS = 10
+
+
+def projection(message: EventCreatedV1 | EventUpdatedV1) -> dict:
+    return {"_id": message.ivorn, "alert_id": message.alert_id, "name": message.name,
+            "aliases": list(message.aliases), "ra_deg": message.ra_deg, "dec_deg": message.dec_deg,
+            "error_radius_deg": message.error_radius_deg, "target_usable": message.target_usable,
+            "no_target_reason": message.no_target_reason, "source": message.source, "url": message.url,
+            "n_packets": message.n_packets, "published": message.published, "revision": message.revision}
+
+
+def minimal_projection(ref: EventRef) -> dict:
+    return {"_id": ref.ivorn, "alert_id": None, "name": None, "aliases": [], "ra_deg": ref.ra_deg,
+            "dec_deg": ref.dec_deg, "error_radius_deg": None, "target_usable": True, "no_target_reason": None,
+            "source": "", "url": "", "n_packets": 0, "published": None, "revision": MINIMAL_REVISION}
+
+
+class EventCopies:
+    def __init__(self, db: AsyncDatabase):
+        self.events, self.aliases = db.lightcurve_events, db.lightcurve_aliases
+
+    async def on_event_message(self, message: EventCreatedV1 | EventUpdatedV1) -> list[LightcurveEventStoredV1]:
+        await self._hold_aliases(message.ivorn, message.aliases)
+        applied = await self._apply(projection(message))
+        return [LightcurveEventStoredV1(event_ivorn=message.ivorn, revision=message.revision, applied=applied)]
+
+    async def note(self, ref: EventRef) -> None:
+        """An event known only from a point's message: keep its IVORN and position until its own message."""
+        if await self.events.find_one({"_id": ref.ivorn}, {"_id": 1}) is not None:
+            return
+        try:
+            await self.events.insert_one(minimal_projection(ref))
+        except DuplicateKeyError:
+            pass  # its own message (or another point) came meanwhile
+
+    async def _apply(self, doc: dict) -> bool:
+        for _ in range(_ATTEMPTS):
+            current = await self.events.find_one({"_id": doc["_id"]}, {"revision": 1})
+            if current is None:
+                try:
+                    await self.events.insert_one(doc)
+                    return True
+                except DuplicateKeyError:
+                    continue
+            if current.get("revision", MINIMAL_REVISION) > doc["revision"]:
+                return False  # a newer revision is stored already
+            result = await self.events.replace_one({"_id": doc["_id"], "revision": current.get("revision")}, doc)
+            if result.matched_count == 1:
+                return True
+        raise TransientError(f"the copy of event {doc['_id']} kept changing under {_ATTEMPTS} attempts")
+
+    async def _hold_aliases(self, ivorn: str, aliases: list[str]) -> None:
+        docs = [{"_id": a, "event": ivorn} for a in dict.fromkeys(aliases) if a != ivorn]
+        if not docs:
+            return
+        try:
+            await self.aliases.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:  # an alias held already (by this event, or first by another) stays
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def find(self, *, ivorn: str | None = None, alert_id: int | None = None) -> dict | None:
+        """By IVORN or any alias of it (packet IVORNs, ``Gaia16aac``), or by the numeric id."""
+        if ivorn is None:
+            return await self.events.find_one({"alert_id": alert_id})
+        event = await self.events.find_one({"_id": ivorn})
+        if event is None:
+            alias = await self.aliases.find_one({"_id": ivorn})
+            event = await self.events.find_one({"_id": alias["event"]}) if alias else None
+        return event
+
+    async def newest_first(self, *, offset: int, limit: int) -> list[dict]:
+        """Events with their numeric id, newest first (a minimal copy waits for its event's message)."""
+        return await (self.events.find({"alert_id": {"$ne": None}}).sort("alert_id", -1).skip(offset).limit(limit)
+                      .to_list(None))
+
+    async def count(self) -> int:
+        return await self.events.count_documents({})
