@@ -63,7 +63,9 @@ class VoeventIntake:
         packet = await self.read(data)
         outcome = await self._decide(packet, via)
         event_ivorn = outcome.event["_id"] if outcome.event else None
-        if outcome.outcome != "duplicate":
+        # a duplicate is recorded too when no record names it yet: the packet was merged by a delivery
+        # that stopped before recording it, and later deliveries should stop at the record
+        if outcome.outcome != "duplicate" or await self.log.get(packet.ivorn) is None:
             await self.log.record(packet.ivorn, outcome=outcome.outcome, reason=outcome.reason, event=event_ivorn,
                                   via=via)
         await self.publish(VoeventProcessedV1(
