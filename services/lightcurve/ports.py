@@ -1,5 +1,5 @@
-"""What lightcurve's point handler needs from outside (``services.lightcurve.store.LightcurveStore``
-is the adapter; the unit tests use a fake)."""
+"""What lightcurve's handlers need from outside: ``services.lightcurve.store.LightcurveStore`` and
+``services.lightcurve.events.EventCopies`` are the adapters; the unit tests use fakes."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
@@ -25,3 +25,16 @@ class PointStore(Protocol):
     async def delete_point(self, followup_id: int) -> None: ...
 
     async def was_deleted(self, followup_id: int) -> bool: ...
+
+
+class EventCopyStore(Protocol):
+    """Lightcurve's copies of the events, keyed by IVORN, written by compare-and-set on ``revision``,
+    and the aliases that find them (first come, first held)."""
+
+    async def find_revision(self, ivorn: str) -> dict | None: ...
+
+    async def insert(self, doc: dict) -> bool: ...
+
+    async def replace_at(self, doc: dict, revision: int | None) -> bool: ...
+
+    async def hold_aliases(self, ivorn: str, aliases: list[str]) -> None: ...
