@@ -133,3 +133,94 @@ async def test_deleting_a_point_the_curve_never_had_is_remembered():
     assert removed.action == "removed" and store.deleted == {99}
     assert await keeper.on_observation_calibrated(calibrated(followup_id=99)) == []  # its calibration came late
     assert store.points == {}
+
+
+# ---------------------------------------------------------------- the copy of the events, by revision
+
+
+class FakeEventCopyStore:
+    """In memory, the methods of ``EventCopyStore``: copies written by compare-and-set on revision."""
+
+    def __init__(self):
+        self.events: dict[str, dict] = {}
+        self.aliases: dict[str, str] = {}
+        self.lose_races = 0  # how many compare-and-sets lose to another writer first
+
+    async def find_revision(self, ivorn):
+        doc = self.events.get(ivorn)
+        return None if doc is None else {"_id": ivorn, **({"revision": doc["revision"]} if "revision" in doc else {})}
+
+    async def insert(self, doc):
+        if doc["_id"] in self.events:
+            return False
+        self.events[doc["_id"]] = copy.deepcopy(doc)
+        return True
+
+    async def replace_at(self, doc, revision):
+        if self.lose_races:
+            self.lose_races -= 1
+            return False
+        if self.events.get(doc["_id"], {}).get("revision") != revision:
+            return False
+        self.events[doc["_id"]] = copy.deepcopy(doc)
+        return True
+
+    async def hold_aliases(self, ivorn, aliases):
+        for alias in aliases:
+            if alias != ivorn:
+                self.aliases.setdefault(alias, ivorn)
+
+
+def created(**changes):
+    """The first message of the event the ``event.updated.v1`` sample updates."""
+    return sample("event.created.v1", **{"ivorn": "ivo://SWIFT_655721", "alert_id": 7,
+                                         "aliases": ["ivo://SWIFT_655721", "SWIFT_655721"]} | changes)
+
+
+def updated(**changes):
+    return sample("event.updated.v1", **changes)
+
+
+async def test_event_copies_keep_the_highest_revision_whatever_the_order_of_the_messages():
+    from services.lightcurve.events import EventCopyKeeper
+
+    store = FakeEventCopyStore()
+    keeper = EventCopyKeeper(store)
+    newer, older = updated(revision=3, n_packets=3), created(revision=1, n_packets=1)
+    assert newer.ivorn == older.ivorn
+    [first] = await keeper.on_event_message(newer)
+    [late] = await keeper.on_event_message(older)  # a late event.created.v1 cannot undo the update
+    assert (first.applied, late.applied, late.revision) == (True, False, 1)
+    assert (store.events[newer.ivorn]["revision"], store.events[newer.ivorn]["n_packets"]) == (3, 3)
+    [again] = await keeper.on_event_message(newer)  # the same revision again writes the same values
+    assert again.applied and store.events[newer.ivorn]["n_packets"] == 3 and list(store.events) == [newer.ivorn]
+
+
+async def test_an_event_message_replaces_the_minimal_copy_a_point_left():
+    from services.lightcurve.events import EventCopyKeeper, minimal_projection
+
+    store = FakeEventCopyStore()
+    message = created()
+    store.events[message.ivorn] = minimal_projection(EventRef(ivorn=message.ivorn, ra_deg=1.0, dec_deg=2.0))
+    [stored] = await EventCopyKeeper(store).on_event_message(message)
+    event = store.events[message.ivorn]
+    assert stored.applied and (event["alert_id"], event["revision"]) == (message.alert_id, message.revision)
+    assert all(store.aliases[a] == message.ivorn for a in message.aliases if a != message.ivorn)
+
+
+async def test_an_event_copy_that_keeps_changing_is_retried_then_a_transient_error():
+    import pytest
+
+    from shared.errors import TransientError
+    from services.lightcurve.events import EventCopyKeeper
+
+    store = FakeEventCopyStore()
+    keeper = EventCopyKeeper(store)
+    await keeper.on_event_message(created(revision=1))
+    store.lose_races = 2  # two other writers first: the third try applies
+    [stored] = await keeper.on_event_message(updated(revision=2))
+    assert stored.applied and store.events[stored.event_ivorn]["revision"] == 2
+    store.lose_races = 1000
+    with pytest.raises(TransientError, match="kept changing"):
+        await keeper.on_event_message(updated(revision=3))
+    assert store.events[stored.event_ivorn]["revision"] == 2
