@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 COMET := .run/comet/bin/twistd
 
-.PHONY: up down test install bench clean comet
+.PHONY: up down test install lint bench clean comet
 
 $(BIN)/cpcs: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,11 @@ up: install
 down: install
 	$(BIN)/cpcs down
 
-test: install $(COMET)
+# Type checks: mypy, strict, on the modules listed under [tool.mypy] in pyproject.toml.
+lint: install
+	$(BIN)/mypy
+
+test: install lint $(COMET)
 	$(BIN)/python -m tests.support.ensure_broker
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/pytest -q -p no:cacheprovider
 

@@ -21,6 +21,7 @@ import time
 
 import aiohttp
 
+from shared.contracts import AstrometrySummary
 from shared.db import make_client
 from shared.messaging import Broker
 from shared.refcat.store import RefcatStore
@@ -39,7 +40,7 @@ class Stamps:
 
     def __init__(self):
         self.at: dict[tuple[str, str], float] = {}
-        self.solved: dict[str, dict] = {}
+        self.solved: dict[str, AstrometrySummary] = {}
         self.changed = asyncio.Condition()
 
     def handler(self, key: str):
@@ -128,7 +129,7 @@ async def measure(settings, run_dir, sizes: list[int], runs: int) -> None:
                             "observation.calibrated.v1")
                     marks = [start] + [await stamps.when(k, oid) for k in keys] + [end]
                     rows.append({"stages": [b - a for a, b in zip(marks, marks[1:])], "total": end - start,
-                                 "rms": stamps.solved[oid].get("rms_arcsec"),
+                                 "rms": stamps.solved[oid].rms_arcsec,
                                  "dmag": answer["mag"] - truth["transient_mag"]})
                 med = [statistics.median(r["stages"][i] for r in rows) for i in range(len(STAGES))]
                 dm = [r["dmag"] for r in rows]

@@ -1,4 +1,5 @@
-"""What the image-path services share: reading an upload's bytes, its upload values, a failure message."""
+"""What the image-path services share: reading an upload's bytes, its upload values, the header record
+as the messages carry it, a failure message."""
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
@@ -7,8 +8,9 @@ from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 
-from shared.contracts import ImageReceivedV1, ObservationFailedV1
+from shared.contracts import ImageReceivedV1, ObservationFailedV1, ObservationRecord
 from shared.db import make_client
+from shared.fitsimage import ObservationHeader
 from shared.messaging import Broker
 from shared.pools import process_pool
 
@@ -17,6 +19,23 @@ def upload_fields(message: ImageReceivedV1) -> dict:
     """Values the observer gave with the upload; they fill what the image header lacks."""
     return {k: v for k, v in (("mjd", message.mjd), ("exptime_s", message.exptime_s),
                               ("filter", message.declared_filter)) if v is not None}
+
+
+def observation_record(header: ObservationHeader) -> ObservationRecord:
+    """The standardised header as the image messages carry it."""
+    return ObservationRecord.model_validate(header.to_dict())
+
+
+def observation_header(record: ObservationRecord) -> ObservationHeader:
+    """The record of a message as the science functions take it."""
+    values = record.model_dump()
+    values["notes"] = tuple(values["notes"])
+    return ObservationHeader(**values)
+
+
+def declared(model, values: dict) -> dict:
+    """The entries of ``values`` that ``model`` (a contract model) declares; the rest stays in the service."""
+    return {k: v for k, v in values.items() if k in model.model_fields}
 
 
 async def read_upload(deps, message: ImageReceivedV1) -> bytes | None:

@@ -5,12 +5,16 @@ for the demo, labelled synthetic wherever it is stored, and for benchmarks.
 
 Model
 -----
-* Stars are spread uniformly over a cone of ``radius_arcmin``. Reference magnitudes (in r) follow
-  rising number counts, dN/dm ∝ 10^(0.3 m), between ``mag_range`` (default 11–19).
-* Colours: g−r is drawn from a main-sequence-like distribution (mean 0.55, σ 0.28, clipped to
-  [−0.3, 1.6]); r−i = 0.42 (g−r) − 0.03, and B, V follow Jester et al. (2005, stars with R−I < 1.15):
-  V = g − 0.59 (g−r) − 0.01, B = g + 0.39 (g−r) + 0.21; each colour gets 0.02 mag of intrinsic scatter,
-  so the bands are correlated as in a real catalogue.
+* The star population (this module's, also used by the injection-recovery simulator
+  ``services/calibration/science/simulate.py``): magnitudes with rising number counts,
+  dN/dm ∝ 10^(0.3 m) (:func:`number_count_mags`); g−r from a main-sequence-like distribution
+  (mean 0.55, σ 0.28, clipped to [−0.3, 1.6]; :func:`draw_gr_mag`); the other bands on the lines of
+  :func:`band_offsets`: r−i = 0.42 (g−r) − 0.03, and B, V after Jester et al. (2005, stars with
+  R−I < 1.15): V = g − 0.59 (g−r) − 0.01, B = g + 0.39 (g−r) + 0.21, plus rough Gaia G, BP, RP; each
+  colour scatters by :data:`COLOUR_SCATTER_MAG` (0.02 mag) about its line, so the bands are
+  correlated as in a real catalogue.
+* Stars are spread uniformly over a cone of ``radius_arcmin``; reference magnitudes (in r) between
+  ``mag_range`` (default 11–19). Here g has no scatter about its line; i, V and B have.
 * Reference errors grow with magnitude like APASS (≈0.015 mag bright, ≈0.15 mag at 19) and the
   catalogued magnitudes scatter by them; a few per cent of B and i values are missing.
 * The observer's catalogue (SExtractor ASCII_HEAD text) holds the reference stars seen in ``band``:
@@ -27,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from astropy.table import MaskedColumn, Table
+from numpy.typing import ArrayLike, NDArray
 
 SYNTHETIC_VERSION = "synthetic-demo-1"
 SYNTHETIC_DESCRIPTION = (
@@ -38,6 +43,15 @@ SYNTHETIC_DESCRIPTION = (
 APASS_COLUMNS = {"B": "Bmag", "V": "Vmag", "g": "g'mag", "r": "r'mag", "i": "i'mag"}
 _BAND_ALIASES = {"g'": "g", "r'": "r", "i'": "i", "b": "B", "v": "V"}
 CLEAR_RADIUS_ARCSEC = 5.0
+
+#: g-r of the simulated stars: N(GR_MEAN_MAG, GR_SIGMA_MAG) clipped to GR_RANGE_MAG.
+GR_MEAN_MAG = 0.55
+GR_SIGMA_MAG = 0.28
+GR_RANGE_MAG = (-0.3, 1.6)
+#: Scatter of each star's colours about the lines of :func:`band_offsets`.
+COLOUR_SCATTER_MAG = 0.02
+#: Slope of the number counts, dN/dm ∝ 10^(slope m).
+NUMBER_COUNT_SLOPE = 0.3
 
 _CATALOGUE_HEADER = """\
 #   1 NUMBER                 Running object number
@@ -72,13 +86,32 @@ def _normalise_band(band: str) -> str:
     return b
 
 
-def _number_count_mags(rng: np.random.Generator, n: int, lo: float, hi: float, slope: float = 0.3) -> np.ndarray:
-    """Magnitudes with dN/dm ∝ 10^(slope m) on [lo, hi] (inverse-CDF sampling)."""
+def number_count_mags(rng: np.random.Generator, n: int, lo: float, hi: float,
+                      slope: float = NUMBER_COUNT_SLOPE) -> NDArray[np.float64]:
+    """``n`` magnitudes with dN/dm ∝ 10^(slope m) on [lo, hi] (inverse-CDF sampling)."""
     a, b = 10 ** (slope * lo), 10 ** (slope * hi)
-    return np.log10(a + rng.random(n) * (b - a)) / slope
+    mags: NDArray[np.float64] = np.log10(a + rng.random(n) * (b - a)) / slope
+    return mags
 
 
-def _uniform_in_cone(rng: np.random.Generator, n: int, ra0: float, dec0: float, radius_deg: float):
+def draw_gr_mag(rng: np.random.Generator, n: int) -> NDArray[np.float64]:
+    """``n`` g-r colours of the simulated population (see :data:`GR_MEAN_MAG`)."""
+    return np.clip(rng.normal(GR_MEAN_MAG, GR_SIGMA_MAG, n), *GR_RANGE_MAG)
+
+
+def band_offsets(gr: ArrayLike) -> dict[str, NDArray[np.float64]]:
+    """``m_band - m_r`` of every simulated band (B V g r i, Gaia G BP RP) for colour g-r, on the
+    population's lines (without the scatter)."""
+    gr = np.asarray(gr, dtype=float)
+    bprp = 0.26 + 1.28 * gr
+    g_ = 0.02 - 0.05 * gr
+    bp = g_ - 0.05 + 0.37 * bprp
+    return {"r": 0.0 * gr, "g": gr, "i": -(0.42 * gr - 0.03), "V": 0.41 * gr - 0.01, "B": 1.39 * gr + 0.21,
+            "G": g_, "BP": bp, "RP": bp - bprp}
+
+
+def _uniform_in_cone(rng: np.random.Generator, n: int, ra0: float, dec0: float,
+                     radius_deg: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Uniform positions on the sphere within ``radius_deg`` of (ra0, dec0), exact at any declination."""
     cos_r = np.cos(np.radians(radius_deg))
     cos_rho = 1.0 - rng.random(n) * (1.0 - cos_r)
@@ -87,36 +120,44 @@ def _uniform_in_cone(rng: np.random.Generator, n: int, ra0: float, dec0: float, 
     return _offset(ra0, dec0, rho, pa)
 
 
-def _offset(ra0: float, dec0: float, rho: np.ndarray, pa: np.ndarray):
+def _offset(ra0: float | NDArray[np.float64], dec0: float | NDArray[np.float64], rho: NDArray[np.float64],
+            pa: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Move from (ra0, dec0) by angle ``rho`` (rad) towards position angle ``pa`` (rad, east of north)."""
     d0, a0 = np.radians(dec0), np.radians(ra0)
     sin_d = np.sin(d0) * np.cos(rho) + np.cos(d0) * np.sin(rho) * np.cos(pa)
     dec = np.arcsin(np.clip(sin_d, -1, 1))
     ra = a0 + np.arctan2(np.sin(pa) * np.sin(rho) * np.cos(d0), np.cos(rho) - np.sin(d0) * sin_d)
-    return np.mod(np.degrees(ra), 360.0), np.degrees(dec)
+    ra_deg: NDArray[np.float64] = np.mod(np.degrees(ra), 360.0)
+    dec_deg: NDArray[np.float64] = np.degrees(dec)
+    return ra_deg, dec_deg
 
 
-def _separation_arcsec(ra0, dec0, ra, dec) -> np.ndarray:
+def _separation_arcsec(ra0: float, dec0: float, ra: NDArray[np.float64],
+                       dec: NDArray[np.float64]) -> NDArray[np.float64]:
     from astropy.coordinates import angular_separation
 
     sep = angular_separation(np.radians(ra0), np.radians(dec0), np.radians(ra), np.radians(dec))
-    return np.degrees(np.asarray(sep, dtype=float)) * 3600.0
+    sep_arcsec: NDArray[np.float64] = np.degrees(np.asarray(sep, dtype=float)) * 3600.0
+    return sep_arcsec
 
 
-def _jitter(rng: np.random.Generator, ra, dec, sigma_arcsec: float):
+def _jitter(rng: np.random.Generator, ra: NDArray[np.float64], dec: NDArray[np.float64],
+            sigma_arcsec: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     n = len(ra)
     dx = rng.normal(0.0, sigma_arcsec, n) / 3600.0
     dy = rng.normal(0.0, sigma_arcsec, n) / 3600.0
     return _offset_small(ra, dec, dx, dy)
 
 
-def _offset_small(ra, dec, dx_deg, dy_deg):
+def _offset_small(ra: NDArray[np.float64], dec: NDArray[np.float64], dx_deg: NDArray[np.float64],
+                  dy_deg: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Exact spherical offsets (correct near the poles and across RA=0) by small east/north steps."""
     return _offset(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float),
                    np.radians(np.hypot(dx_deg, dy_deg)), np.arctan2(dx_deg, dy_deg))
 
 
-def apass_like_error(mag: np.ndarray, *, floor: float = 0.015, m_ref: float = 16.5, at_ref: float = 0.03) -> np.ndarray:
+def apass_like_error(mag: ArrayLike, *, floor: float = 0.015, m_ref: float = 16.5,
+                     at_ref: float = 0.03) -> NDArray[np.float64]:
     """Photometric error growing with magnitude: floor ⊕ at_ref·10^(0.4 (m − m_ref))."""
     return np.hypot(floor, at_ref * 10 ** (0.4 * (np.asarray(mag) - m_ref)))
 
@@ -156,15 +197,13 @@ def simulate_field(
         if not close.any():
             break
         ra[close], dec[close] = _uniform_in_cone(rng, int(close.sum()), ra_deg, dec_deg, radius_deg)
-    r_true = _number_count_mags(rng, n_stars, *mag_range)
-    g_r = np.clip(rng.normal(0.55, 0.28, n_stars), -0.3, 1.6)
-    true = {
-        "r": r_true,
-        "g": r_true + g_r,
-        "i": r_true - (0.42 * g_r - 0.03 + rng.normal(0, 0.02, n_stars)),
-    }
-    true["V"] = true["g"] - 0.59 * g_r - 0.01 + rng.normal(0, 0.02, n_stars)
-    true["B"] = true["g"] + 0.39 * g_r + 0.21 + rng.normal(0, 0.02, n_stars)
+    r_true = number_count_mags(rng, n_stars, *mag_range)
+    g_r = draw_gr_mag(rng, n_stars)
+    off = band_offsets(g_r)
+    true = {"r": r_true, "g": r_true + off["g"]}
+    for b in ("i", "V", "B"):  # the scatter about the lines (i's drawn with the opposite sign)
+        scatter = rng.normal(0, COLOUR_SCATTER_MAG, n_stars)
+        true[b] = r_true + off[b] + (-scatter if b == "i" else scatter)
 
     # --- the reference catalogue (APASS DR9 VizieR layout)
     reference = Table()

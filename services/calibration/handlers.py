@@ -9,9 +9,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from shared.catalogue import CatalogueError
-from shared.contracts import (REGISTRY, CalibrationSummary, CatalogueMeasuredV1, Message, ObservationCalibratedV1, ObservationDeletedV1,
-                              ObservationFailedV1, PlotRenderedV1, RecalibrationRequestedV1,
-                              UploadReceivedV1)
+from shared.contracts import (REGISTRY, CalibrationSummary, CatalogueMeasuredV1, ForcedTarget, ImageMetadata, Message,
+                              ObservationCalibratedV1, ObservationDeletedV1, ObservationFailedV1, PlotRenderedV1,
+                              RecalibrationRequestedV1, UploadReceivedV1)
 from shared.errors import TransientError
 from shared.pools import run_in_pool
 from shared.refcat.astrometry import jyear_from_mjd
@@ -46,10 +46,11 @@ class Calibrator:
         """An image's measured catalogue: as an upload, with the forced photometry for a limit."""
         radius = message.match_radius_arcsec or _image_radius(message.image_metadata)
         message = message.model_copy(update={"match_radius_arcsec": radius})
+        forced = None if message.target is None else message.target.model_dump(mode="json")
         return await self._calibrate_once(message, lambda: self.deps.store.catalogue_bytes(message.catalogue_file_id),
-                                          forced=message.target,
+                                          forced=forced,
                                           extra={"catalogue_file_id": message.catalogue_file_id,
-                                                 "forced_target": message.target, "match_radius_arcsec": radius})
+                                                 "forced_target": forced, "match_radius_arcsec": radius})
 
     async def _calibrate_once(self, message, load, *, forced: dict | None = None, extra: dict | None = None):
         store = self.deps.store
@@ -140,12 +141,17 @@ class Plotter:
         return [done]
 
 
-def apply_forced_limit(result: dict, forced: dict) -> None:
-    """For an image, a non-detection's limit comes from the noise at the event (forced photometry)."""
-    if result.get("status") != "limit" or result.get("zeropoint") is None or forced.get("limit_mag_inst") is None:
+def apply_forced_limit(result: dict, forced: dict | ForcedTarget) -> None:
+    """For an image, a non-detection's limit comes from the noise at the event (forced photometry).
+
+    ``forced`` is the message's target, or its stored form (read through the contract, so only its
+    declared fields exist).
+    """
+    forced = forced if isinstance(forced, ForcedTarget) else ForcedTarget.model_validate(forced)
+    if result.get("status") != "limit" or result.get("zeropoint") is None or forced.limit_mag_inst is None:
         return
-    result["mag"] = forced["limit_mag_inst"] - result["zeropoint"]
-    result["limit_sigma"] = forced.get("limit_sigma")
+    result["mag"] = forced.limit_mag_inst - result["zeropoint"]
+    result["limit_sigma"] = forced.limit_sigma
     result["limit_method"] = "forced photometry at the event (local noise)"
     result["limit_err"] = forced_limit_err_mag(result)
 
@@ -165,9 +171,9 @@ def forced_limit_err_mag(result: dict) -> float | None:
     return math.sqrt((factor * math.hypot(zp_err, scatter)) ** 2 + colour_err ** 2)
 
 
-def _image_radius(metadata: dict) -> float:
+def _image_radius(metadata: ImageMetadata) -> float:
     """The target radius for an image: 2 arcsec, less when another star is closer to the event."""
-    clear = metadata.get("target_clear_radius_arcsec")
+    clear = metadata.target_clear_radius_arcsec
     return min(2.0, clear) if clear else 2.0  # an image's astrometry is ours: its radius is known
 
 

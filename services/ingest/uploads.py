@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.catalogue import CatalogueError, read_catalogue
-from shared.contracts import EventRef, ImageReceivedV1, ObservatoryRef, UploadReceivedV1
+from shared.contracts import EventRef, ImageReceivedV1, ObservationRecord, ObservatoryRef, UploadReceivedV1
 from shared.fitsimage import ImageRefused
 from services.ingest import checks
 from services.ingest.images import ImageIntake, inspect_image, upload_values
@@ -194,7 +194,8 @@ class Uploads:
             match_radius_arcsec=req.match_radius_arcsec,
             force_filter=req.force_filter,
             declared_filter=req.declared_filter or _text(stars.header.get("FILTER")),
-            observatory_filters=observatory_filters(observatory), comment=req.comment, no_plot=req.no_plot)
+            observatory_filters=observatory_filters(observatory), comment=req.comment, no_plot=req.no_plot,
+            **_image_fields(stars))
         try:
             if not req.dry_run:
                 await self.store.insert_observation(_observation_doc(message, stars, req) | {"mjd_source": mjd_source})
@@ -238,6 +239,11 @@ def _input_summary(stars) -> dict:
                 "file_format": "FITS image"}
     return {"kind": "catalogue", "n_stars": len(stars), "n_dropped": stars.n_dropped,
             "file_format": stars.file_format}
+
+
+def _image_fields(stars) -> dict:
+    """An image's message carries its header as standardised here, so no later stage reads it again."""
+    return {"observation": ObservationRecord.model_validate(stars.record)} if isinstance(stars, ImageIntake) else {}
 
 
 def _header_exptime(stars) -> float | None:

@@ -8,7 +8,9 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from shared.contracts import ObservationRecord
 from shared.fitsimage import read_image, standardise_header
+from shared.imaging import observation_header, observation_record
 from services.photometry.science import measure
 
 
@@ -21,17 +23,24 @@ def catalogue_bytes(stars) -> bytes:
     return buffer.getvalue()
 
 
-def run_measure(data: bytes, extension, observatory: dict, upload: dict, *, wcs_header: dict,
+def run_measure(data: bytes, extension, record: ObservationRecord | None, upload: dict, *, wcs_header: dict,
                 target_ra_deg: float, target_dec_deg: float) -> dict:
+    """Measure the frame (read once here) with the message's header record.
+
+    Without a record (an older astrometry), the header is standardised here without the observatory
+    record; the result's ``observation`` is then that record (else None).
+    """
     frame = read_image(data, extension=extension)
-    record = standardise_header(frame.header, observatory=observatory, upload=upload)
+    standardised = None
+    if record is None:
+        standardised = observation_record(standardise_header(frame.header, upload=upload))
     result = measure(frame, WCS(wcs_header), target_ra_deg=target_ra_deg, target_dec_deg=target_dec_deg,
-                     record=record)
+                     record=observation_header(record or standardised))
     if result.status != "measured" or result.stars is None:
         return {"status": "failed", "reason": result.reason or "no stars could be measured on the image"}
     plain = result.to_dict()
     return {"status": "measured", "catalogue": catalogue_bytes(result.stars), "n_stars": len(result.stars),
-            "target": plain.get("target") or {}, "metadata": _finite(result.metadata)}
+            "target": plain.get("target"), "metadata": _finite(result.metadata), "observation": standardised}
 
 
 def _finite(metadata: dict) -> dict:

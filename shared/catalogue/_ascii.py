@@ -14,8 +14,9 @@ import re
 from collections import Counter
 
 import numpy as np
+from numpy.typing import NDArray
 
-from shared.catalogue.model import CatalogueError, RawTable
+from shared.catalogue.model import CatalogueError, Columns, RawTable
 
 _HEADER_LINE = re.compile(r"^#\s*(\d+)\s+([A-Za-z_][A-Za-z0-9_.\-()]*)")
 
@@ -91,7 +92,7 @@ def _row_length(rows: list[list[str]], last_number: int) -> int:
     return n_values
 
 
-def _to_floats(rows: list[list[str]], n_dropped: Counter[str]) -> np.ndarray:
+def _to_floats(rows: list[list[str]], n_dropped: Counter[str]) -> NDArray[np.float64]:
     """Rows as a float64 matrix; a row with a non-numeric value is dropped and counted."""
     try:
         return np.array(rows, dtype=np.float64).reshape(len(rows), -1)
@@ -108,10 +109,10 @@ def _to_floats(rows: list[list[str]], n_dropped: Counter[str]) -> np.ndarray:
 
 
 def _split_columns(
-    table: np.ndarray, entries: list[tuple[int, str]], n_values: int
-) -> dict[str, np.ndarray]:
+    table: NDArray[np.float64], entries: list[tuple[int, str]], n_values: int
+) -> Columns:
     ends = [number for number, _ in entries[1:]] + [n_values + 1]
-    columns: dict[str, np.ndarray] = {}
+    columns: Columns = {}
     for (start, name), end in zip(entries, ends):
         block = table[:, start - 1 : end - 1]
         columns.setdefault(name, block[:, 0] if block.shape[1] == 1 else block)

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import NDArray
 from astropy.io import fits
 
-from shared.catalogue.model import CatalogueError, RawTable
+from shared.catalogue.model import CatalogueError, Columns, RawTable
 
 IMAGE_KEYWORDS = (
     "FILTER", "EXPTIME", "EXPOSURE", "MJD-OBS", "DATE-OBS", "OBJECT", "TELESCOP", "INSTRUME", "L1ZP",
 )
 
 
-def read_fits(data: bytes, is_usable) -> tuple[str, RawTable]:
+def read_fits(data: bytes, is_usable: Callable[[Columns], bool]) -> tuple[str, RawTable]:
     """("FITS" or "FITS_LDAC", columns) of the first usable table, or of all LDAC_OBJECTS HDUs.
 
     ``is_usable(columns)`` tells whether a table has the columns a calibration needs.
@@ -50,7 +52,7 @@ def _damaged(reason: str) -> CatalogueError:
     )
 
 
-def _read_hdus(hdus: fits.HDUList, is_usable, file_size: int) -> tuple[str, RawTable]:
+def _read_hdus(hdus: fits.HDUList, is_usable: Callable[[Columns], bool], file_size: int) -> tuple[str, RawTable]:
     tables = [hdu for hdu in hdus if isinstance(hdu, (fits.BinTableHDU, fits.TableHDU))]
     objects = [hdu for hdu in tables if (hdu.name or "").upper() == "LDAC_OBJECTS"]
     imheads = [hdu for hdu in tables if (hdu.name or "").upper() == "LDAC_IMHEAD"]
@@ -74,14 +76,14 @@ def _read_hdus(hdus: fits.HDUList, is_usable, file_size: int) -> tuple[str, RawT
     return "FITS", RawTable(columns, header, _n_rows(columns), {})
 
 
-def _columns(hdu: fits.BinTableHDU | fits.TableHDU, file_size: int) -> dict[str, np.ndarray]:
+def _columns(hdu: fits.BinTableHDU | fits.TableHDU, file_size: int) -> Columns:
     """Numeric columns of a table HDU as float64, after checking its data are all in the file."""
     info = hdu.fileinfo()
     needed = hdu.header.get("NAXIS1", 0) * hdu.header.get("NAXIS2", 0) + hdu.header.get("PCOUNT", 0)
     if info is not None and info["datLoc"] + needed > file_size:
         name = hdu.name or "table"
         raise _damaged(f"the {name} data end after {file_size} of {info['datLoc'] + needed} bytes")
-    columns: dict[str, np.ndarray] = {}
+    columns: Columns = {}
     if hdu.data is None:
         return columns
     for name in hdu.columns.names:
@@ -91,11 +93,11 @@ def _columns(hdu: fits.BinTableHDU | fits.TableHDU, file_size: int) -> dict[str,
     return columns
 
 
-def _n_rows(columns: dict[str, np.ndarray]) -> int:
+def _n_rows(columns: Columns) -> int:
     return next((len(values) for values in columns.values()), 0)
 
 
-def _concatenate(parts: list[dict[str, np.ndarray]], header: dict[str, object]) -> RawTable:
+def _concatenate(parts: list[Columns], header: dict[str, object]) -> RawTable:
     """One table from the LDAC_OBJECTS of all chips (columns present in every chip)."""
     shapes = {name: values.shape[1:] for name, values in parts[0].items()}
     names = [name for name in shapes if all(name in p and p[name].shape[1:] == shapes[name] for p in parts)]

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 class CatalogueError(ValueError):
@@ -18,10 +19,10 @@ class StarTable:
     All arrays have the same length and contain finite values only.
     """
 
-    ra_deg: np.ndarray
-    dec_deg: np.ndarray
-    mag: np.ndarray
-    mag_err: np.ndarray
+    ra_deg: NDArray[np.float64]
+    dec_deg: NDArray[np.float64]
+    mag: NDArray[np.float64]
+    mag_err: NDArray[np.float64]
     file_format: str  # "ASCII_HEAD", "FITS", "FITS_LDAC"
     mag_column: str  # e.g. "MAG_AUTO", "MAG_APER[0]", "FLUX_AUTO"
     n_input: int  # rows in the file before cleaning
@@ -35,10 +36,14 @@ class StarTable:
         return int(self.ra_deg.size)
 
 
+#: Upper-case column name -> float64 values, (n,) or (n, k) for vector columns.
+Columns = dict[str, NDArray[np.float64]]
+
+
 class RawTable(NamedTuple):
     """The columns of a catalogue file before any choice or cleaning (internal to the readers)."""
 
-    columns: dict[str, np.ndarray]  # upper-case name -> float64 array, (n,) or (n, k) for vector columns
+    columns: Columns
     header: dict[str, object]  # image keywords found in the file
     n_input: int  # data rows in the file, including the unreadable ones
     n_dropped: dict[str, int]  # rows the file reader already had to drop, by reason

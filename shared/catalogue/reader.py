@@ -9,10 +9,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.catalogue._ascii import read_ascii_head
 from shared.catalogue._fits import read_fits
-from shared.catalogue.model import CatalogueError, RawTable, StarTable
+from shared.catalogue.model import CatalogueError, Columns, RawTable, StarTable
 
 POSITION_COLUMNS = (
     ("ALPHA_J2000", "DELTA_J2000"),
@@ -105,7 +106,7 @@ def read_catalogue(
     )
 
 
-def _wrapped_ra(ra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _wrapped_ra(ra: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """RA in [-180, 0) (some pipelines write RA - 360) moved to [180, 360); the mask of moved rows."""
     with np.errstate(invalid="ignore"):
         wrapped = (ra >= -180.0) & (ra < 0.0)
@@ -119,9 +120,9 @@ class _Photometry:
     """Magnitudes chosen from the catalogue (converted from fluxes when needed)."""
 
     column: str
-    mag: np.ndarray
-    mag_err: np.ndarray
-    flux: np.ndarray | None = None
+    mag: NDArray[np.float64]
+    mag_err: NDArray[np.float64]
+    flux: NDArray[np.float64] | None = None
     exptime_s: float | None = None
     exptime_source: str = ""
 
@@ -149,14 +150,14 @@ def _unpacked(data: bytes) -> bytes:
     return _unpacked(data)
 
 
-def _is_usable(columns: dict[str, np.ndarray]) -> bool:
+def _is_usable(columns: Columns) -> bool:
     """Whether a table has sky positions and some magnitude or flux."""
     has_positions = any(ra in columns and dec in columns for ra, dec in POSITION_COLUMNS)
     has_photometry = any(name in columns or f"{name}1" in columns for name in MAG_COLUMNS + FLUX_COLUMNS)
     return has_positions and has_photometry
 
 
-def _sky_positions(columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _sky_positions(columns: Columns) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """RA and Dec of the first column pair holding any real (finite, not 0,0) position."""
     pairs = [(ra, dec) for ra, dec in POSITION_COLUMNS if ra in columns and dec in columns]
     if not pairs:
@@ -191,7 +192,9 @@ def _photometry(raw: RawTable, aperture_index: int, exptime_s: float | None) -> 
     return _Photometry(column, mag, mag_err, flux, exptime, source)
 
 
-def _measurement(columns, names, aperture_index) -> tuple[str, np.ndarray, np.ndarray] | None:
+def _measurement(
+    columns: Columns, names: tuple[str, ...], aperture_index: int
+) -> tuple[str, NDArray[np.float64], NDArray[np.float64]] | None:
     """(label, values, errors) of the first of ``names`` present together with its error column."""
     for name in names:
         index = aperture_index if name.endswith("_APER") else None
@@ -202,7 +205,7 @@ def _measurement(columns, names, aperture_index) -> tuple[str, np.ndarray, np.nd
     return None
 
 
-def _column(columns, name, index) -> tuple[str, np.ndarray] | None:
+def _column(columns: Columns, name: str, index: int | None) -> tuple[str, NDArray[np.float64]] | None:
     """(label, 1-D values) of a column; ``index`` picks an aperture of MAG_APER-like columns."""
     numbered = f"{name}{(index or 0) + 1}"  # ORAC-DR writes FLUX_APER1, FLUX_APER2...
     if name not in columns:
@@ -226,7 +229,7 @@ def _column(columns, name, index) -> tuple[str, np.ndarray] | None:
     return f"{name}[{index}]", values[:, index]
 
 
-def _no_photometry(columns: dict[str, np.ndarray]) -> CatalogueError:
+def _no_photometry(columns: Columns) -> CatalogueError:
     alone = [name for name in MAG_COLUMNS + FLUX_COLUMNS if name in columns]
     if alone:
         error = alone[0].replace("_", "ERR_", 1)
@@ -254,7 +257,9 @@ def _exposure(exptime_s: float | None, header: dict[str, object]) -> tuple[float
     return 1.0, "assumed 1 s"
 
 
-def _clean(ra, dec, photometry: _Photometry) -> tuple[np.ndarray, dict[str, int]]:
+def _clean(
+    ra: NDArray[np.float64], dec: NDArray[np.float64], photometry: _Photometry
+) -> tuple[NDArray[np.bool_], dict[str, int]]:
     """Mask of usable rows and the number of rows dropped for each reason (first reason wins)."""
     mag, err = photometry.mag, photometry.mag_err
     measured = photometry.flux if photometry.flux is not None else mag

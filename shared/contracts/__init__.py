@@ -31,10 +31,13 @@ from shared.contracts.alerts import (
 from shared.contracts.base import Message
 from shared.contracts.recalibration import RecalibrationDoneV1, RecalibrationRequestedV1
 from shared.contracts.v1 import (
+    AstrometrySummary,
     CalibrationSummary,
     CatalogueMeasuredV1,
     EventCreatedV1,
     EventRef,
+    ForcedTarget,
+    ImageMetadata,
     ImageReceivedV1,
     ImageSolvedV1,
     LightcurveUpdatedV1,
@@ -42,7 +45,9 @@ from shared.contracts.v1 import (
     PlotRenderedV1,
     ObservationDeletedV1,
     ObservationFailedV1,
+    ObservationRecord,
     ObservatoryRef,
+    SolveTry,
     UploadReceivedV1,
 )
 
@@ -75,5 +80,6 @@ __all__ = [
     "VoeventFeedChangedV1", "LightcurveEventStoredV1",
     "REGISTRY", "Message", "EventRef", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
     "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
-    "ImageReceivedV1", "ImageSolvedV1", "CatalogueMeasuredV1", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1", "PlotRenderedV1",
+    "ImageReceivedV1", "ImageSolvedV1", "CatalogueMeasuredV1", "ObservationRecord", "AstrometrySummary", "SolveTry",
+    "ForcedTarget", "ImageMetadata", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1", "PlotRenderedV1",
 ]

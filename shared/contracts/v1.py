@@ -178,11 +178,150 @@ class EventCreatedV1(Message):
     revision: int = 0  # grows with every change of the event: readers keep the highest they saw
 
 
+class ObservationRecord(_Part):
+    """The standardised header of an image (``shared.fitsimage.ObservationHeader``, field for field).
+
+    ingest standardises the header once, with the observatory record, and sends it on; the image
+    services use it as sent. Every value is None when unknown; ``sources`` tells, per field, where the
+    value came from and ``notes`` what was ignored or doubtful.
+    """
+
+    mjd_start: float | None = None
+    mjd_mid: float | None = None
+    exptime_s: float | None = None
+    filter_raw: str | None = None
+    filter: str | None = None
+    site_name: str | None = None
+    site_lon_deg: float | None = None  # east positive
+    site_lat_deg: float | None = None
+    site_alt_m: float | None = None
+    telescope: str | None = None
+    instrument: str | None = None
+    observer: str | None = None
+    object_name: str | None = None
+    image_type: str | None = None
+    gain_e_per_adu: float | None = None
+    read_noise_e: float | None = None
+    saturation_adu: float | None = None
+    pixel_scale_arcsec: float | None = None
+    binning: tuple[int, int] | None = None
+    pointing_ra_deg: float | None = None
+    pointing_dec_deg: float | None = None
+    wcs_centre_ra_deg: float | None = None
+    wcs_centre_dec_deg: float | None = None
+    has_celestial_wcs: bool = False
+    airmass: float | None = None
+    bunit: str | None = None
+    naxis: tuple[int, int] | None = None  # (nx, ny)
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+
+
+class SolveTry(_Part):
+    """One try of the astrometric solver: a pixel-scale range around a centre, and what came of it."""
+
+    scale_low_arcsec: float
+    scale_high_arcsec: float
+    centre: str  # "the event position", "the header pointing"
+    centre_ra_deg: float
+    centre_dec_deg: float
+    cone_radius_deg: float
+    wide: bool = False
+    time_limit_s: float
+    outcome: str | None = None  # "solved", the reason it failed, or why it was not tried
+
+
+class AstrometrySummary(_Part):
+    """How the WCS of an image was found and how good it is (the WCS itself is ``wcs_header``)."""
+
+    status: Literal["solved", "failed"] = "solved"
+    reason: str | None = None
+    method: str | None = None  # "astrometry.net", "header WCS", "header WCS (shifted by 3.2 arcsec)"
+    rms_arcsec: float | None = None
+    n_stars: int = 0  # stars the fit used
+    n_sources: int = 0
+    n_references: int = 0
+    sip_degree: int | None = None
+    pixel_scale_arcsec: float | None = None
+    rotation_deg: float | None = None
+    flipped: bool | None = None
+    centre_ra_deg: float | None = None
+    centre_dec_deg: float | None = None
+    header_wcs: Literal["absent", "unusable", "stale", "verified", "corrected"] = "absent"
+    header_wcs_offset_arcsec: float | None = None  # how far the header WCS centre was from the solution
+    timings_s: dict[str, float] = {}
+    notes: list[str] = []
+    params: dict[str, bool | int | float | list[float]] = {}
+    attempts: list[SolveTry] = []
+
+
+class ForcedTarget(_Part):
+    """PSF photometry at the event position (``ForcedPhotometry`` of the photometry science).
+
+    ``detected`` is ``snr >= limit_sigma``; ``limit_mag_inst`` is the instrumental magnitude of
+    ``limit_sigma`` times the flux error from the local noise (the calibrated limit is it minus the
+    zero point).
+    """
+
+    ra_deg: float
+    dec_deg: float
+    x_px: float | None = None
+    y_px: float | None = None
+    in_frame: bool
+    flux_adu: float | None = None
+    flux_err_adu: float | None = None
+    snr: float | None = None
+    detected: bool
+    mag_inst: float | None = None
+    mag_err: float | None = None
+    limit_sigma: float
+    limit_mag_inst: float | None = None
+    aperture_flux_adu: float | None = None
+    aperture_flux_err_adu: float | None = None
+    reason: str | None = None
+
+
+class ImageMetadata(_Part):
+    """What photometry measured on the whole image (seeing, background, depth) and its astrometry."""
+
+    fwhm_px: float | None = None
+    fwhm_arcsec: float | None = None
+    psf_model: str | None = None
+    psf_alpha_px: float | None = None
+    psf_beta: float | None = None
+    psf_stars: int | None = None
+    background_adu: float | None = None
+    background_rms_adu: float | None = None
+    limiting_mag_inst_5sigma: float | None = None
+    airmass: float | None = None
+    exptime_s: float | None = None
+    gain_e_per_adu: float | None = None
+    saturation_adu: float | None = None
+    pixel_scale_arcsec: float | None = None
+    method: Literal["psf", "aperture"] | None = None  # which flux became the catalogue magnitude
+    aperture_radius_px: float | None = None
+    aperture_correction_mag: float | None = None
+    aperture_correction_err_mag: float | None = None
+    n_detected: int | None = None
+    n_catalogue: int | None = None
+    n_saturated: int | None = None
+    n_blended: int | None = None
+    target_clear_radius_arcsec: float | None = None  # no other catalogue star closer to the event
+    mjd_mid: float | None = None
+    filter: str | None = None
+    astrometry: AstrometrySummary | None = None
+
+
 class ImageReceivedV1(UploadReceivedV1):
-    """A reduced FITS image arrived (bytes stored); solve its astrometry."""
+    """A reduced FITS image arrived (bytes stored); solve its astrometry.
+
+    ``observation`` is the header as ingest standardised it (None from an older ingest: the image
+    services then standardise it themselves, without the observatory record, and log that).
+    """
 
     routing_key = "image.received.v1"
     extension: int | str | None = None  # the science HDU, when the observer named it
+    observation: ObservationRecord | None = None
 
 
 class ImageSolvedV1(ImageReceivedV1):
@@ -190,8 +329,7 @@ class ImageSolvedV1(ImageReceivedV1):
 
     routing_key = "image.solved.v1"
     wcs_header: dict[str, float | int | str | bool] = {}
-    astrometry: dict = {}  # rms_arcsec, n_stars, method, header_wcs verdict, sip_degree...
-    observation: dict = {}  # the standardised header record
+    astrometry: AstrometrySummary | None = None
 
 
 class CatalogueMeasuredV1(UploadReceivedV1):
@@ -199,5 +337,5 @@ class CatalogueMeasuredV1(UploadReceivedV1):
 
     routing_key = "catalogue.measured.v1"
     catalogue_file_id: str
-    target: dict = {}  # forced photometry: flux, flux_err, snr, detected, limit_mag_inst, limit_sigma
-    image_metadata: dict = {}  # fwhm_arcsec, background, limiting magnitude, airmass...
+    target: ForcedTarget | None = None  # None when the image gave no forced photometry
+    image_metadata: ImageMetadata = ImageMetadata()

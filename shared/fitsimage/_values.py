@@ -47,8 +47,10 @@ def number(header: fits.Header, key: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def comment(header: fits.Header, key: str) -> str:
-    """The keyword's comment, lower-case ('' if none)."""
+def comment(header: fits.Header, key: str | None) -> str:
+    """The keyword's comment, lower-case ('' if none, or no keyword was found: ``key`` None)."""
+    if key is None:
+        return ""
     try:
         return str(header.comments[key]).lower()
     except (KeyError, IndexError):

@@ -29,7 +29,8 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from typing import Any, Mapping
+from collections.abc import Iterable
+from typing import Any, Mapping, TypeVar
 
 import numpy as np
 from astropy.io import fits
@@ -58,9 +59,10 @@ _SCALE = ("PIXSCALE", "PIXSCAL1", "SECPIX", "SECPIX1", "PIXSCL", "PIXLSIZE", "SC
 _POINTING = (("OBJCTRA", "OBJCTDEC"), ("RA", "DEC"), ("OBJRA", "OBJDEC"), ("RA_OBJ", "DEC_OBJ"),
              ("CAT-RA", "CAT-DEC"), ("TELRA", "TELDEC"), ("RABASE", "DECBASE"), ("RA_DEG", "DEC_DEG"))
 _CLEAR_WORDS = {"clear", "air", "open", "none", "empty"}
+_T = TypeVar("_T")
 
 
-def _as_header(header) -> fits.Header:
+def _as_header(header: fits.Header | Mapping[str, Any] | None) -> fits.Header:
     if isinstance(header, fits.Header):
         return header
     out = fits.Header()
@@ -74,7 +76,7 @@ def _as_header(header) -> fits.Header:
     return out
 
 
-def header_wcs(header) -> WCS | None:
+def header_wcs(header: fits.Header | Mapping[str, Any] | None) -> WCS | None:
     """The header's celestial WCS, or None when there is none (or it cannot be parsed).
 
     astropy's ``FITSFixedWarning`` (it fixes old keywords) is expected and silenced here.
@@ -102,7 +104,8 @@ def header_wcs(header) -> WCS | None:
     return wcs
 
 
-def _first_number(header, keys, *, low=-math.inf, high=math.inf) -> tuple[float | None, str | None]:
+def _first_number(header: fits.Header, keys: Iterable[str], *, low: float = -math.inf,
+                  high: float = math.inf) -> tuple[float | None, str | None]:
     for key in keys:
         v = number(header, key)
         if v is not None and low < v < high:
@@ -144,7 +147,7 @@ def _read_time(header: fits.Header, exptime: float | None, notes: list[str]) -> 
         if kind == "date":
             s = text(header, key)
             t = parse_date(s, None, scale) if s else None
-            mid = to_utc_mjd(t) if t is not None and "T" in s else None
+            mid = to_utc_mjd(t) if t is not None and s is not None and "T" in s else None
         else:
             v = number(header, key)
             mid = None if v is None else (v - 2400000.5 if kind == "jd" else v)
@@ -268,8 +271,8 @@ def _site(header: fits.Header, notes: list[str]) -> tuple[float | None, float | 
         from astropy.coordinates import EarthLocation
         import astropy.units as u
 
-        xyz = [number(header, k) for k in ("OBSGEO-X", "OBSGEO-Y", "OBSGEO-Z")]
-        if all(v is not None for v in xyz) and math.hypot(*xyz) > 6e6:
+        xyz = [v for k in ("OBSGEO-X", "OBSGEO-Y", "OBSGEO-Z") if (v := number(header, k)) is not None]
+        if len(xyz) == 3 and math.hypot(*xyz) > 6e6:
             loc = EarthLocation.from_geocentric(*xyz, unit=u.m)
             lon, lat, alt = float(loc.lon.deg), float(loc.lat.deg), float(loc.height.to_value(u.m))
             src = "header OBSGEO-X/Y/Z"
@@ -291,10 +294,10 @@ def airmass_from(ra_deg: float, dec_deg: float, mjd_utc: float, lon_deg: float, 
     alt_deg = math.degrees(math.asin(max(-1.0, min(1.0, sin_alt))))
     if alt_deg <= 0:
         return None
-    return 1.0 / (math.sin(math.radians(alt_deg)) + 0.50572 * (alt_deg + 6.07995) ** -1.6364)
+    return float(1.0 / (math.sin(math.radians(alt_deg)) + 0.50572 * (alt_deg + 6.07995) ** -1.6364))
 
 
-def standardise_header(header, *, observatory: Mapping[str, Any] | None = None,
+def standardise_header(header: fits.Header | Mapping[str, Any] | None, *, observatory: Mapping[str, Any] | None = None,
                        upload: Mapping[str, Any] | None = None) -> ObservationHeader:
     """Read an image header into the internal :class:`ObservationHeader`.
 
@@ -322,7 +325,7 @@ def standardise_header(header, *, observatory: Mapping[str, Any] | None = None,
     notes: list[str] = []
     sources: dict[str, str] = {}
 
-    def put(name: str, value, source: str | None):
+    def put(name: str, value: _T, source: str | None) -> _T:
         if value is not None and source:
             sources[name] = source
         return value
@@ -355,7 +358,8 @@ def standardise_header(header, *, observatory: Mapping[str, Any] | None = None,
     lon, lat, alt, site_src = _site(h, notes)
     if obs.get("lat_deg") is not None and obs.get("lon_deg") is not None:
         o_lon, o_lat = float(obs["lon_deg"]), float(obs["lat_deg"])
-        if lat is not None and (abs(o_lat - lat) > 0.5 or abs(((o_lon - lon + 180) % 360) - 180) > 0.5):
+        if lat is not None and lon is not None and (
+                abs(o_lat - lat) > 0.5 or abs(((o_lon - lon + 180) % 360) - 180) > 0.5):
             notes.append(f"the header site ({lon:.3f}, {lat:.3f}) differs from the observatory record "
                          f"({o_lon:.3f}, {o_lat:.3f}); the record is used")
         lon, lat, site_src = o_lon, o_lat, "observatory record"
@@ -426,7 +430,7 @@ def standardise_header(header, *, observatory: Mapping[str, Any] | None = None,
     if am is None:
         ra_any = p_ra if p_ra is not None else wcs_ra
         dec_any = p_dec if p_dec is not None else wcs_dec
-        if None not in (ra_any, dec_any, mid, lon, lat):
+        if ra_any is not None and dec_any is not None and mid is not None and lon is not None and lat is not None:
             am = put("airmass", airmass_from(ra_any, dec_any, mid, lon, lat),
                      "computed from the pointing, mid-exposure time and site")
 

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from astropy.io import fits
 
 
@@ -37,7 +38,7 @@ class ImageFrame:
         What the reader had to decide (extension chosen, pixels without value...).
     """
 
-    data: np.ndarray
+    data: NDArray[np.float32]
     header: fits.Header
     hdu_index: int = 0
     extname: str = "PRIMARY"

@@ -16,8 +16,10 @@ import gzip
 import io
 import warnings
 import zlib
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
@@ -67,18 +69,19 @@ def _damaged(reason: str) -> ImageRefused:
                         "transfer, so export the image again and upload the complete file.")
 
 
-def _is_image(hdu) -> bool:
+# HDUs are typed Any: astropy ships no type information.
+def _is_image(hdu: Any) -> bool:
     return isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and hdu.header.get("NAXIS", 0) >= 2 \
         and all(int(hdu.header.get(f"NAXIS{i}", 0)) > 0 for i in range(1, int(hdu.header["NAXIS"]) + 1))
 
 
-def _name(hdu, index: int) -> str:
+def _name(hdu: Any, index: int) -> str:
     if index == 0:
         return "PRIMARY"
     return str(hdu.name or hdu.header.get("EXTNAME", "") or f"HDU{index}").upper()
 
 
-def _raw_amplifiers(images: list[tuple[int, object]]) -> str | None:
+def _raw_amplifiers(images: list[tuple[int, Any]]) -> str | None:
     """A reason when the image HDUs look like the amplifiers of a raw frame."""
     if len(images) < 2:
         return None
@@ -143,7 +146,7 @@ def _merged_header(hdus: fits.HDUList, index: int) -> fits.Header:
     return header
 
 
-def _plane(data: np.ndarray, name: str) -> np.ndarray:
+def _plane(data: NDArray[Any], name: str) -> NDArray[Any]:
     arr = np.asarray(data)
     if arr.ndim > 2:
         squeezed = np.squeeze(arr)

@@ -51,9 +51,9 @@ async def test_a_frame_binned_4x_whose_header_keeps_the_unbinned_scale_gives_a_p
     assert answer["mag"] == pytest.approx(truth["transient_mag"], abs=max(0.03, 3 * answer["total_err"]))
     solved = await system.probe.wait_for("image.solved.v1", lambda m: m.event.ivorn == "ivo://Binned4x")
     astrometry = solved.astrometry
-    assert astrometry["pixel_scale_arcsec"] == pytest.approx(0.4, rel=2e-3)
-    assert [(a["wide"], a["outcome"] == "solved") for a in astrometry["attempts"]] == [(False, False), (True, True)]
-    assert any("pixel scale (0.1 arcsec/pixel) is wrong" in n for n in astrometry["notes"])
+    assert astrometry.pixel_scale_arcsec == pytest.approx(0.4, rel=2e-3)
+    assert [(a.wide, a.outcome == "solved") for a in astrometry.attempts] == [(False, False), (True, True)]
+    assert any("pixel scale (0.1 arcsec/pixel) is wrong" in n for n in astrometry.notes)
 
 
 async def test_a_frame_that_does_not_contain_the_event_fails_with_the_distance(system):

@@ -39,7 +39,7 @@ async def test_frame_with_an_offset_wcs_and_a_transient_gives_its_magnitude(syst
     assert answer["mag"] == pytest.approx(truth["transient_mag"], abs=max(0.03, 3 * answer["total_err"]))
     await system.probe.wait_for("lightcurve.updated.v1", lambda m: m.followup_id == answer["followup_id"])
     solved = await system.probe.wait_for("image.solved.v1", lambda m: m.event.ivorn == "ivo://SimFrame1")
-    assert solved.astrometry["header_wcs"] == "stale" and solved.astrometry["rms_arcsec"] < 0.2
+    assert solved.astrometry.header_wcs == "stale" and solved.astrometry.rms_arcsec < 0.2
 
 
 async def test_frame_without_the_transient_gives_a_limit_from_the_noise(system):

@@ -133,6 +133,13 @@ def test_the_observatory_record_fills_gaps_and_wins_for_the_site():
     assert r.sources["pixel_scale_arcsec"] == "observatory record x binning 2" and r.saturation_adu == 52000
 
 
+def test_a_header_latitude_without_longitude_takes_the_observatory_site():
+    h = _h([("LATITUDE", 44.26), ("EXPTIME", 30.0)])
+    r = standardise_header(h, observatory={"lon_deg": 11.3344, "lat_deg": 44.2592})
+    assert (r.site_lon_deg, r.site_lat_deg) == (11.3344, 44.2592)
+    assert r.sources["site_lon_deg"] == "observatory record"
+
+
 def test_airmass_is_computed_from_pointing_time_and_site_when_absent():
     # zenith: the pointing is the site's meridian at its latitude
     t = Time("2024-06-01T00:00:00", scale="utc")

@@ -23,10 +23,6 @@ from shared.ownership import (
 ROOT = Path(__file__).resolve().parents[2]
 #: The composition and command-line layer: it builds and runs the services, so it may import them.
 COMPOSITION = {"cli.py", "launcher.py", "local.py", "demo.py", "client.py", "__init__.py"}
-#: TEMPORARY: astrometry and photometry still read ingest's ``observatories`` (the site's record) while
-#: that information moves into the image messages. Remove these entries once they no longer do.
-TEMPORARY_READS = {("astrometry", "observatories"), ("photometry", "observatories")}
-
 DB_METHODS = {"command", "client", "name", "get_collection", "list_collection_names", "drop_collection",
               "create_collection", "aggregate", "watch", "with_options", "codec_options", "read_preference",
               "write_concern", "read_concern", "dereference", "cursor_command", "validate_collection"}
@@ -154,7 +150,7 @@ def foreign_data(service: str, access: Access) -> list[str]:
                 problems.append(f"uses the reference store's {name}")
         elif owner is None:
             problems.append(f"touches {name}, which is in no service's table (add it to shared/ownership.py)")
-        elif owner != service and (service, name) not in TEMPORARY_READS:
+        elif owner != service:
             problems.append(f"touches {owner}'s collection {name}")
     for bucket in sorted(access.buckets):
         owner = owner_of_bucket(bucket)
@@ -196,15 +192,6 @@ def test_each_service_touches_only_its_own_collections_and_buckets():
             if problems:
                 offenders[str(path.relative_to(ROOT))] = problems
     assert offenders == {}
-
-
-def test_the_temporary_allow_list_is_still_needed():
-    """Each temporary entry must match a real read; once it is gone, delete the entry."""
-    used = set()
-    for service, paths in service_modules().items():
-        for path in paths:
-            used |= {(service, c) for c in analyse(path.read_text()).collections}
-    assert TEMPORARY_READS <= used, f"no longer read, remove from TEMPORARY_READS: {sorted(TEMPORARY_READS - used)}"
 
 
 def test_the_checks_catch_what_they_are_meant_to():

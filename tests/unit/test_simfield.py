@@ -10,7 +10,11 @@ from astropy.table import Table
 from shared.refcat.presets import get_preset
 from shared.simfield import (
     APASS_COLUMNS,
+    COLOUR_SCATTER_MAG,
     SYNTHETIC_VERSION,
+    band_offsets,
+    draw_gr_mag,
+    number_count_mags,
     simulate_field,
     write_catalogue,
     write_reference_csv,
@@ -131,3 +135,26 @@ def test_written_files_read_back(tmp_path):
     assert np.isnan(stars.mags["B"]).sum() == np.ma.count_masked(field.reference["Bmag"])
     assert len(ascii.read(cat_path, format="sextractor")) == field.truth["n_catalogue"]
     assert SYNTHETIC_VERSION == "synthetic-demo-1"
+
+
+def test_one_star_population_for_the_demo_field_and_the_injection_simulator():
+    from services.calibration.science import simulate as injection
+
+    rng = np.random.default_rng(5)
+    mags = number_count_mags(rng, 20000, 12.0, 20.0)
+    assert 12.0 <= mags.min() and mags.max() <= 20.0
+    per_mag = np.histogram(mags, bins=np.arange(12.0, 21.0))[0]
+    slope = np.polyfit(np.arange(12.5, 20.0), np.log10(per_mag), 1)[0]
+    assert slope == pytest.approx(0.3, abs=0.02)  # dN/dm ~ 10^(0.3 m)
+    gr = draw_gr_mag(rng, 20000)
+    assert gr.min() >= -0.3 and gr.max() <= 1.6 and abs(float(np.median(gr)) - 0.55) < 0.01
+    off = band_offsets(0.55)
+    assert float(off["V"]) == pytest.approx(0.41 * 0.55 - 0.01) and float(off["B"]) == pytest.approx(1.39 * 0.55 + 0.21)
+    # the injection-recovery simulator draws its stars from this same model
+    assert injection.band_offsets is band_offsets and injection.COLOUR_SCATTER_MAG == COLOUR_SCATTER_MAG
+    field = simulate_field(ra_deg=150.0, dec_deg=2.0, n_stars=3000, seed=12)
+    ref = field.reference
+    r, g, v = (np.asarray(ref[c], dtype=float) for c in ("r'mag", "g'mag", "Vmag"))
+    bright = r < 15.0  # small catalogue errors: the scatter about the line is the population's
+    resid = (v - r) - band_offsets(g - r)["V"]
+    assert abs(float(np.median(resid[bright]))) < 0.01

@@ -3,30 +3,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from services.calibration.science._select import BandFit, fmt_arcsec
 from services.calibration.science.bands import natural_colour
 from services.calibration.science.colourterm import fit_with_colour_choice
 from services.calibration.science.crossmatch import angular_separation_arcsec
 from services.calibration.science.result import BandFitSummary, CalibrationParams, MatchedStars, opt_float
-from services.calibration.science.zeropoint import MAD_TO_SIGMA, fit_zeropoint
+from services.calibration.science.zeropoint import MAD_TO_SIGMA, ZeropointFit, ZeropointOptions, fit_zeropoint
 from shared.refcat.model import ReferenceStars
 
 ASSUMED_COLOUR = "assumed field median"
 
 
-def _rounded(values: np.ndarray, digits: int) -> list:
+def _rounded(values: NDArray[np.float64], digits: int) -> list[float | None]:
     """Finite values rounded for storage; None where not finite."""
     a = np.round(np.asarray(values, dtype=float), digits)
-    out = a.tolist()
+    out: list[float | None] = a.tolist()
     if not np.all(np.isfinite(a)):
-        out = [v if math.isfinite(v) else None for v in out]
+        out = [v if v is not None and math.isfinite(v) else None for v in out]
     return out
 
 
-def _ref_column(ref: ReferenceStars, band: str, max_err: float) -> tuple[np.ndarray, np.ndarray]:
+def _ref_column(ref: ReferenceStars, band: str, max_err: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """A band's magnitudes and errors with unusable values (no error, error too large) as NaN."""
     mags = np.asarray(ref.mags[band], dtype=float)
     errs_all = ref.mag_errs.get(band)
@@ -36,8 +38,8 @@ def _ref_column(ref: ReferenceStars, band: str, max_err: float) -> tuple[np.ndar
     return np.where(ok, mags, np.nan), np.where(ok, errs, np.nan)
 
 
-def _colour_of(ref: ReferenceStars, pair: tuple[str, str] | None, idx: np.ndarray,
-               max_err: float) -> tuple[np.ndarray, np.ndarray]:
+def _colour_of(ref: ReferenceStars, pair: tuple[str, str] | None, idx: NDArray[np.intp],
+               max_err: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Reference colour ``blue - red`` and its error for reference rows ``idx`` (NaN where missing)."""
     if pair is None:
         nan = np.full(idx.size, np.nan)
@@ -46,13 +48,14 @@ def _colour_of(ref: ReferenceStars, pair: tuple[str, str] | None, idx: np.ndarra
     return mb[idx] - mr[idx], np.hypot(eb[idx], er[idx])
 
 
-def _fit_options(params: CalibrationParams) -> dict:
-    return dict(scatter_floor_mag=params.scatter_floor_mag, outlier_scale_factor=params.outlier_scale_factor,
-                outlier_scale_min_mag=params.outlier_scale_min_mag, scatter_prior_mag=params.scatter_prior_mag,
-                scatter_prior_width=params.scatter_prior_width)
+def _fit_options(params: CalibrationParams) -> ZeropointOptions:
+    return ZeropointOptions(
+        scatter_floor_mag=params.scatter_floor_mag, outlier_scale_factor=params.outlier_scale_factor,
+        outlier_scale_min_mag=params.outlier_scale_min_mag, scatter_prior_mag=params.scatter_prior_mag,
+        scatter_prior_width=params.scatter_prior_width)
 
 
-def _gate(name: str, n: int, fit, params: CalibrationParams) -> str | None:
+def _gate(name: str, n: int, fit: ZeropointFit, params: CalibrationParams) -> str | None:
     """Why a fit fails the quality gates (None: it passes)."""
     if n < params.min_npoints:
         return f"only {n} matched star{'s' if n != 1 else ''} in {name}, need {params.min_npoints}"
@@ -66,8 +69,8 @@ def _gate(name: str, n: int, fit, params: CalibrationParams) -> str | None:
     return None
 
 
-def fit_band(ref: ReferenceStars, band: str, i_ref: np.ndarray, rows: np.ndarray, sep: np.ndarray,
-             cat: dict[str, np.ndarray], radius: float, params: CalibrationParams) -> BandFit:
+def fit_band(ref: ReferenceStars, band: str, i_ref: NDArray[np.intp], rows: NDArray[np.intp], sep: NDArray[np.float64],
+             cat: dict[str, NDArray[Any]], radius: float, params: CalibrationParams) -> BandFit:
     """Fit a constant zero point to one survey/band on the stars matched to it (catalogue ``rows``
     <-> reference ``i_ref``) and apply the gates; the colour term comes later, for the chosen band."""
     survey, name = ref.survey, f"{ref.survey}/{band}"
@@ -86,9 +89,9 @@ def fit_band(ref: ReferenceStars, band: str, i_ref: np.ndarray, rows: np.ndarray
         cat_index=cat["row"][rows].tolist(), ref_index=i_ref.tolist(), ref_err=_rounded(re_, 5),
         inst_err=_rounded(ie, 5), colour=_rounded(colours, 5) if pair else [], sep_arcsec=_rounded(sep, 4),
         ra_deg=_rounded(cat["ra"][rows], 7), dec_deg=_rounded(cat["dec"][rows], 7))
-    base = dict(survey=survey, band=band, npoints=n, n_matched=n_matched,
+    base: dict[str, Any] = dict(survey=survey, band=band, npoints=n, n_matched=n_matched,
                 colour=None if pair is None else f"{pair[0]}-{pair[1]}", match_radius_arcsec=opt_float(radius))
-    arrays = dict(colour_pair=pair, colours=colours, diff=im - rm, err=comb)
+    arrays: dict[str, Any] = dict(colour_pair=pair, colours=colours, diff=im - rm, err=comb)
     if n == 0:
         why = (f"no reference stars matched within {fmt_arcsec(radius)} arcsec" if n_matched == 0 else
                f"no usable {name} values among {n_matched} matched stars "
@@ -114,10 +117,11 @@ def with_colour_term(bf: BandFit, params: CalibrationParams) -> BandFit:
     information criterion prefers it (otherwise unchanged but for the note)."""
     if bf.colour_pair is None or bf.fit is None:
         return bf
+    options: ZeropointOptions = {**_fit_options(params), "max_colour_slope": params.max_colour_slope,
+                                 "colour_bound_sigma": params.colour_slope_bound_sigma}
     choice = fit_with_colour_choice(
         bf.diff, bf.err, bf.colours, constant=bf.fit, criterion=params.colour_criterion,
-        min_colour_stars=params.colour_min_stars, max_colour_slope=params.max_colour_slope,
-        colour_bound_sigma=params.colour_slope_bound_sigma, **_fit_options(params))
+        min_colour_stars=params.colour_min_stars, **options)
     s = replace(bf.summary, colour_delta_ic=opt_float(choice.delta_ic), colour_note=choice.note)
     if not choice.uses_colour:
         return replace(bf, summary=s)
@@ -131,11 +135,25 @@ def with_colour_term(bf: BandFit, params: CalibrationParams) -> BandFit:
     return replace(bf, summary=s, matched=matched, fit=fit)
 
 
+def fit_of(bf: BandFit) -> ZeropointFit:
+    """The zero-point fit of a band that has one (every band that passed the gates)."""
+    if bf.fit is None:
+        raise ValueError(f"{bf.summary.filter} has no zero-point fit")
+    return bf.fit
+
+
+def fitted_value(x: float | None) -> float:
+    """A value the chosen fit always has (its zero point; its colour slope when one is used)."""
+    if x is None:
+        raise TypeError("a fitted value is missing")
+    return float(x)
+
+
 def _target_colour(chosen: BandFit, ref: ReferenceStars, pos: tuple[float, float], radius: float,
                    params: CalibrationParams) -> tuple[float, float, str]:
     """The target's colour, its error and where it came from: the nearest reference star within
     the radius (a known star), else the field's median colour with the field's spread as error."""
-    fit = chosen.fit
+    fit = fit_of(chosen)
     sep = angular_separation_arcsec(ref.ra_deg, ref.dec_deg, pos[0], pos[1])
     near = np.flatnonzero(sep <= radius)
     if near.size:
@@ -146,20 +164,21 @@ def _target_colour(chosen: BandFit, ref: ReferenceStars, pos: tuple[float, float
     good = fit.used & ~fit.outlier & np.isfinite(chosen.colours)
     c = chosen.colours[good] if good.any() else chosen.colours[np.isfinite(chosen.colours)]
     spread = MAD_TO_SIGMA * float(np.median(np.abs(c - np.median(c)))) if c.size else 0.0
-    return float(fit.colour_pivot_mag), spread, ASSUMED_COLOUR
+    return fitted_value(fit.colour_pivot_mag), spread, ASSUMED_COLOUR
 
 
 def zeropoint_at_target(chosen: BandFit, ref: ReferenceStars, pos: tuple[float, float], radius: float,
-                        params: CalibrationParams) -> tuple[float, float, float, dict]:
+                        params: CalibrationParams) -> tuple[float, float, float, dict[str, Any]]:
     """Zero point, its error and the colour error at the target's colour; the colour fields."""
-    s, fit = chosen.summary, chosen.fit
-    zp, zp_var = float(s.zeropoint), float(s.zeropoint_err) ** 2
+    s = chosen.summary
+    zp, zp_var = fitted_value(s.zeropoint), fitted_value(s.zeropoint_err) ** 2
     if s.colour_slope is None:
         return zp, math.sqrt(zp_var), 0.0, {}
+    fit = fit_of(chosen)
     c_t, c_err, source = _target_colour(chosen, ref, pos, radius, params)
-    k, dc = float(fit.colour_slope), c_t - float(fit.colour_pivot_mag)
+    k, dc = fitted_value(fit.colour_slope), c_t - fitted_value(fit.colour_pivot_mag)
     zp += k * dc
-    zp_var += dc * dc * float(fit.colour_slope_err) ** 2 + 2.0 * dc * float(fit.zeropoint_slope_cov)
+    zp_var += dc * dc * fitted_value(fit.colour_slope_err) ** 2 + 2.0 * dc * fitted_value(fit.zeropoint_slope_cov)
     colour_err = abs(k) * c_err
     fields = dict(colour=s.colour, colour_slope=k, colour_slope_err=s.colour_slope_err,
                   colour_pivot_mag=s.colour_pivot_mag, target_colour=opt_float(c_t), target_colour_err=opt_float(c_err),

@@ -15,6 +15,7 @@ comparable likelihoods (used for the colour-term choice by an information criter
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.optimize import OptimizeResult, minimize
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -24,8 +25,8 @@ LOGIT_BOUND = 12.0  # f in [6e-6, 1 - 6e-6] during the fit
 class LinearMixture:
     """-lnL of the mixture and its analytic gradient in ``theta``."""
 
-    def __init__(self, d: np.ndarray, e: np.ndarray, design: np.ndarray, centre: float, scale: float,
-                 log_bg: np.ndarray, scatter_prior: tuple[float, float] | None = None) -> None:
+    def __init__(self, d: NDArray[np.float64], e: NDArray[np.float64], design: NDArray[np.float64], centre: float,
+                 scale: float, log_bg: NDArray[np.float64], scatter_prior: tuple[float, float] | None = None) -> None:
         self.d = d
         # optional one-sided log-normal prior on s, (median, width of ln s): a soft floor that only
         # penalises s below the median; -lnL then is -ln(posterior)
@@ -37,7 +38,7 @@ class LinearMixture:
         self.scale = scale
         self.log_bg = log_bg
 
-    def mean(self, theta: np.ndarray) -> np.ndarray:
+    def mean(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
         """Model value of every star for the linear part of ``theta``."""
         # column by column, not a matrix product: BLAS threads cost more than they save here
         lin = float(theta[0]) * self.x[:, 0]
@@ -45,7 +46,8 @@ class LinearMixture:
             lin = lin + float(theta[j]) * self.x[:, j]
         return self.c0 + self.scale * lin
 
-    def parts(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    def parts(self, theta: NDArray[np.float64]
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, float]:
         """Per-star log likelihood, good-membership probability, residual; s^2 and f."""
         log_s, u = float(theta[self.n_lin]), float(theta[self.n_lin + 1])
         s2 = float(np.exp(2.0 * log_s))
@@ -58,7 +60,7 @@ class LinearMixture:
         r_good = np.exp(log_good - ll)
         return ll, r_good, resid, s2, float(np.exp(log_f))
 
-    def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def value_and_grad(self, theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         ll, r_good, resid, s2, f = self.parts(theta)
         v = s2 + self.e2
         w = r_good * resid / v
@@ -72,12 +74,12 @@ class LinearMixture:
             g_logs -= z / self.prior[1]
         return value, -np.concatenate([g_beta, [g_logs, g_u]])
 
-    def grad(self, theta: np.ndarray) -> np.ndarray:
+    def grad(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
         return self.value_and_grad(theta)[1]
 
 
-def optimise(model: LinearMixture, starts: list[np.ndarray], lower: np.ndarray,
-             upper: np.ndarray) -> OptimizeResult | None:
+def optimise(model: LinearMixture, starts: list[NDArray[np.float64]], lower: NDArray[np.float64],
+             upper: NDArray[np.float64]) -> OptimizeResult | None:
     """Minimise -lnL with L-BFGS-B from every start (best kept), Nelder-Mead if none converged."""
     best = None
     bounds = list(zip(lower, upper))
@@ -90,7 +92,7 @@ def optimise(model: LinearMixture, starts: list[np.ndarray], lower: np.ndarray,
         if best is not None and best.success:
             return best
 
-        def clipped(theta: np.ndarray) -> float:
+        def clipped(theta: NDArray[np.float64]) -> float:
             val = model.value_and_grad(np.clip(theta, lower, upper))[0]
             return val if np.isfinite(val) else 1e300
 
@@ -105,8 +107,8 @@ def optimise(model: LinearMixture, starts: list[np.ndarray], lower: np.ndarray,
     return best
 
 
-def profile_covariance(model: LinearMixture, theta: np.ndarray, lower: np.ndarray,
-                       upper: np.ndarray) -> np.ndarray | None:
+def profile_covariance(model: LinearMixture, theta: NDArray[np.float64], lower: NDArray[np.float64],
+                       upper: NDArray[np.float64]) -> NDArray[np.float64] | None:
     """Covariance of the linear parameters (in fit units) from the Hessian of -lnL.
 
     Central differences of the analytic gradient; the nuisance parameters ``log s`` and ``logit f``
@@ -137,5 +139,5 @@ def profile_covariance(model: LinearMixture, theta: np.ndarray, lower: np.ndarra
     info = 0.5 * (info + info.T)
     if not np.all(np.isfinite(info)) or np.linalg.eigvalsh(info).min() <= 0.0:
         return None
-    cov = np.linalg.inv(info)
+    cov = np.asarray(np.linalg.inv(info), dtype=np.float64)
     return cov if np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0) else None

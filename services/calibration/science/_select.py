@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import NDArray
 
 from services.calibration.science.bands import UNDECLARED_EXCLUDED_BANDS, BandHint, band_hint, exact_band
 from services.calibration.science.result import BandFitSummary, MatchedStars
@@ -21,13 +22,13 @@ class BandFit:
 
     summary: BandFitSummary
     matched: MatchedStars
-    cat_rows: np.ndarray  # cleaned-catalogue rows of the fitted stars
-    star_ll: np.ndarray | None  # per fitted star, ln p under the constant zero point
+    cat_rows: NDArray[np.intp]  # cleaned-catalogue rows of the fitted stars
+    star_ll: NDArray[np.float64] | None  # per fitted star, ln p under the constant zero point
     fit: ZeropointFit | None  # the model in use (constant; with a colour term once chosen)
     colour_pair: tuple[str, str] | None
-    colours: np.ndarray  # per fitted star, reference colour (NaN where missing)
-    diff: np.ndarray  # per fitted star, m_inst - m_ref
-    err: np.ndarray  # per fitted star, combined error
+    colours: NDArray[np.float64]  # per fitted star, reference colour (NaN where missing)
+    diff: NDArray[np.float64]  # per fitted star, m_inst - m_ref
+    err: NDArray[np.float64]  # per fitted star, combined error
 
 
 def fmt_arcsec(r: float) -> str:
@@ -62,20 +63,20 @@ def parse_force_filter(force_filter: str | None) -> tuple[str | None, str | None
     return survey_v, band_v
 
 
-def _scatter_key(s: BandFitSummary) -> tuple:
+def _scatter_key(s: BandFitSummary) -> tuple[float, float, str, str]:
     return (s.scatter if s.scatter is not None else math.inf,
             s.zeropoint_err if s.zeropoint_err is not None else math.inf, s.survey, s.band)
 
 
-def attempt_key(s: BandFitSummary) -> tuple:
+def attempt_key(s: BandFitSummary) -> tuple[int, float, float, str, str]:
     """Failed fits: the one that got furthest (most stars, then smallest scatter, names)."""
     return (-s.npoints, *_scatter_key(s))
 
 
 def _compare(fa: BandFit, fb: BandFit) -> tuple[int, float]:
-    """Shared stars and ``sum ln p_a - sum ln p_b`` over them (constant zero points)."""
+    """Shared stars and ``sum ln p_a - sum ln p_b`` over them (constant zero points; none without)."""
     _, ia, ib = np.intersect1d(fa.cat_rows, fb.cat_rows, assume_unique=True, return_indices=True)
-    if ia.size == 0:
+    if ia.size == 0 or fa.star_ll is None or fb.star_ll is None:
         return 0, 0.0
     return int(ia.size), float(np.sum(fa.star_ll[ia]) - np.sum(fb.star_ll[ib]))
 
@@ -193,16 +194,16 @@ def select(fits: list[BandFit], forced: tuple[str | None, str | None] | None, re
         candidates = [f for f in fits
                       if (f_survey is None or same_survey(f.summary.survey, f_survey))
                       and (f_band is None or f.summary.band == f_band)]
-    use_hint = hint is not None and (forced is None or forced[1] is None)
+    used_hint = hint if forced is None or forced[1] is None else None
     passing = sorted((f for f in candidates if f.summary.passed), key=lambda f: f.summary.rank or 0)
     chosen: BandFit | None = None
     transformable = []
-    if use_hint:
-        exact = exact_band(hint)
+    if used_hint is not None:
+        exact = exact_band(used_hint)
         # another band than the filter itself differs from it by a colour term: only with one
         transformable = [f for f in passing
                          if exact is None or f.summary.band == exact or _colour_stars(f) >= min_colour_stars]
-        for tier in hint.tiers:
+        for tier in used_hint.tiers:
             pool = [f for f in transformable if f.summary.band in tier]
             if pool:
                 chosen = pool[0]
@@ -219,27 +220,27 @@ def select(fits: list[BandFit], forced: tuple[str | None, str | None] | None, re
         available = ", ".join(sorted({f.summary.filter for f in fits}))
         reason = f"filter {requested!r} is not available; available: {available}"
     elif chosen is None:
-        compatible = [f for f in candidates if not use_hint or f.summary.band in hint.bands]
+        compatible = [f for f in candidates if used_hint is None or f.summary.band in used_hint.bands]
         if all(f.summary.n_matched == 0 for f in candidates):
             reason = f"no reference stars matched within {fmt_arcsec(radius_arcsec)} arcsec"
-        elif use_hint and passing:
+        elif used_hint is not None and passing:
             failed = [f for f in compatible if not f.summary.passed]
             best = min(failed, key=lambda f: attempt_key(f.summary)) if failed else None
             untransformable = sorted(f.summary.filter for f in passing
-                                     if f.summary.band in hint.bands and f not in transformable)
+                                     if f.summary.band in used_hint.bands and f not in transformable)
             reason = (f"no band compatible with the {hint_label} "
-                      f"({', '.join(hint.bands)}) passed the quality gates"
+                      f"({', '.join(used_hint.bands)}) passed the quality gates"
                       + (f" (best attempt: {best.summary.reason})" if best is not None else "")
                       + (f"; passing but without the {min_colour_stars} stars with colours a colour term "
                          f"needs: {', '.join(untransformable)}" if untransformable else "")
                       + ("; passing but incompatible: " + ", ".join(sorted(
-                          f.summary.filter for f in passing if f.summary.band not in hint.bands))
-                         if any(f.summary.band not in hint.bands for f in passing) else ""))
+                          f.summary.filter for f in passing if f.summary.band not in used_hint.bands))
+                         if any(f.summary.band not in used_hint.bands for f in passing) else ""))
         else:
             pool = compatible or candidates
             reason = min(pool, key=lambda f: attempt_key(f.summary)).summary.reason
     display = chosen
     if chosen is None and candidates:
-        pool = [f for f in candidates if not use_hint or f.summary.band in hint.bands] or candidates
+        pool = [f for f in candidates if used_hint is None or f.summary.band in used_hint.bands] or candidates
         display = min(pool, key=lambda f: attempt_key(f.summary))
     return chosen, display, reason

@@ -9,6 +9,7 @@ filter maps to a band on the far side of the optical range (r never to U).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = ["BandHint", "OPTICAL_BANDS", "INFRARED_BANDS", "UNDECLARED_EXCLUDED_BANDS", "band_hint",
@@ -151,7 +152,7 @@ def exact_band(hint: BandHint) -> str | None:
     return hint.tiers[0][0]
 
 
-def band_hint_for_filters(filters: object) -> BandHint | None:
+def band_hint_for_filters(filters: Sequence[str] | str | None) -> BandHint | None:
     """Compatible bands for an observatory's list of filters (when the upload declares none).
 
     Tier *k* of the result is the union of tier *k* of every recognised filter, so a band is
@@ -204,7 +205,7 @@ _NATURAL_COLOURS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def natural_colour(band: str, available: object) -> tuple[str, str] | None:
+def natural_colour(band: str, available: Iterable[str]) -> tuple[str, str] | None:
     """The colour used for a band's colour term, from the bands a survey provides.
 
     Parameters

@@ -4,7 +4,7 @@ Pure, synchronous and deterministic. The steps (see ``docs/ALGORITHM.md``):
 
 1. clean the catalogue once (instrumental magnitude and error limits);
 2. the matching radii: the user's, or each survey's own, from the astrometric offsets of the
-   catalogue against that survey after a generous first match (``astrometry.py``); a survey whose
+   catalogue against that survey after a generous first match (``match_radius.py``); a survey whose
    offsets cannot be fitted takes the astrometric standard's (the first Gaia release present,
    ``CalibrationParams.astrometric_surveys``), else the default;
 3. the target: the nearest catalogue star to the event position within the target radius, which is
@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
-from services.calibration.science._bandfit import fit_band, with_colour_term, zeropoint_at_target
+from services.calibration.science._bandfit import fit_band, fit_of, fitted_value, with_colour_term, zeropoint_at_target
 from services.calibration.science._select import (
     BandFit,
     fmt_arcsec,
@@ -39,7 +40,7 @@ from services.calibration.science._select import (
     rank_fits,
     select,
 )
-from services.calibration.science.astrometry import MatchRadius, estimate_match_radius
+from services.calibration.science.match_radius import MatchRadius, estimate_match_radius
 from services.calibration.science.bands import BandHint, band_hint, band_hint_for_filters
 from services.calibration.science.crossmatch import angular_separation_arcsec, match_one_to_one
 from services.calibration.science.limit import limiting_magnitude
@@ -109,7 +110,7 @@ class _Radii:
                            reason=why or "no reference survey calibrates the catalogue")
 
 
-def _radii(ra: np.ndarray, dec: np.ndarray, refs: list[ReferenceStars], user: float | None,
+def _radii(ra: NDArray[np.float64], dec: NDArray[np.float64], refs: list[ReferenceStars], user: float | None,
            params: CalibrationParams) -> _Radii:
     """The user's radius, or every survey's own automatic radius and the astrometric standard's.
 
@@ -119,12 +120,15 @@ def _radii(ra: np.ndarray, dec: np.ndarray, refs: list[ReferenceStars], user: fl
     if user is not None:
         given = MatchRadius(user, "user")
         return _Radii(given, None, {r.survey: given for r in refs})
-    kw = dict(first_radius_arcsec=params.first_match_radius_arcsec, k_sigma=params.match_radius_k_sigma,
-              min_radius_arcsec=params.min_match_radius_arcsec, max_radius_arcsec=params.max_match_radius_arcsec,
-              default_radius_arcsec=params.default_match_radius_arcsec, min_pairs=params.match_radius_min_pairs)
+    def estimate(r: ReferenceStars) -> MatchRadius:
+        return estimate_match_radius(
+            ra, dec, r.ra_deg, r.dec_deg, reference=r.survey, first_radius_arcsec=params.first_match_radius_arcsec,
+            k_sigma=params.match_radius_k_sigma, min_radius_arcsec=params.min_match_radius_arcsec,
+            max_radius_arcsec=params.max_match_radius_arcsec, default_radius_arcsec=params.default_match_radius_arcsec,
+            min_pairs=params.match_radius_min_pairs)
+
     astro = _astrometric_standard(refs, params)
-    own = {r.survey: estimate_match_radius(ra, dec, r.ra_deg, r.dec_deg, reference=r.survey, **kw)
-           for r in refs if len(r)}
+    own = {r.survey: estimate(r) for r in refs if len(r)}
     standard = None if astro is None else own[astro.survey]
     per_survey = {}
     for ref in refs:
@@ -138,8 +142,8 @@ def _radii(ra: np.ndarray, dec: np.ndarray, refs: list[ReferenceStars], user: fl
     return _Radii(None, standard, per_survey)
 
 
-def _find_target(ra: np.ndarray, dec: np.ndarray, mag: np.ndarray, target_ra_deg: float, target_dec_deg: float,
-                 radius_arcsec: float) -> tuple[int | None, float | None]:
+def _find_target(ra: NDArray[np.float64], dec: NDArray[np.float64], mag: NDArray[np.float64], target_ra_deg: float,
+                 target_dec_deg: float, radius_arcsec: float) -> tuple[int | None, float | None]:
     """Index of the nearest star within the radius (ties: brighter, then lower index)."""
     if ra.size == 0:
         return None, None
@@ -153,8 +157,8 @@ def _find_target(ra: np.ndarray, dec: np.ndarray, mag: np.ndarray, target_ra_deg
     return best, float(sep[best])
 
 
-def _declared(stars: StarTable, declared_filter: str | None, observatory_filters, params: CalibrationParams
-              ) -> tuple[BandHint | None, str | None, str | None]:
+def _declared(stars: StarTable, declared_filter: str | None, observatory_filters: Sequence[str] | str | None,
+              params: CalibrationParams) -> tuple[BandHint | None, str | None, str | None]:
     """The compatible bands, the declared filter and where it came from (upload, header, observatory)."""
     decl = declared_filter if declared_filter is not None else stars.header.get("FILTER")
     decl_str = None if decl is None or str(decl).strip() == "" else str(decl).strip()
@@ -294,7 +298,7 @@ def calibrate(
     t_idx, t_sep = target_within(radius)
 
     # 7. the target's magnitude or limit
-    base = dict(
+    base: dict[str, Any] = dict(
         target_ra_deg=t_ra, target_dec_deg=t_dec, target_sep_arcsec=opt_float(t_sep),
         ra_deg=opt_float(ra[t_idx]) if t_idx is not None else None,
         dec_deg=opt_float(dec[t_idx]) if t_idx is not None else None,
@@ -318,13 +322,13 @@ def calibrate(
     s = chosen.summary
     pos = (t_ra, t_dec) if t_idx is None else (float(ra[t_idx]), float(dec[t_idx]))
     zp, zp_err, colour_err, colour = zeropoint_at_target(chosen, ref_by_survey[s.survey], pos, radius, params)
-    scatter = float(s.scatter)
-    factor = chosen.fit.small_sample_factor()
+    scatter = fitted_value(s.scatter)
+    factor = fit_of(chosen).small_sample_factor()
     calib_total = factor * math.hypot(zp_err, scatter)  # zero point and star-to-star, few-star corrected
-    common = dict(survey=s.survey, band=s.band, filter=s.filter, zeropoint=opt_float(zp),
+    common: dict[str, Any] = dict(survey=s.survey, band=s.band, filter=s.filter, zeropoint=opt_float(zp),
                   zeropoint_err=opt_float(zp_err), scatter=scatter, outlier_fraction=s.outlier_fraction,
                   npoints=s.npoints, zp_err=opt_float(zp_err), calib_err=scatter,
-                  small_sample_factor=opt_float(factor), n_effective=opt_float(chosen.fit.n_effective),
+                  small_sample_factor=opt_float(factor), n_effective=opt_float(fit_of(chosen).n_effective),
                   refcat_version=versions.get(s.survey), colour_note=s.colour_note, **colour)
     if t_idx is not None:
         m_err = float(err[t_idx])

@@ -3,10 +3,12 @@ criterion prefers it to a constant zero point (both fitted by :func:`zeropoint.f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Unpack
 
 import numpy as np
+from numpy.typing import NDArray
 
-from services.calibration.science.zeropoint import ZeropointFit, fit_zeropoint
+from services.calibration.science.zeropoint import ZeropointFit, ZeropointOptions, fit_zeropoint
 
 __all__ = ["ColourChoice", "fit_with_colour_choice"]
 
@@ -45,14 +47,14 @@ class ColourChoice:
 
 
 def fit_with_colour_choice(
-    diff_mag: np.ndarray,
-    err_mag: np.ndarray,
-    colour_mag: np.ndarray | None,
+    diff_mag: NDArray[np.float64],
+    err_mag: NDArray[np.float64],
+    colour_mag: NDArray[np.float64] | None,
     *,
     criterion: str = "aic",
     min_colour_stars: int = 10,
     constant: ZeropointFit | None = None,
-    **fit_options: float,
+    **fit_options: Unpack[ZeropointOptions],
 ) -> ColourChoice:
     """Fit a constant zero point and, where a colour is given, one with a colour term; keep the better.
 
@@ -95,7 +97,7 @@ def fit_with_colour_choice(
     c = np.atleast_1d(np.asarray(colour_mag, dtype=float))
     has = constant.used & np.isfinite(c)
     n_c = int(has.sum())
-    if not constant.ok:
+    if not constant.ok or constant.zeropoint is None:
         return ColourChoice(constant, constant, None, None, criterion, "the constant fit failed")
     if n_c < max(int(min_colour_stars), 5):
         return ColourChoice(constant, constant, None, None, criterion,
@@ -103,7 +105,7 @@ def fit_with_colour_choice(
     same_stars = bool(np.array_equal(has, constant.used))
     near = (constant.zeropoint, constant.scatter, constant.outlier_fraction)
     base = constant if same_stars else fit_zeropoint(np.where(has, d, np.nan), e, initial=near, **fit_options)
-    near = (base.zeropoint, base.scatter, base.outlier_fraction) if base.ok else near
+    near = (base.zeropoint, base.scatter, base.outlier_fraction) if base.ok and base.zeropoint is not None else near
     colour_fit = fit_zeropoint(d, e, colour_mag=np.where(has, c, np.nan), initial=near, **fit_options)
     ic_base, ic_col = base.information_criterion(criterion), colour_fit.information_criterion(criterion)
     if colour_fit.at_colour_bound:

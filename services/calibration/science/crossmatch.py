@@ -8,6 +8,7 @@ catalogue star near it (blends counted twice, close pairs swapped).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 __all__ = ["angular_separation_arcsec", "match_one_to_one", "unit_vectors"]
@@ -15,7 +16,7 @@ __all__ = ["angular_separation_arcsec", "match_one_to_one", "unit_vectors"]
 _ARCSEC_PER_RAD = 180.0 / np.pi * 3600.0
 
 
-def unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
+def unit_vectors(ra_deg: ArrayLike, dec_deg: ArrayLike) -> NDArray[np.float64]:
     """Cartesian unit vectors of sky positions.
 
     Parameters
@@ -35,8 +36,8 @@ def unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
 
 
 def angular_separation_arcsec(
-    ra1_deg: np.ndarray | float, dec1_deg: np.ndarray | float, ra2_deg: np.ndarray | float, dec2_deg: np.ndarray | float
-) -> np.ndarray:
+    ra1_deg: ArrayLike, dec1_deg: ArrayLike, ra2_deg: ArrayLike, dec2_deg: ArrayLike
+) -> NDArray[np.float64]:
     """Great-circle separation in arcseconds (Vincenty formula, exact at all separations).
 
     Parameters
@@ -56,16 +57,17 @@ def angular_separation_arcsec(
     num1 = c2 * np.sin(dra)
     num2 = c1 * s2 - s1 * c2 * np.cos(dra)
     den = s1 * s2 + c1 * c2 * np.cos(dra)
-    return np.arctan2(np.hypot(num1, num2), den) * _ARCSEC_PER_RAD
+    sep: NDArray[np.float64] = np.arctan2(np.hypot(num1, num2), den) * _ARCSEC_PER_RAD
+    return sep
 
 
 def match_one_to_one(
-    ra1_deg: np.ndarray,
-    dec1_deg: np.ndarray,
-    ra2_deg: np.ndarray,
-    dec2_deg: np.ndarray,
+    ra1_deg: ArrayLike,
+    dec1_deg: ArrayLike,
+    ra2_deg: ArrayLike,
+    dec2_deg: ArrayLike,
     radius_arcsec: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
     """Match two lists of sky positions one-to-one: mutual nearest neighbours within a radius.
 
     A pair ``(i, j)`` is returned when position ``j`` of list 2 is the nearest neighbour of
@@ -105,7 +107,7 @@ def match_one_to_one(
     dec2 = np.atleast_1d(np.asarray(dec2_deg, dtype=float))
     if ra1.shape != dec1.shape or ra2.shape != dec2.shape:
         raise ValueError("RA and Dec arrays must have the same length")
-    empty = (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.empty(0, dtype=float))
+    empty = (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64))
     radius = float(radius_arcsec)
     if not np.isfinite(radius) or radius < 0.0:
         return empty
@@ -121,8 +123,9 @@ def match_one_to_one(
     chord = 2.0 * np.sin(min(radius / _ARCSEC_PER_RAD, np.pi) / 2.0) * (1.0 + 1e-9) + 1e-15
     tree1 = cKDTree(v1)
     tree2 = cKDTree(v2)
-    _, nn12 = tree2.query(v1, k=1, distance_upper_bound=chord)  # for each of list 1: nearest in 2
-    _, nn21 = tree1.query(v2, k=1, distance_upper_bound=chord)  # for each of list 2: nearest in 1
+    # for each of list 1 its nearest in list 2, and the other way round (k=1: one index per point)
+    nn12: NDArray[np.intp] = np.asarray(tree2.query(v1, k=1, distance_upper_bound=chord)[1])
+    nn21: NDArray[np.intp] = np.asarray(tree1.query(v2, k=1, distance_upper_bound=chord)[1])
     n2 = v2.shape[0]
     has12 = nn12 < n2
     cand1 = np.flatnonzero(has12)
@@ -138,5 +141,5 @@ def match_one_to_one(
     return (
         i1[keep][order].astype(np.intp),
         i2[keep][order].astype(np.intp),
-        np.asarray(sep[keep][order], dtype=float),
+        np.asarray(sep[keep][order], dtype=np.float64),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["MAG_ERR_PER_INV_SNR", "LimitEstimate", "limiting_magnitude"]
 
@@ -40,8 +41,8 @@ class LimitEstimate:
     sigma: float | None = None
 
 
-def _robust_line(x: np.ndarray, y: np.ndarray, n_iter: int = 5,
-                 clip: float = 3.0) -> tuple[float, float, int, np.ndarray | None]:
+def _robust_line(x: NDArray[np.float64], y: NDArray[np.float64], n_iter: int = 5,
+                 clip: float = 3.0) -> tuple[float, float, int, NDArray[np.float64] | None]:
     """Least-squares line with iterative MAD clipping; (intercept, slope, n_kept, covariance)."""
     keep = np.ones(x.size, dtype=bool)
     a = b = 0.0
@@ -71,8 +72,8 @@ def _robust_line(x: np.ndarray, y: np.ndarray, n_iter: int = 5,
 
 
 def limiting_magnitude(
-    mag: np.ndarray,
-    mag_err: np.ndarray,
+    mag: NDArray[np.float64],
+    mag_err: NDArray[np.float64],
     *,
     n_sigma: float = 5.0,
     min_stars: int = 10,

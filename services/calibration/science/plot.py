@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import io
 import textwrap
+from collections.abc import Iterable
 
 import numpy as np
+from numpy.typing import NDArray
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -18,14 +21,15 @@ _CHOSEN = "#ff7f0e"
 _FAILED = "#b0b0b0"
 
 
-def _y_limits(diff: np.ndarray, err: np.ndarray, inlier: np.ndarray, zp: float | None,
+def _y_limits(diff: NDArray[np.float64], err: NDArray[np.float64], inlier: NDArray[np.bool_], zp: float | None,
               half_width: float) -> tuple[float, float]:
     """Y range: the inliers (with their error bars) and ZP +- half_width; outliers may fall outside."""
     core = diff[inlier] if inlier.any() else diff
     core_err = err[inlier] if inlier.any() else err
     if zp is None and core.size == 0:
         return -1.0, 1.0
-    lo_c, hi_c = [], []
+    lo_c: list[float] = []
+    hi_c: list[float] = []
     if core.size:
         lo_c.append(float(np.percentile(core - core_err, 1)))
         hi_c.append(float(np.percentile(core + core_err, 99)))
@@ -37,11 +41,11 @@ def _y_limits(diff: np.ndarray, err: np.ndarray, inlier: np.ndarray, zp: float |
     return lo - pad, hi + pad
 
 
-def _floats(values) -> np.ndarray:
+def _floats(values: Iterable[float | None]) -> NDArray[np.float64]:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
-def _colour_correction(result: CalibrationResult) -> np.ndarray | None:
+def _colour_correction(result: CalibrationResult) -> NDArray[np.float64] | None:
     """``k (c - c_target)`` per matched star when a colour term is used (None otherwise)."""
     m = result.matched
     if m is None or result.colour_slope is None or result.target_colour is None or not m.colour:
@@ -50,7 +54,7 @@ def _colour_correction(result: CalibrationResult) -> np.ndarray | None:
     return np.where(np.isfinite(c), result.colour_slope * (c - result.target_colour), 0.0)
 
 
-def _left_panel(ax, result: CalibrationResult) -> None:
+def _left_panel(ax: Axes, result: CalibrationResult) -> None:
     m = result.matched
     ref = _floats(m.ref_mag if m else [])
     inst = _floats(m.inst_mag if m else [])
@@ -102,11 +106,11 @@ def _left_panel(ax, result: CalibrationResult) -> None:
     ax.grid(alpha=0.3)
 
 
-def _colour_panel(ax, result: CalibrationResult) -> None:
+def _colour_panel(ax: Axes, result: CalibrationResult) -> None:
     """m_inst - m_ref against the reference colour, with the colour term if one is used."""
     m = result.matched
     colour = _floats(m.colour) if m is not None and m.colour else np.zeros(0)
-    if colour.size == 0 or not np.isfinite(colour).any():
+    if m is None or colour.size == 0 or not np.isfinite(colour).any():
         ax.text(0.5, 0.5, "no reference colour", ha="center", va="center", transform=ax.transAxes, color="0.4")
         ax.set_axis_off()
         return
@@ -123,7 +127,8 @@ def _colour_panel(ax, result: CalibrationResult) -> None:
     xs = np.linspace(float(np.nanmin(colour)), float(np.nanmax(colour)), 20)
     fit = next((f for f in result.fits if (f.survey, f.band) == (m.survey, m.band)), None)
     title = "no colour term"
-    if result.colour_slope is not None and result.colour_pivot_mag is not None and fit is not None:
+    if (result.colour_slope is not None and result.colour_pivot_mag is not None and fit is not None
+            and fit.zeropoint is not None):
         ax.plot(xs, fit.zeropoint + result.colour_slope * (xs - result.colour_pivot_mag), color=_CHOSEN, lw=1.5)
         title = f"k = {result.colour_slope:+.3f} ± {result.colour_slope_err or 0:.3f}"
         if result.target_colour is not None:
@@ -139,7 +144,7 @@ def _colour_panel(ax, result: CalibrationResult) -> None:
     ax.grid(alpha=0.3)
 
 
-def _right_panel(ax, result: CalibrationResult) -> None:
+def _right_panel(ax: Axes, result: CalibrationResult) -> None:
     fits = list(result.fits)
     if not fits:
         ax.text(0.5, 0.5, "no survey/band fitted", ha="center", va="center", transform=ax.transAxes, color="0.4")
@@ -158,7 +163,7 @@ def _right_panel(ax, result: CalibrationResult) -> None:
     y = np.arange(len(fits))
     ax.barh(y, vals, color=colors, height=0.7)
     vmax = max(max(vals), 0.05)
-    for yi, f in zip(y, fits):
+    for yi, f in enumerate(fits):
         txt = f"n={f.npoints}" if f.scatter is not None else f"n={f.npoints}, no fit"
         if f.scatter is not None and not f.passed:
             txt += ", failed"

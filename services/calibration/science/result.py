@@ -148,7 +148,8 @@ class CalibrationParams:
 
     def to_dict(self) -> dict[str, Any]:
         """The parameters as a plain dict (tuples as lists)."""
-        return json.loads(json.dumps(asdict(self)))
+        out: dict[str, Any] = json.loads(json.dumps(asdict(self)))
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CalibrationParams":
@@ -158,7 +159,8 @@ class CalibrationParams:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown calibration parameters: {', '.join(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
 
     def canonical_json(self) -> str:
         """Sorted-key, compact JSON of the parameters."""
@@ -220,23 +222,24 @@ class MatchedStars:
 
     ``cat_index`` are rows of the uploaded catalogue as read (before cleaning), ``ref_index`` rows
     of the survey's reference stars. ``err_mag`` is the combined error (instrumental and reference
-    in quadrature), ``colour`` the star's reference colour (None where missing or not used).
+    in quadrature), ``colour`` the star's reference colour (None where missing or not used); any
+    value that is not finite is stored as None.
     """
 
     survey: str
     band: str
-    ref_mag: list[float]
-    inst_mag: list[float]
-    err_mag: list[float]
+    ref_mag: list[float | None]
+    inst_mag: list[float | None]
+    err_mag: list[float | None]
     outlier: list[bool]
     cat_index: list[int] = field(default_factory=list)
     ref_index: list[int] = field(default_factory=list)
-    ref_err: list[float] = field(default_factory=list)
-    inst_err: list[float] = field(default_factory=list)
+    ref_err: list[float | None] = field(default_factory=list)
+    inst_err: list[float | None] = field(default_factory=list)
     colour: list[float | None] = field(default_factory=list)
-    sep_arcsec: list[float] = field(default_factory=list)
-    ra_deg: list[float] = field(default_factory=list)
-    dec_deg: list[float] = field(default_factory=list)
+    sep_arcsec: list[float | None] = field(default_factory=list)
+    ra_deg: list[float | None] = field(default_factory=list)
+    dec_deg: list[float | None] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-type dict."""
@@ -352,7 +355,7 @@ class CalibrationResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CalibrationResult":
         """Rebuild a result from :meth:`to_dict` output (also older documents without new fields)."""
-        values = {f.name: data.get(f.name) for f in fields(cls) if f.name in data}
+        values: dict[str, Any] = {f.name: data.get(f.name) for f in fields(cls) if f.name in data}
         values["fits"] = [BandFitSummary(**{k: v for k, v in s.items() if k != "filter"})
                           for s in data.get("fits") or []]
         values["matched"] = MatchedStars(**data["matched"]) if data.get("matched") else None

@@ -5,15 +5,18 @@ For injection-recovery tests and ``bench/accuracy.py``. Pure numpy, deterministi
 
 Model
 -----
-* Stars uniformly over a disc of ``field_radius_arcmin``; magnitudes with rising number counts
-  (dN/dm ~ 10^(0.3 m)) from 12 (or 4 mag above the depth) to 1 mag below the depth, drawn until
-  exactly ``n_catalogue`` of them are detected (plus the target and junk rows). No star but the
-  target lies within ``clear_arcsec`` of the event position.
-* Colours: g-r ~ N(0.55, 0.28) clipped to [-0.3, 1.6]; r-i = 0.42 (g-r) - 0.03,
-  V-r = 0.41 (g-r) - 0.01, B-r = 1.39 (g-r) + 0.21 (Jester et al. 2005, approximately), and for
-  Gaia G-r = 0.02 - 0.05 (g-r), BP-RP = 0.26 + 1.28 (g-r), BP-G = 0.37 (BP-RP) - 0.05 (rough linear
-  versions of the published Gaia-SDSS relations: G is close to r, BP has V's colour dependence);
-  each star's colours scatter by 0.02 mag about these lines (:data:`COLOUR_SCATTER_MAG`).
+* The star population is the demo field's (:mod:`shared.simfield`): magnitudes with rising number
+  counts (dN/dm ~ 10^(0.3 m), :func:`~shared.simfield.number_count_mags`), g-r ~ N(0.55, 0.28)
+  clipped to [-0.3, 1.6] (:func:`~shared.simfield.draw_gr_mag`), the other bands on the lines of
+  :func:`~shared.simfield.band_offsets`: r-i = 0.42 (g-r) - 0.03, V-r = 0.41 (g-r) - 0.01,
+  B-r = 1.39 (g-r) + 0.21 (Jester et al. 2005, approximately), and for Gaia G-r = 0.02 - 0.05 (g-r),
+  BP-RP = 0.26 + 1.28 (g-r), BP-G = 0.37 (BP-RP) - 0.05 (rough linear versions of the published
+  Gaia-SDSS relations: G is close to r, BP has V's colour dependence); here every band but r
+  scatters by 0.02 mag about its line (:data:`COLOUR_SCATTER_MAG`).
+* Stars uniformly over a disc of ``field_radius_arcmin``; magnitudes from 12 (or 4 mag above the
+  depth) to 1 mag below the depth, drawn until exactly ``n_catalogue`` of them are detected (plus
+  the target and junk rows). No star but the target lies within ``clear_arcsec`` of the event
+  position.
 * The instrument sees band ``band`` with a colour term: the natural magnitude is
   ``x = m_band + colour_term * c`` with ``c`` the band's natural colour (B-V for B and V, g-r for g
   and r, r-i for i), zero at colour 0; ``m_inst = x + zeropoint_mag + N(0, intrinsic_scatter_mag)``
@@ -37,28 +40,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from shared.catalogue.model import StarTable
 from shared.refcat.model import ReferenceStars
+from shared.simfield import (
+    COLOUR_SCATTER_MAG,
+    GR_MEAN_MAG,
+    GR_RANGE_MAG,
+    GR_SIGMA_MAG,
+    band_offsets,
+    draw_gr_mag,
+    number_count_mags,
+)
 
 __all__ = ["COLOUR_SCATTER_MAG", "FieldSpec", "SimulatedField", "SimulationTruth", "band_offsets", "simulate"]
 
 NATURAL_COLOUR = {"B": ("B", "V"), "V": ("B", "V"), "g": ("g", "r"), "r": ("g", "r"), "i": ("r", "i")}
-COLOUR_SCATTER_MAG = 0.02
 _BG_SIGMA = 0.2  # background flux noise in units of the flux at depth_mag: S/N 5 there
 _AS = 1.0 / 3600.0
-
-
-def band_offsets(gr: np.ndarray | float) -> dict[str, np.ndarray]:
-    """``m_band - m_r`` of every simulated band for colour g-r (the lines, without scatter)."""
-    gr = np.asarray(gr, dtype=float)
-    bprp = 0.26 + 1.28 * gr
-    g_ = 0.02 - 0.05 * gr
-    bp = g_ - 0.05 + 0.37 * bprp
-    return {"r": 0.0 * gr, "g": gr, "i": -(0.42 * gr - 0.03), "V": 0.41 * gr - 0.01, "B": 1.39 * gr + 0.21,
-            "G": g_, "BP": bp, "RP": bp - bprp}
 
 
 @dataclass(frozen=True)
@@ -148,31 +151,28 @@ class SimulatedField:
     target_dec_deg: float
     declared_filter_argument: str | None
     truth: SimulationTruth
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _flux_for_snr(snr: float | np.ndarray, f_eq: float) -> np.ndarray:
+def _flux_for_snr(snr: float | NDArray[np.float64], f_eq: float) -> NDArray[np.float64]:
     """Flux (units of the flux at depth) with S/N ``snr``: F^2 = snr^2 bg^2 (1 + F / f_eq)."""
     a = np.asarray(snr, dtype=float) ** 2 * _BG_SIGMA**2
     return (a / f_eq + np.sqrt((a / f_eq) ** 2 + 4.0 * a)) / 2.0
 
 
-def _count_mags(rng: np.random.Generator, n: int, lo: float, hi: float) -> np.ndarray:
-    a, b = 10 ** (0.3 * lo), 10 ** (0.3 * hi)
-    return np.log10(a + rng.random(n) * (b - a)) / 0.3
-
-
-def _natural_colour(band: str, mags: dict[str, np.ndarray]) -> np.ndarray:
+def _natural_colour(band: str, mags: dict[str, NDArray[np.float64]]) -> NDArray[np.float64]:
     blue, red = NATURAL_COLOUR[band]
     return mags[blue] - mags[red]
 
 
-def _star_mags(rng: np.random.Generator, r: np.ndarray, gr: np.ndarray) -> dict[str, np.ndarray]:
+def _star_mags(rng: np.random.Generator, r: NDArray[np.float64], gr: NDArray[np.float64]
+               ) -> dict[str, NDArray[np.float64]]:
     off = band_offsets(gr)
     return {b: r + off[b] + (0.0 if b == "r" else rng.normal(0.0, COLOUR_SCATTER_MAG, r.size)) for b in off}
 
 
-def _positions(rng, n, spec, cos_d):
+def _positions(rng: np.random.Generator, n: int, spec: FieldSpec,
+               cos_d: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     rad = spec.field_radius_arcmin * 60.0 * np.sqrt(rng.random(n))
     pa = rng.uniform(0, 2 * np.pi, n)
     x, y = rad * np.sin(pa), rad * np.cos(pa)
@@ -187,7 +187,8 @@ def _positions(rng, n, spec, cos_d):
     return x, y
 
 
-def _observe(rng, x_nat: np.ndarray, spec: FieldSpec, f_eq: float):
+def _observe(rng: np.random.Generator, x_nat: NDArray[np.float64], spec: FieldSpec,
+             f_eq: float) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     """Measured flux, S/N and detection of stars of natural magnitude ``x_nat``."""
     flux = 10 ** (-0.4 * (x_nat - spec.depth_mag))
     sigma = _BG_SIGMA * np.sqrt(1.0 + flux / f_eq)
@@ -221,15 +222,15 @@ def simulate(spec: FieldSpec, *, limit_sigma: float = 5.0) -> SimulatedField:
     m_cut = spec.depth_mag - 2.5 * math.log10(float(_flux_for_snr(spec.cut_snr, f_eq)))
     lo, hi = min(12.0, spec.depth_mag - 4.0), spec.depth_mag + 1.0
 
-    def frac_below(m):
+    def frac_below(m: float) -> float:
         return (10 ** (0.3 * m) - 10 ** (0.3 * lo)) / (10 ** (0.3 * hi) - 10 ** (0.3 * lo))
 
     n_batch = max(int(round(spec.n_catalogue / max(frac_below(min(m_cut, hi)), 1e-3))), 8)
-    parts: list[dict[str, np.ndarray]] = []
+    parts: list[dict[str, NDArray[Any]]] = []  # float columns and the detection mask
     n_det = 0
     while not parts or n_det < spec.n_catalogue:  # draw until exactly n_catalogue field stars are detected
-        r_band = _count_mags(rng, n_batch, lo, hi)
-        gr_b = np.clip(rng.normal(0.55, 0.28, n_batch), -0.3, 1.6)
+        r_band = number_count_mags(rng, n_batch, lo, hi)
+        gr_b = draw_gr_mag(rng, n_batch)
         mags_b = _star_mags(rng, r_band, gr_b)
         shift = mags_b[spec.band] - r_band  # the number counts apply to the observed band
         mags_b = {b: m - shift for b, m in mags_b.items()}
@@ -246,17 +247,18 @@ def simulate(spec: FieldSpec, *, limit_sigma: float = 5.0) -> SimulatedField:
     mags = {b[2:]: v for b, v in stars.items() if b.startswith("m_")}
 
     # target
-    t_gr = t_mags = None
-    t_row = None
+    t_gr: float | None = None
+    t_mags: dict[str, float] | None = None
+    t_row: tuple[float, float, bool] | None = None
     if spec.target_snr is not None:
-        t_gr = float(np.clip(rng.normal(0.55, 0.28), -0.3, 1.6))
+        t_gr = float(np.clip(rng.normal(GR_MEAN_MAG, GR_SIGMA_MAG), *GR_RANGE_MAG))
         tm = _star_mags(rng, np.zeros(1), np.array([t_gr]))
         c_t = float(_natural_colour(spec.band, tm)[0])
         x_t = spec.depth_mag - 2.5 * math.log10(float(_flux_for_snr(spec.target_snr, f_eq)))
         m_obs = x_t - k * c_t
         t_mags = {b: float(v[0] - tm[spec.band][0] + m_obs) for b, v in tm.items()}
-        t_meas, t_snr, t_det = _observe(rng, np.array([x_t]), spec, f_eq)
-        t_row = (float(t_meas[0]), float(t_snr[0]), bool(t_det[0]))
+        t_meas_a, t_snr_a, t_det_a = _observe(rng, np.array([x_t]), spec, f_eq)
+        t_row = (float(t_meas_a[0]), float(t_snr_a[0]), bool(t_det_a[0]))
 
     # the catalogue: detected field stars, then the target, then junk rows
     idx = np.flatnonzero(det)
@@ -277,7 +279,7 @@ def simulate(spec: FieldSpec, *, limit_sigma: float = 5.0) -> SimulatedField:
     cy = y[idx] + spec.offset_arcsec[1] + rng.normal(0.0, 1.0, idx.size) * pos_sig
     rows_x, rows_y, rows_m, rows_e = [cx], [cy], [inst], [err]
     detected = bool(t_row is not None and t_row[2])
-    if detected:
+    if t_row is not None and detected:
         t_meas, t_snr, _ = t_row
         t_inst = spec.depth_mag - 2.5 * math.log10(t_meas) + spec.zeropoint_mag
         t_inst += float(rng.normal(0.0, spec.intrinsic_scatter_mag))
@@ -296,8 +298,9 @@ def simulate(spec: FieldSpec, *, limit_sigma: float = 5.0) -> SimulatedField:
     order = rng.permutation(cat_x.size)
     cat_x, cat_y = cat_x[order], cat_y[order]
     cat_m, cat_e = np.concatenate(rows_m)[order], np.concatenate(rows_e)[order]
-    header = {"FILTER": spec.declared_filter} if spec.declared_filter and spec.declared_in_header else {}
-    stars = StarTable(spec.ra_deg + cat_x * _AS / cos_d, spec.dec_deg + cat_y * _AS, cat_m, cat_e,
+    header: dict[str, object] = (
+        {"FILTER": spec.declared_filter} if spec.declared_filter and spec.declared_in_header else {})
+    table = StarTable(spec.ra_deg + cat_x * _AS / cos_d, spec.dec_deg + cat_y * _AS, cat_m, cat_e,
                       "SIMULATED", "MAG", int(cat_x.size), {}, header)
 
     # references
@@ -359,7 +362,7 @@ def simulate(spec: FieldSpec, *, limit_sigma: float = 5.0) -> SimulatedField:
         target_detected=detected, target_known=bool(spec.target_known and t_mags is not None),
         target_snr=spec.target_snr, target_gr_mag=t_gr, target_mags=t_mags, depth_mag=float(x5 - k * c_depth),
         limit_sigma=float(limit_sigma), cut_snr=float(spec.cut_snr), jitter_arcsec=spec.jitter_arcsec,
-        offset_arcsec=tuple(spec.offset_arcsec),
+        offset_arcsec=(spec.offset_arcsec[0], spec.offset_arcsec[1]),
         n_outliers=n_out, n_catalogue=int(cat_x.size), declared_filter=spec.declared_filter)
     decl_arg = spec.declared_filter if (spec.declared_filter and not spec.declared_in_header) else None
-    return SimulatedField(stars, references, spec.ra_deg, spec.dec_deg, decl_arg, truth)
+    return SimulatedField(table, references, spec.ra_deg, spec.dec_deg, decl_arg, truth)

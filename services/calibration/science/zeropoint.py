@@ -14,14 +14,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
+from numpy.typing import NDArray
 
 from services.calibration.science._mixture import LOGIT_BOUND, LinearMixture, optimise, profile_covariance
 
-__all__ = ["MAD_TO_SIGMA", "ZeropointFit", "fit_zeropoint"]
+__all__ = ["MAD_TO_SIGMA", "ZeropointFit", "ZeropointOptions", "fit_zeropoint"]
 
 MAD_TO_SIGMA = 1.4826  # 1 / Phi^-1(3/4): MAD -> Gaussian sigma (the original used 1.68 by mistake)
+
+
+class ZeropointOptions(TypedDict, total=False):
+    """Keyword options of :func:`fit_zeropoint` that callers pass through unchanged."""
+
+    scatter_floor_mag: float
+    outlier_scale_factor: float
+    outlier_scale_min_mag: float
+    min_points: int
+    max_colour_slope: float
+    colour_bound_sigma: float
+    scatter_prior_mag: float | None
+    scatter_prior_width: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,9 +106,9 @@ class ZeropointFit:
     outlier_fraction: float
     npoints: int
     n_outliers: int
-    outlier: np.ndarray = field(repr=False)
-    outlier_prob: np.ndarray = field(repr=False)
-    used: np.ndarray = field(repr=False)
+    outlier: NDArray[np.bool_] = field(repr=False)
+    outlier_prob: NDArray[np.float64] = field(repr=False)
+    used: NDArray[np.bool_] = field(repr=False)
     converged: bool = False
     zeropoint_err_method: str = "none"
     outlier_scale_mag: float | None = None
@@ -103,7 +118,7 @@ class ZeropointFit:
     colour_pivot_mag: float | None = None
     zeropoint_slope_cov: float | None = None
     n_params: int = 3
-    star_log_likelihood: np.ndarray | None = field(default=None, repr=False)
+    star_log_likelihood: NDArray[np.float64] | None = field(default=None, repr=False)
     n_effective: float = 0.0
     at_colour_bound: bool = False
 
@@ -123,7 +138,7 @@ class ZeropointFit:
         return 2.0 * self.neg_log_likelihood + penalty
 
 
-def _simple_estimate(d: np.ndarray, e: np.ndarray) -> tuple[float, float | None]:
+def _simple_estimate(d: NDArray[np.float64], e: NDArray[np.float64]) -> tuple[float, float | None]:
     """Weighted mean and its error for degenerate input (never NaN)."""
     if np.all(e > 0):
         w = 1.0 / (e * e)
@@ -136,7 +151,8 @@ def _simple_estimate(d: np.ndarray, e: np.ndarray) -> tuple[float, float | None]
     return zp, None
 
 
-def _failed(reason: str, d: np.ndarray, e: np.ndarray, used: np.ndarray, floor: float, n_params: int) -> ZeropointFit:
+def _failed(reason: str, d: NDArray[np.float64], e: NDArray[np.float64], used: NDArray[np.bool_], floor: float,
+            n_params: int) -> ZeropointFit:
     n_in = used.size
     zp, zp_err = (None, None) if d.size == 0 else _simple_estimate(d, e)
     return ZeropointFit(
@@ -148,7 +164,7 @@ def _failed(reason: str, d: np.ndarray, e: np.ndarray, used: np.ndarray, floor: 
     )
 
 
-def _kish(w: np.ndarray) -> float:
+def _kish(w: NDArray[np.float64]) -> float:
     """Kish effective sample size of weights."""
     s2 = float(np.sum(w * w))
     return float(np.sum(w)) ** 2 / s2 if s2 > 0 else 0.0
@@ -159,10 +175,10 @@ def _logit(p: float) -> float:
 
 
 def fit_zeropoint(
-    diff_mag: np.ndarray,
-    err_mag: np.ndarray,
+    diff_mag: NDArray[np.float64],
+    err_mag: NDArray[np.float64],
     *,
-    colour_mag: np.ndarray | None = None,
+    colour_mag: NDArray[np.float64] | None = None,
     scatter_floor_mag: float = 1e-4,
     outlier_scale_factor: float = 5.0,
     outlier_scale_min_mag: float = 0.05,
@@ -298,10 +314,11 @@ def fit_zeropoint(
     f_start = float(np.clip(np.mean(np.abs(d - c0) > 3.0 * sigma0), 0.02, 0.45))
 
     def s_start_from(spread: float) -> float:
-        s0 = np.sqrt(max(spread**2 - med_e**2, 0.0))
+        s0 = float(np.sqrt(max(spread**2 - med_e**2, 0.0)))
         return max(s0, 0.1 * spread, 10.0 * floor)
 
-    pivot = cscale = None
+    pivot: float | None = None
+    cscale = 1.0  # the colour's scale: set and used with a colour term only
     if with_colour:
         c = c_all[used]
         if np.ptp(c) < 1e-6:

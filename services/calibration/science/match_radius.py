@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from services.calibration.science.crossmatch import match_one_to_one
 
@@ -84,12 +86,13 @@ class MatchRadius:
     n_pairs: int = 0
     reason: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-type dict."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def sky_offsets_arcsec(ra1_deg, dec1_deg, ra2_deg, dec2_deg) -> tuple[np.ndarray, np.ndarray]:
+def sky_offsets_arcsec(ra1_deg: ArrayLike, dec1_deg: ArrayLike, ra2_deg: ArrayLike,
+                       dec2_deg: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Offsets of positions 1 from positions 2, east (``dRA cos Dec``) and north, in arcseconds.
 
     Uses the gnomonic projection about position 2, exact for the small separations of a match and
@@ -104,7 +107,7 @@ def sky_offsets_arcsec(ra1_deg, dec1_deg, ra2_deg, dec2_deg) -> tuple[np.ndarray
     return x * k, y * k
 
 
-def fit_offsets(dx_arcsec: np.ndarray, dy_arcsec: np.ndarray, search_radius_arcsec: float, *,
+def fit_offsets(dx_arcsec: NDArray[np.float64], dy_arcsec: NDArray[np.float64], search_radius_arcsec: float, *,
                 min_pairs: int = 8, max_iter: int = 500) -> OffsetFit:
     """Fit a 2-D Gaussian plus uniform chance pairs to match offsets.
 
@@ -173,10 +176,10 @@ def fit_offsets(dx_arcsec: np.ndarray, dy_arcsec: np.ndarray, search_radius_arcs
 
 
 def estimate_match_radius(
-    cat_ra_deg: np.ndarray,
-    cat_dec_deg: np.ndarray,
-    ref_ra_deg: np.ndarray,
-    ref_dec_deg: np.ndarray,
+    cat_ra_deg: NDArray[np.float64],
+    cat_dec_deg: NDArray[np.float64],
+    ref_ra_deg: NDArray[np.float64],
+    ref_dec_deg: NDArray[np.float64],
     *,
     reference: str | None = None,
     first_radius_arcsec: float = 5.0,
