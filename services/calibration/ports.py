@@ -5,7 +5,7 @@ the reference catalogue; the unit tests give the handlers fakes of these ports.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from shared.refcat.query import QueryResult
@@ -22,9 +22,9 @@ class InputBytes(Protocol):
 class Calibrations(Protocol):
     """The current calibration of each observation, keyed by its id."""
 
-    async def find(self, observation_id: str) -> dict | None: ...
+    async def find(self, observation_id: str) -> dict[str, Any] | None: ...
 
-    async def save(self, doc: dict, *, dry_run: bool) -> None: ...
+    async def save(self, doc: dict[str, Any], *, dry_run: bool) -> None: ...
 
     async def delete(self, observation_id: str) -> None: ...
 
@@ -34,9 +34,9 @@ class Calibrations(Protocol):
 class CalibrationHistory(Protocol):
     """Recalibrations: the current calibration replaced (the old one kept), or a failed attempt."""
 
-    async def replace_current(self, doc: dict, *, reason: str) -> None: ...
+    async def replace_current(self, doc: dict[str, Any], *, reason: str) -> None: ...
 
-    async def record_attempt(self, observation_id: str, recalibration_id: str, result: dict) -> None: ...
+    async def record_attempt(self, observation_id: str, recalibration_id: str, result: dict[str, Any]) -> None: ...
 
 
 class Plots(Protocol):
