@@ -16,7 +16,7 @@ from shared.errors import TransientError
 from shared.pools import run_in_pool
 from shared.refcat.astrometry import jyear_from_mjd
 from services.calibration import work
-from services.calibration.store import CalibrationStore
+from services.calibration.ports import CalibrationStorage, ReferenceCone
 
 log = logging.getLogger(__name__)
 MAX_REFCAT_RADIUS_DEG = 2.0
@@ -25,9 +25,9 @@ SUMMARY_FIELDS = set(CalibrationSummary.model_fields)
 
 @dataclass
 class CalibrationDeps:
-    store: CalibrationStore
-    refcat: object  # ReferenceSource: async cone(ra_deg, dec_deg, radius_deg, *, epoch_jyear) -> QueryResult
-    executor: Executor | None
+    store: CalibrationStorage  # CalibrationStore
+    refcat: ReferenceCone  # ReferenceSource
+    executor: Executor | None  # a process pool; None: the loop's default thread pool
     plot_executor: Executor | None = None
     refcat_margin_deg: float = 2.0 / 60
 

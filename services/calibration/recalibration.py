@@ -11,12 +11,13 @@ from shared.contracts import (CalibrationSummary, Message, ObservationCalibrated
                               RecalibrationRequestedV1)
 from services.calibration import work
 from services.calibration.handlers import Calibrator, _revive, _stored
+from services.calibration.ports import CalibrationStorage
 
 
 class Recalibrator:
     def __init__(self, calibrator: Calibrator):
         self.calibrator = calibrator
-        self.store = calibrator.deps.store
+        self.store: CalibrationStorage = calibrator.deps.store
 
     async def on_recalibration_requested(self, message: RecalibrationRequestedV1) -> list[Message]:
         current = await self.store.find(message.observation_id)

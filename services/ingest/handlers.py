@@ -3,11 +3,12 @@ dry run's scratch copy of the bytes once its outcome is known (ingest owns the `
 from __future__ import annotations
 
 from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
-from services.ingest.store import IngestStore
+from services.ingest.ports import StatusStore
+from services.ingest.store import scratch_copy_of
 
 
 class StatusRecorder:
-    def __init__(self, store: IngestStore):
+    def __init__(self, store: StatusStore):
         self.store = store
 
     async def on_observation_calibrated(self, message: ObservationCalibratedV1) -> None:
@@ -24,5 +25,7 @@ class StatusRecorder:
 
     async def _clean_scratch(self, message: ObservationCalibratedV1 | ObservationFailedV1) -> None:
         if message.dry_run:
-            await self.store.drop_dry_run_bytes(message)
+            file_id = scratch_copy_of(message)
+            if file_id is not None:
+                await self.store.delete_bytes(file_id, scratch=True)
             await self.store.purge_stale_scratch()

@@ -34,6 +34,13 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def scratch_copy_of(outcome) -> str | None:
+    """The id of the dry run's scratch copy an outcome names (None: not a dry run, or not in scratch)."""
+    if not outcome.dry_run or outcome.bucket != "scratch" or not outcome.file_id:
+        return None
+    return outcome.file_id
+
+
 class IngestStore:
     def __init__(self, db: AsyncDatabase):
         self.db = db
@@ -196,9 +203,10 @@ class IngestStore:
         """A dry run's outcome is known: its scratch copy is no longer needed (True if the outcome
         named one). Astrometry, photometry and calibration have read it by then; a redelivered upload
         is answered from the stored calibration without the bytes."""
-        if not outcome.dry_run or outcome.bucket != "scratch" or not outcome.file_id:
+        file_id = scratch_copy_of(outcome)
+        if file_id is None:
             return False
-        await self.delete_bytes(outcome.file_id, scratch=True)
+        await self.delete_bytes(file_id, scratch=True)
         return True
 
     async def purge_stale_scratch(self, *, older_than: timedelta = SCRATCH_KEEP, now_unix: float | None = None) -> int:

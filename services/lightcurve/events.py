@@ -15,6 +15,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from shared.contracts import EventCreatedV1, EventRef, EventUpdatedV1, LightcurveEventStoredV1
 from shared.db import IndexSpec, asc
 from shared.errors import TransientError
+from services.lightcurve.ports import EventCopyStore
 
 INDEXES = [IndexSpec("lightcurve_events", asc("alert_id")), IndexSpec("lightcurve_aliases", asc("event"))]
 MINIMAL_REVISION = -1
@@ -35,14 +36,38 @@ def minimal_projection(ref: EventRef) -> dict:
             "source": "", "url": "", "n_packets": 0, "published": None, "revision": MINIMAL_REVISION}
 
 
+class EventCopyKeeper:
+    """The handler of ``event.created.v1``/``event.updated.v1``: the revision rule over a store of
+    copies (``services.lightcurve.ports.EventCopyStore``; :class:`EventCopies` is the one in MongoDB)."""
+
+    def __init__(self, copies: EventCopyStore):
+        self.copies = copies
+
+    async def on_event_message(self, message: EventCreatedV1 | EventUpdatedV1) -> list[LightcurveEventStoredV1]:
+        await self.copies.hold_aliases(message.ivorn, message.aliases)
+        applied = await self._apply(projection(message))
+        return [LightcurveEventStoredV1(event_ivorn=message.ivorn, revision=message.revision, applied=applied)]
+
+    async def _apply(self, doc: dict) -> bool:
+        for _ in range(_ATTEMPTS):
+            current = await self.copies.find_revision(doc["_id"])
+            if current is None:
+                if await self.copies.insert(doc):
+                    return True
+                continue
+            if current.get("revision", MINIMAL_REVISION) > doc["revision"]:
+                return False  # a newer revision is stored already
+            if await self.copies.replace_at(doc, current.get("revision")):
+                return True
+        raise TransientError(f"the copy of event {doc['_id']} kept changing under {_ATTEMPTS} attempts")
+
+
 class EventCopies:
     def __init__(self, db: AsyncDatabase):
         self.events, self.aliases = db.lightcurve_events, db.lightcurve_aliases
 
     async def on_event_message(self, message: EventCreatedV1 | EventUpdatedV1) -> list[LightcurveEventStoredV1]:
-        await self._hold_aliases(message.ivorn, message.aliases)
-        applied = await self._apply(projection(message))
-        return [LightcurveEventStoredV1(event_ivorn=message.ivorn, revision=message.revision, applied=applied)]
+        return await EventCopyKeeper(self).on_event_message(message)
 
     async def note(self, ref: EventRef) -> None:
         """An event known only from a point's message: keep its IVORN and position until its own message."""
@@ -53,23 +78,24 @@ class EventCopies:
         except DuplicateKeyError:
             pass  # its own message (or another point) came meanwhile
 
-    async def _apply(self, doc: dict) -> bool:
-        for _ in range(_ATTEMPTS):
-            current = await self.events.find_one({"_id": doc["_id"]}, {"revision": 1})
-            if current is None:
-                try:
-                    await self.events.insert_one(doc)
-                    return True
-                except DuplicateKeyError:
-                    continue
-            if current.get("revision", MINIMAL_REVISION) > doc["revision"]:
-                return False  # a newer revision is stored already
-            result = await self.events.replace_one({"_id": doc["_id"], "revision": current.get("revision")}, doc)
-            if result.matched_count == 1:
-                return True
-        raise TransientError(f"the copy of event {doc['_id']} kept changing under {_ATTEMPTS} attempts")
+    async def find_revision(self, ivorn: str) -> dict | None:
+        """The stored copy's revision (``{"_id", "revision"}``), None when there is no copy."""
+        return await self.events.find_one({"_id": ivorn}, {"revision": 1})
 
-    async def _hold_aliases(self, ivorn: str, aliases: list[str]) -> None:
+    async def insert(self, doc: dict) -> bool:
+        """Insert a first copy; False when one was inserted meanwhile."""
+        try:
+            await self.events.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def replace_at(self, doc: dict, revision: int | None) -> bool:
+        """Replace the copy if it still has ``revision`` (compare-and-set); False when it changed."""
+        result = await self.events.replace_one({"_id": doc["_id"], "revision": revision}, doc)
+        return result.matched_count == 1
+
+    async def hold_aliases(self, ivorn: str, aliases: list[str]) -> None:
         docs = [{"_id": a, "event": ivorn} for a in dict.fromkeys(aliases) if a != ivorn]
         if not docs:
             return

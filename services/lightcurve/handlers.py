@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from shared.contracts import LightcurveUpdatedV1, ObservationCalibratedV1, ObservationDeletedV1
-from services.lightcurve.store import LightcurveStore, point_doc
+from services.lightcurve.ports import PointStore
+from services.lightcurve.store import point_doc
 
 
 class PointKeeper:
-    def __init__(self, store: LightcurveStore):
+    def __init__(self, store: PointStore):
         self.store = store
 
     async def on_observation_calibrated(self, message: ObservationCalibratedV1) -> list[LightcurveUpdatedV1]:

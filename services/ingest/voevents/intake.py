@@ -23,9 +23,8 @@ from shared.contracts import (
 from shared.db import next_sequence
 from shared.errors import PermanentError, TransientError
 from services.ingest.event_messages import event_created, event_updated
-from services.ingest.store import IngestStore
+from services.ingest.ports import EventStore, PacketRecords, Publish, RawDelivery
 from services.ingest.voevents.events import Merged, aliases_of, event_id, history_entry, merge, new_event
-from services.ingest.voevents.log import PacketLog
 from services.ingest.voevents.packet import Packet, PacketError, parse_packet
 from services.ingest.voevents.policy import VoeventPolicy, describe_angle
 
@@ -54,7 +53,7 @@ class Outcome:
 
 
 class VoeventIntake:
-    def __init__(self, store: IngestStore, log_: PacketLog, publish, policy: VoeventPolicy, *,
+    def __init__(self, store: EventStore, log_: PacketRecords, publish: Publish, policy: VoeventPolicy, *,
                  max_packet_bytes: int):
         self.store, self.log, self.publish, self.policy = store, log_, publish, policy
         self.max_packet_bytes = max_packet_bytes
@@ -64,7 +63,9 @@ class VoeventIntake:
         packet = await self.read(data)
         outcome = await self._decide(packet, via)
         event_ivorn = outcome.event["_id"] if outcome.event else None
-        if outcome.outcome != "duplicate":
+        # a duplicate is recorded too when no record names it yet: the packet was merged by a delivery
+        # that stopped before recording it, and later deliveries should stop at the record
+        if outcome.outcome != "duplicate" or await self.log.get(packet.ivorn) is None:
             await self.log.record(packet.ivorn, outcome=outcome.outcome, reason=outcome.reason, event=event_ivorn,
                                   via=via)
         await self.publish(VoeventProcessedV1(
@@ -83,7 +84,7 @@ class VoeventIntake:
                            f"the packet is already recorded on event {record.get('event')}", event)
         return await self._take(packet, via)
 
-    async def on_delivery(self, delivery) -> None:
+    async def on_delivery(self, delivery: RawDelivery) -> None:
         """AMQP ``voevent.received.v1``: the body is the packet; unreadable ones are dead-lettered."""
         via = str((delivery.headers or {}).get(VIA_HEADER) or "amqp")
         try:

@@ -1,0 +1,76 @@
+"""What ingest's message handlers need from outside, as the methods they call.
+
+``services.ingest.store.IngestStore`` is the store, ``services.ingest.voevents.log.PacketLog`` the
+packet log and ``shared.messaging.Broker.publish`` the publisher; the unit tests use fakes.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.database import AsyncDatabase
+
+    from shared.contracts import Message
+
+
+class Publish(Protocol):
+    """Publish one message (returns once the broker confirmed it)."""
+
+    async def __call__(self, message: Message, *, correlation_id: str | None = None) -> None: ...
+
+
+class OutcomeRecords(Protocol):
+    """Each observation's status, and the ``(sha256, event)`` reservation of its bytes."""
+
+    async def record_outcome(self, observation_id: str, status: str, result: dict[str, Any] | None,
+                             reason: str | None) -> dict[str, Any] | None: ...
+
+    async def release_upload(self, observation_id: str) -> None: ...
+
+
+class ScratchBytes(Protocol):
+    """The ``scratch`` bucket of dry runs' bytes."""
+
+    async def delete_bytes(self, file_id: str, *, scratch: bool = False) -> None: ...
+
+    async def purge_stale_scratch(self) -> int: ...
+
+
+class StatusStore(OutcomeRecords, ScratchBytes, Protocol):
+    """What the status handler keeps: outcomes and scratch copies (``IngestStore``)."""
+
+
+class EventStore(Protocol):
+    """The events, their aliases and (through ``db``) the counter of their numeric ids."""
+
+    @property
+    def db(self) -> AsyncDatabase[dict[str, Any]]: ...
+
+    async def get_event(self, event_id: str) -> dict[str, Any] | None: ...
+
+    async def events_known_as(self, names: list[str]) -> dict[str, str]: ...
+
+    async def insert_event(self, doc: dict[str, Any]) -> None: ...
+
+    async def replace_event(self, doc: dict[str, Any], *, revision: int | None) -> bool: ...
+
+    async def add_aliases(self, event_id: str, aliases: list[str]) -> dict[str, str]: ...
+
+
+class PacketRecords(Protocol):
+    """The outcome of every packet handled, keyed by its IVORN."""
+
+    async def get(self, ivorn: str) -> dict[str, Any] | None: ...
+
+    async def record(self, ivorn: str, *, outcome: str, reason: str, event: str | None, via: str) -> None: ...
+
+
+class RawDelivery(Protocol):
+    """An AMQP delivery as the raw intake sees it."""
+
+    @property
+    def headers(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def body(self) -> bytes: ...

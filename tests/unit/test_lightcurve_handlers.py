@@ -1,0 +1,226 @@
+"""Lightcurve's point handler with a fake of its port: a calibrated point joins its event's curve once
+however often it is delivered, a recalibration replaces it, a deleted point leaves and stays away."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from shared.contracts import REGISTRY, EventRef, LightcurveUpdatedV1, ObservationCalibratedV1
+from services.lightcurve.handlers import PointKeeper
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"
+EVENT = "ivo://Gaia16aye"
+
+
+def sample(key: str, **changes):
+    return REGISTRY[key].model_validate(json.loads((SAMPLES / f"{key}.json").read_text()) | changes)
+
+
+class FakeEventNotes:
+    def __init__(self):
+        self.noted: list[EventRef] = []
+
+    async def note(self, ref: EventRef) -> None:
+        self.noted.append(ref)
+
+
+class FakePointStore:
+    """In memory, the methods of ``PointStore``."""
+
+    def __init__(self):
+        self.points: dict[int, dict] = {}
+        self.deleted: set[int] = set()
+        self.upserts = 0
+        self._copies = FakeEventNotes()
+
+    @property
+    def copies(self) -> FakeEventNotes:
+        return self._copies
+
+    async def upsert_point(self, doc: dict) -> None:
+        self.upserts += 1
+        self.points[doc["_id"]] = copy.deepcopy(doc)
+
+    async def delete_point(self, followup_id: int) -> None:
+        self.deleted.add(followup_id)
+        self.points.pop(followup_id, None)
+
+    async def was_deleted(self, followup_id: int) -> bool:
+        return followup_id in self.deleted
+
+
+def calibrated(**changes) -> ObservationCalibratedV1:
+    return sample("observation.calibrated.v1", **changes)
+
+
+def without_stored_at(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != "stored_at"}
+
+
+async def test_a_calibrated_point_joins_its_event_and_the_event_is_noted():
+    store = FakePointStore()
+    message = calibrated()
+    [update] = await PointKeeper(store).on_observation_calibrated(message)
+    assert update == LightcurveUpdatedV1(event_ivorn=EVENT, followup_id=42, action="stored",
+                                         message_id=update.message_id, occurred_at=update.occurred_at)
+    point = store.points[42]
+    assert (point["observation_id"], point["event_ivorn"], point["mag"], point["mag_err"], point["filter"]) == \
+        (message.observation_id, EVENT, 17.012, 0.021, "r")
+    assert (point["observatory"], point["params_hash"], point["is_limit"]) == ("Demo 0.6 m", "3e1f0c9a7b2d4e6f", False)
+    assert store.copies.noted == [message.event]  # the curve answers before the event's own message
+
+
+async def test_a_point_delivered_again_is_stored_once_with_the_same_values():
+    store = FakePointStore()
+    keeper = PointKeeper(store)
+    message = calibrated()
+    [first] = await keeper.on_observation_calibrated(message)
+    stored = copy.deepcopy(store.points)
+    [again] = await keeper.on_observation_calibrated(message)
+    assert list(store.points) == [42] and without_stored_at(store.points[42]) == without_stored_at(stored[42])
+    assert (again.followup_id, again.action) == (first.followup_id, first.action)
+
+
+async def test_a_recalibrated_point_replaces_the_old_one():
+    store = FakePointStore()
+    keeper = PointKeeper(store)
+    await keeper.on_observation_calibrated(calibrated())
+    raw = json.loads((SAMPLES / "observation.calibrated.v1.json").read_text())
+    raw["result"] |= {"mag": 17.05, "zeropoint": -24.95}
+    await keeper.on_observation_calibrated(ObservationCalibratedV1.model_validate(raw | {"params_hash": "0" * 16}))
+    assert list(store.points) == [42]
+    assert (store.points[42]["mag"], store.points[42]["params_hash"]) == (17.05, "0" * 16)
+
+
+async def test_a_limit_is_stored_without_a_magnitude_error():
+    store = FakePointStore()
+    raw = json.loads((SAMPLES / "observation.calibrated.v1.json").read_text())
+    raw["result"] |= {"status": "limit", "is_limit": True, "mag": 19.8, "mag_err": None, "limit_sigma": 5.0}
+    await PointKeeper(store).on_observation_calibrated(ObservationCalibratedV1.model_validate(raw))
+    assert (store.points[42]["is_limit"], store.points[42]["mag_err"], store.points[42]["limit_sigma"]) == \
+        (True, None, 5.0)
+
+
+async def test_a_dry_run_or_a_point_without_followup_id_is_not_a_point_of_the_curve():
+    store = FakePointStore()
+    keeper = PointKeeper(store)
+    assert await keeper.on_observation_calibrated(calibrated(dry_run=True, followup_id=None)) == []
+    assert await keeper.on_observation_calibrated(calibrated(followup_id=None)) == []
+    assert store.points == {} and store.upserts == 0 and store.copies.noted == []
+
+
+async def test_a_deleted_point_is_removed_and_a_late_calibration_cannot_bring_it_back():
+    store = FakePointStore()
+    keeper = PointKeeper(store)
+    await keeper.on_observation_calibrated(calibrated())
+    await keeper.on_observation_calibrated(calibrated(followup_id=43, observation_id="1" * 32))
+    deleted = sample("observation.deleted.v1")
+    [removed] = await keeper.on_observation_deleted(deleted)
+    assert (removed.event_ivorn, removed.followup_id, removed.action) == (EVENT, 42, "removed")
+    assert list(store.points) == [43]
+    [again] = await keeper.on_observation_deleted(deleted)  # delivered again: the same answer, no error
+    assert again.action == "removed" and list(store.points) == [43]
+    upserts = store.upserts
+    assert await keeper.on_observation_calibrated(calibrated()) == []  # a recalibration still in flight
+    assert list(store.points) == [43] and store.upserts == upserts
+
+
+async def test_deleting_a_point_the_curve_never_had_is_remembered():
+    store = FakePointStore()
+    keeper = PointKeeper(store)
+    [removed] = await keeper.on_observation_deleted(sample("observation.deleted.v1", followup_id=99))
+    assert removed.action == "removed" and store.deleted == {99}
+    assert await keeper.on_observation_calibrated(calibrated(followup_id=99)) == []  # its calibration came late
+    assert store.points == {}
+
+
+# ---------------------------------------------------------------- the copy of the events, by revision
+
+
+class FakeEventCopyStore:
+    """In memory, the methods of ``EventCopyStore``: copies written by compare-and-set on revision."""
+
+    def __init__(self):
+        self.events: dict[str, dict] = {}
+        self.aliases: dict[str, str] = {}
+        self.lose_races = 0  # how many compare-and-sets lose to another writer first
+
+    async def find_revision(self, ivorn):
+        doc = self.events.get(ivorn)
+        return None if doc is None else {"_id": ivorn, **({"revision": doc["revision"]} if "revision" in doc else {})}
+
+    async def insert(self, doc):
+        if doc["_id"] in self.events:
+            return False
+        self.events[doc["_id"]] = copy.deepcopy(doc)
+        return True
+
+    async def replace_at(self, doc, revision):
+        if self.lose_races:
+            self.lose_races -= 1
+            return False
+        if self.events.get(doc["_id"], {}).get("revision") != revision:
+            return False
+        self.events[doc["_id"]] = copy.deepcopy(doc)
+        return True
+
+    async def hold_aliases(self, ivorn, aliases):
+        for alias in aliases:
+            if alias != ivorn:
+                self.aliases.setdefault(alias, ivorn)
+
+
+def created(**changes):
+    """The first message of the event the ``event.updated.v1`` sample updates."""
+    return sample("event.created.v1", **{"ivorn": "ivo://SWIFT_655721", "alert_id": 7,
+                                         "aliases": ["ivo://SWIFT_655721", "SWIFT_655721"]} | changes)
+
+
+def updated(**changes):
+    return sample("event.updated.v1", **changes)
+
+
+async def test_event_copies_keep_the_highest_revision_whatever_the_order_of_the_messages():
+    from services.lightcurve.events import EventCopyKeeper
+
+    store = FakeEventCopyStore()
+    keeper = EventCopyKeeper(store)
+    newer, older = updated(revision=3, n_packets=3), created(revision=1, n_packets=1)
+    assert newer.ivorn == older.ivorn
+    [first] = await keeper.on_event_message(newer)
+    [late] = await keeper.on_event_message(older)  # a late event.created.v1 cannot undo the update
+    assert (first.applied, late.applied, late.revision) == (True, False, 1)
+    assert (store.events[newer.ivorn]["revision"], store.events[newer.ivorn]["n_packets"]) == (3, 3)
+    [again] = await keeper.on_event_message(newer)  # the same revision again writes the same values
+    assert again.applied and store.events[newer.ivorn]["n_packets"] == 3 and list(store.events) == [newer.ivorn]
+
+
+async def test_an_event_message_replaces_the_minimal_copy_a_point_left():
+    from services.lightcurve.events import EventCopyKeeper, minimal_projection
+
+    store = FakeEventCopyStore()
+    message = created()
+    store.events[message.ivorn] = minimal_projection(EventRef(ivorn=message.ivorn, ra_deg=1.0, dec_deg=2.0))
+    [stored] = await EventCopyKeeper(store).on_event_message(message)
+    event = store.events[message.ivorn]
+    assert stored.applied and (event["alert_id"], event["revision"]) == (message.alert_id, message.revision)
+    assert all(store.aliases[a] == message.ivorn for a in message.aliases if a != message.ivorn)
+
+
+async def test_an_event_copy_that_keeps_changing_is_retried_then_a_transient_error():
+    import pytest
+
+    from shared.errors import TransientError
+    from services.lightcurve.events import EventCopyKeeper
+
+    store = FakeEventCopyStore()
+    keeper = EventCopyKeeper(store)
+    await keeper.on_event_message(created(revision=1))
+    store.lose_races = 2  # two other writers first: the third try applies
+    [stored] = await keeper.on_event_message(updated(revision=2))
+    assert stored.applied and store.events[stored.event_ivorn]["revision"] == 2
+    store.lose_races = 1000
+    with pytest.raises(TransientError, match="kept changing"):
+        await keeper.on_event_message(updated(revision=3))
+    assert store.events[stored.event_ivorn]["revision"] == 2
