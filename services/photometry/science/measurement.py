@@ -67,16 +67,17 @@ def _aperture(sub: np.ndarray, rms: np.ndarray, x: np.ndarray, y: np.ndarray, ra
     """(flux, error, touches-missing-or-edge) in circular apertures."""
     ny, nx = sub.shape
     bad = ~np.isfinite(sub)
+    any_bad = bool(bad.any())
     aper = CircularAperture(np.c_[x, y], r=radius)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        table = aperture_photometry(np.where(bad, 0.0, sub), aper, mask=bad if bad.any() else None)
+        table = aperture_photometry(np.where(bad, 0.0, sub) if any_bad else sub, aper, mask=bad if any_bad else None)
     flux = np.asarray(table["aperture_sum"], float)
     area = math.pi * radius**2
     r_local = rms[np.clip(np.rint(y).astype(int), 0, ny - 1), np.clip(np.rint(x).astype(int), 0, nx - 1)]
     var = area * r_local.astype(float) ** 2 + (np.maximum(flux, 0.0) / gain if gain else 0.0)
     edge = (x - radius < -0.5) | (x + radius > nx - 0.5) | (y - radius < -0.5) | (y + radius > ny - 0.5)
-    if bad.any():
+    if any_bad:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             n_bad = np.asarray(aperture_photometry(bad.astype(float), aper)["aperture_sum"], float)
