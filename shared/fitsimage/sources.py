@@ -392,7 +392,7 @@ def find_sources(data: np.ndarray, *, background: Background | None = None, thre
     # the threshold is in units of the noise of the *smoothed* frame (a matched-filter S/N), measured
     # on it (robust standard deviation of a pixel sample) so that correlated noise is accounted for
     step = max(1, int(np.sqrt(smooth.size / 250_000)))
-    sample = (smooth / background.rms)[::step, ::step]
+    sample = smooth[::step, ::step] / background.rms[::step, ::step]
     med = np.median(sample)
     noise_ratio = float(1.4826 * np.median(np.abs(sample - med)))
     if not (np.isfinite(noise_ratio) and noise_ratio > 0):
