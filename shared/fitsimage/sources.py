@@ -291,6 +291,20 @@ def windowed_centroids(sub: np.ndarray, x: np.ndarray, y: np.ndarray, *, sigma_p
     return cx, cy, ok
 
 
+def _gaussian_smooth(image: np.ndarray, sigma_px: float, block: int = 64) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(image, sigma_px)``, bit for bit, its first (axis 0) pass on column blocks.
+
+    Filtering along axis 0 of a whole 2k frame misses the cache on every step (58 ms of the 75 ms);
+    on contiguous copies of 64-column blocks the same pass takes 40 ms. The axis-1 pass is one call.
+    """
+    image = np.asarray(image)
+    out = np.empty(image.shape, dtype=image.dtype)
+    for x0 in range(0, image.shape[1], block):
+        out[:, x0:x0 + block] = ndimage.gaussian_filter1d(np.ascontiguousarray(image[:, x0:x0 + block]), sigma_px,
+                                                          axis=0)
+    return ndimage.gaussian_filter1d(out, sigma_px, axis=1)
+
+
 def segment_properties(labels: np.ndarray, sub: np.ndarray, smooth: np.ndarray, *, max_sources: int | None = None,
                        measure_shape: bool = True) -> tuple[np.ndarray, ...]:
     """Isophotal properties of every segment, as photutils' ``SourceCatalog(sub, segm, convolved_data=smooth)``.
@@ -411,7 +425,7 @@ def find_sources(data: np.ndarray, *, background: Background | None = None, thre
     if background is None:
         background = estimate_background(work, box_px=max(8, 64 // f), stats_bin=2 if f > 1 and min(work.shape) >= 512 else None)
     sub = work - background.level
-    smooth = ndimage.gaussian_filter(sub, max(1.0, kernel_fwhm_px / f) / 2.3548)
+    smooth = _gaussian_smooth(sub, max(1.0, kernel_fwhm_px / f) / 2.3548)
     # the threshold is in units of the noise of the *smoothed* frame (a matched-filter S/N), measured
     # on it (robust standard deviation of a pixel sample) so that correlated noise is accounted for
     step = max(1, int(np.sqrt(smooth.size / 250_000)))

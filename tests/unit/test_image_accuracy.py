@@ -21,8 +21,8 @@ from scipy.spatial import cKDTree
 from services.astrometry.science import anet
 from services.photometry.science import FLAGS, measure
 from shared.fitsimage import read_image
-from shared.fitsimage.sources import (_SortedMedianBackground, estimate_background, find_sources, segment_properties,
-                                      windowed_centroids)
+from shared.fitsimage.sources import (_gaussian_smooth, _SortedMedianBackground, estimate_background, find_sources,
+                                      segment_properties, windowed_centroids)
 from shared.simimage import make_reference_field, moffat_alpha_px, simulate_image, wcs_error_vs_truth_arcsec
 from tests.support.images import solve_simulated
 
@@ -74,6 +74,12 @@ def test_a_window_with_no_flux_keeps_the_starting_position_and_says_so():
     x, y, ok = windowed_centroids(np.zeros((30, 30)), np.array([12.3, 40.0]), np.array([9.8, 5.0]), sigma_px=1.3)
     assert not ok.any()
     assert x.tolist() == [12.3, 40.0] and y.tolist() == [9.8, 5.0]
+
+
+def test_the_blocked_smoothing_is_scipy_gaussian_filter_bit_for_bit():
+    image = np.random.default_rng(3).normal(100.0, 5.0, (300, 517)).astype(np.float32)
+    for sigma in (0.9, 1.27, 3.4):
+        np.testing.assert_array_equal(_gaussian_smooth(image, sigma), ndimage.gaussian_filter(image, sigma))
 
 
 def test_the_sorted_box_median_is_photutils_median_background(frame_1k):
