@@ -243,6 +243,9 @@ def measure(frame: ImageFrame | np.ndarray, wcs: WCS, *, target_ra_deg: float, t
     f_ap, e_ap, edge_ap = _aperture(sub, bkg.rms, ax, ay, r_ap, gain)
     edge = edge_ap[:x.size]
     corr_sel = np.flatnonzero(~saturated & ~cosmic & ~edge & (d_nn > 2.0 * r_big) & (f_ap[:x.size] > 50 * e_ap[:x.size]))
+    # the brightest of them: their ratios are the least noisy, and each big aperture costs (0.07 s for
+    # the 400 of a 2k frame)
+    corr_sel = corr_sel[np.argsort(-f_ap[corr_sel], kind="stable")[:params.aperture_correction_stars]]
     ap_corr, ap_corr_err = 1.0, None
     if corr_sel.size >= 3:
         f_big, _, edge_big = _aperture(sub, bkg.rms, x[corr_sel], y[corr_sel], r_big, gain)
