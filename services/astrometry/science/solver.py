@@ -7,7 +7,9 @@ Steps (pure and synchronous; ``astrometry.net`` runs as two subprocesses, see :m
    to ``header_max_shift_arcsec`` found by voting): a WCS that puts reference stars on detected
    stars is refined; one that does not is **stale** and is replaced;
 3. otherwise solve with astrometry.net on an index built from the reference cone, with the pixel
-   scale (header, observatory record or argument) as a +-10 % hint, or a wide range if unknown;
+   scale (header, observatory record or argument) as a +-10 % hint, or a wide range if unknown (the
+   index build starts before step 1 and runs while the sources are detected, unless
+   ``overlap_index_build`` is off; a header WCS that fits stops it);
    :func:`solve_attempts` then tries, only if that fails, the wide range 0.1-30 arcsec/pixel around
    the event position and around the header pointing (:func:`plan_attempts`: binned or resampled
    frames keep the unbinned scale in their headers), within one time budget, and a failure names

@@ -11,7 +11,9 @@ Steps (pure and synchronous; photutils throughout):
 3. the PSF: a Moffat fitted by photutils on bright isolated stars (:mod:`.psf`);
 4. PSF fluxes of all stars **and of the event position** in one simultaneous linear fit with
    positions fixed; aperture fluxes (1.5 FWHM) with an aperture correction to 4 FWHM measured on
-   bright isolated stars;
+   the ``aperture_correction_stars`` (100) brightest isolated stars (on the simulated 2k frames
+   their median leaves the aperture magnitudes 0.0018 mag from the truth; all 700 isolated stars
+   left 0.0041 mag, the faint ones' noisy ratios pulling the median, and took 0.07 s);
 5. the catalogue for the calibration (:class:`~shared.catalogue.model.StarTable`, same schema as an
    upload): stars not flagged saturated, edge, cosmic or poor fit (poor fits are kept when leaving
    them out would leave fewer than half the stars or 10: then the PSF model is to blame) with
