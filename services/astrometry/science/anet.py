@@ -13,10 +13,10 @@ steps of sqrt 2 covering every scale of the range (:func:`index_plan`), each bui
 a field of its quad size can reach from the cone centre, and at most the brightest ``STARS_PER_CELL``
 per uniformisation cell: on a 2 deg cone of 250 000 stars the 19 indexes of 0.1-30"/px build in 4 s
 (26 s for the smallest alone from the whole cone). The builds run six at a time
-(``QUAD_PASSES`` rounds of quad building each: fewer are faster but lose hard frames). An :class:`IndexBuild` can be started
-before the sources are detected (:func:`start_index_build`) and handed to :func:`solve_field`, so
-the builds run on the other core meanwhile; its processes are waited for with blocking waits
-(``Popen.wait(timeout)`` polls, up to 50 ms late).
+(``QUAD_PASSES`` rounds of quad building each: fewer are faster but lose hard frames). An
+:class:`IndexBuild` can be started before the sources are detected (:func:`start_index_build`) and
+handed to :func:`solve_field`, so the builds run on the other core meanwhile; its processes are
+waited for with blocking waits (``Popen.wait(timeout)`` polls, up to 50 ms late).
 
 Pure apart from the two subprocesses: synchronous, no network, deterministic for the same input.
 """
