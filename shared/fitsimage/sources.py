@@ -39,7 +39,7 @@ import numpy as np
 from astropy.stats import SigmaClip
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.background import Background2D, MedianBackground
-from photutils.segmentation import SourceCatalog, detect_sources
+from photutils.segmentation import detect_sources
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage, sparse
 
