@@ -302,7 +302,10 @@ def solve(frame: ImageFrame | np.ndarray, *, references_ra_deg, references_dec_d
     if params.overlap_index_build and anet.available() and not (attempt is not None and attempt.wide):
         pre_scale = scale
         if header_wcs is not None and header_rejected is None and not scale:  # the scale a rejected header leaves
-            pre_scale = math.sqrt(abs(np.linalg.det(header_wcs.pixel_scale_matrix))) * 3600.0
+            try:
+                pre_scale = math.sqrt(abs(np.linalg.det(header_wcs.pixel_scale_matrix))) * 3600.0
+            except (ValueError, np.linalg.LinAlgError):
+                pre_scale = None
         lo, hi, _, _, _, cone_centre = _anet_request(shape, pre_scale, params, attempt, hint_ra_deg, hint_dec_deg)
         early = anet.start_index_build(shape=shape, ref_ra_deg=ref_ra, ref_dec_deg=ref_dec, ref_mag=ref_mag,
                                        scale_low_arcsec=lo, scale_high_arcsec=hi, cone_centre=cone_centre)
