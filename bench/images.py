@@ -17,6 +17,10 @@ frame: WCS within 0.003" of the truth, the transient within 0.0015 mag, the scie
   with the true PSF and noise), so the goal is on the mean, a bias; the standard error (about
   0.004 / sqrt(frames): 0.0007 mag with the default 40) says how well the frames measure it.
 
+Each stage's CPU time (``RUSAGE_SELF`` plus ``RUSAGE_CHILDREN``: astrometry.net's programs count)
+is printed beside the wall time: on a shared machine the wall time grows with the load, the CPU
+time much less, so the CPU medians compare runs made under different loads.
+
 The reference cone is cut from an in-memory synthetic field, standing in for the store query the
 services make (``RefcatStore.cone``), and is timed as "references". Run:
 ``.venv/bin/python bench/images.py [--runs 40] [--runs-4k 3] [--sizes 1024 2048 4096]``.
@@ -33,6 +37,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -78,6 +83,33 @@ def photon_floor_mag(truth: dict) -> float:
     return 2.5 / math.log(10.0) * math.sqrt(var) / f
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its finished children (astrometry.net's programs)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class _Clock:
+    """Wall and CPU time of each stage, into ``t`` and ``cpu``."""
+
+    def __init__(self):
+        self.t, self.cpu = {}, {}
+
+    def __call__(self, stage: str):
+        clock = self
+
+        class _Stage:
+            def __enter__(self):
+                self.w0, self.c0 = time.perf_counter(), _cpu_s()
+
+            def __exit__(self, *exc):
+                clock.t[stage] = time.perf_counter() - self.w0
+                clock.cpu[stage] = _cpu_s() - self.c0
+
+        return _Stage()
+
+
 def one_run(reference, size: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     data, truth = simulate_image(reference=reference, size_px=size, centre_ra_deg=RA0 + rng.uniform(-0.02, 0.02),
@@ -85,31 +117,27 @@ def one_run(reference, size: int, seed: int) -> dict:
                                  pixel_scale_arcsec=SCALE, wcs_offset_deg=0.3, transient_mag=TRANSIENT_MAG, seed=seed,
                                  n_faint=size * size * STARS_PER_2K // (4 * 2048 * 2048), sip_strength_px=2.0)
     ev_ra, ev_dec = truth["event_ra_deg"], truth["event_dec_deg"]
-    t = {}
-    t0 = time.perf_counter()
-    frame = read_image(data)
-    t["read"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    record = standardise_header(frame.header)
-    t["standardise"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cone = select_cone(reference, *reference_cone(frame.shape, pixel_scale_arcsec=record.pixel_scale_arcsec,
-                                                  hint_ra_deg=ev_ra, hint_dec_deg=ev_dec))
-    t["references"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    solved = solve(frame, references_ra_deg=cone.ra_deg, references_dec_deg=cone.dec_deg,
-                   references_mag=cone.mags["r"], hint_ra_deg=ev_ra, hint_dec_deg=ev_dec, record=record)
-    t["solve"] = time.perf_counter() - t0
+    clock = _Clock()
+    with clock("read"):
+        frame = read_image(data)
+    with clock("standardise"):
+        record = standardise_header(frame.header)
+    with clock("references"):
+        cone = select_cone(reference, *reference_cone(frame.shape, pixel_scale_arcsec=record.pixel_scale_arcsec,
+                                                      hint_ra_deg=ev_ra, hint_dec_deg=ev_dec))
+    with clock("solve"):
+        solved = solve(frame, references_ra_deg=cone.ra_deg, references_dec_deg=cone.dec_deg,
+                       references_mag=cone.mags["r"], hint_ra_deg=ev_ra, hint_dec_deg=ev_dec, record=record)
     if solved.status != "solved":
         raise SystemExit(f"{size}px seed {seed}: astrometry failed: {solved.reason}")
-    t0 = time.perf_counter()
-    phot = measure(frame, solved.wcs, target_ra_deg=ev_ra, target_dec_deg=ev_dec, record=record)
-    t["measure"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cal = calibrate(phot.stars, [cone], target_ra_deg=ev_ra, target_dec_deg=ev_dec)
-    t["calibrate"] = time.perf_counter() - t0
+    with clock("measure"):
+        phot = measure(frame, solved.wcs, target_ra_deg=ev_ra, target_dec_deg=ev_dec, record=record)
+    with clock("calibrate"):
+        cal = calibrate(phot.stars, [cone], target_ra_deg=ev_ra, target_dec_deg=ev_dec)
+    t, cpu = clock.t, clock.cpu
     t["total"] = sum(t[s] for s in STAGES)
-    return {"t": t, "solve_split": solved.timings_s, "measure_split": phot.timings_s,
+    cpu["total"] = sum(cpu[s] for s in STAGES)
+    return {"t": t, "cpu": cpu, "solve_split": solved.timings_s, "measure_split": phot.timings_s,
             "wcs_error_arcsec": wcs_error_vs_truth_arcsec(solved.wcs, truth["wcs_header"], frame.shape),
             "dmag": None if cal.mag is None else cal.mag - TRANSIENT_MAG, "n_stars": len(phot.stars),
             "n_wcs_stars": solved.n_stars, "floor_mag": photon_floor_mag(truth)}
@@ -158,7 +186,7 @@ def main() -> None:
              "dmag (median) |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
-    accuracy = []
+    accuracy, cpu_rows = [], []
     for size in args.sizes:
         n = args.runs_4k if size >= 4096 else args.runs
         runs = [one_run(reference, size, seed) for seed in range(n)]
@@ -178,6 +206,18 @@ def main() -> None:
               f"{measure_split} | {med(lambda r: r['n_stars']):.0f} | {med(lambda r: r['wcs_error_arcsec']):.4f}\" | "
               f"{med(lambda r: r['dmag']):+.4f} |", flush=True)
         accuracy += accuracy_rows(size, runs, total)
+        cpu_rows.append(f"| {size} x {size} | {n} | " + " | ".join(
+            f"{med(lambda r, s=s: r['cpu'][s]):.3f}" for s in STAGES) + f" | **{med(lambda r: r['cpu']['total']):.3f}** | "
+            + " | ".join(f"{med(lambda r, s=s: r['t'][s]):.3f}" for s in ("solve", "measure"))
+            + f" | {total:.3f} |")
+    print()
+    print("CPU seconds per stage (this process and the astrometry.net programs it ran; medians), and the wall "
+          "seconds of solve, measure and the chain to three decimals")
+    print("| frame | runs | " + " | ".join(f"cpu {s}" for s in STAGES) + " | cpu total | wall solve | wall measure | "
+          "wall total |")
+    print("|" + "---|" * (len(STAGES) + 6))
+    for line in cpu_rows:
+        print(line)
     print()
     print("Accuracy against issue item 8 (WCS: mean over frames of the RMS over a 25 x 25 grid covering the frame; "
           "transient: calibrated minus true magnitude, mean +- standard error over the frames, RMS, photon-noise "

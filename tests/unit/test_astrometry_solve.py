@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 
 import numpy as np
 import pytest
 
-from services.astrometry.science import AstrometryParams, anet, solve
-from shared.fitsimage import read_image
-from shared.simimage import make_reference_field, simulate_image, wcs_error_vs_truth_arcsec
+from services.astrometry.science import AstrometryParams, anet, reference_cone, solve
+from shared.fitsimage import read_image, standardise_header
+from shared.simimage import make_reference_field, select_cone, simulate_image, wcs_error_vs_truth_arcsec
 from tests.support.images import solve_simulated
 
 needs_anet = pytest.mark.skipif(not anet.available(), reason="the Debian package astrometry.net is not installed")
@@ -99,3 +100,33 @@ def test_an_empty_frame_fails_with_too_few_stars(reference):
     result = solve(rng.normal(100, 5, (256, 256)).astype(np.float32), references_ra_deg=reference.ra_deg,
                    references_dec_deg=reference.dec_deg, pixel_scale_arcsec=SCALE, header_wcs=None)
     assert result.status == "failed" and "stars detected" in result.reason
+
+
+@needs_anet
+def test_indexes_built_while_detecting_give_the_same_solution_as_indexes_built_after(reference):
+    data, truth = simulate_image(reference=reference, size_px=1024, centre_ra_deg=RA0, centre_dec_deg=DEC0,
+                                 pixel_scale_arcsec=SCALE, wcs_offset_deg=0.3, seed=14, n_faint=256, rotation_deg=75.0)
+    frame = read_image(data)
+    record = standardise_header(frame.header)
+    cone = select_cone(reference, *reference_cone(frame.shape, pixel_scale_arcsec=SCALE, hint_ra_deg=truth["event_ra_deg"],
+                                                  hint_dec_deg=truth["event_dec_deg"]))
+    results = [solve(frame, references_ra_deg=cone.ra_deg, references_dec_deg=cone.dec_deg,
+                     references_mag=cone.mags["r"], hint_ra_deg=truth["event_ra_deg"],
+                     hint_dec_deg=truth["event_dec_deg"], record=record,
+                     params=AstrometryParams(overlap_index_build=overlap)) for overlap in (True, False)]
+    assert [r.method for r in results] == ["astrometry.net", "astrometry.net"]
+    np.testing.assert_allclose(results[0].wcs.wcs.crval, results[1].wcs.wcs.crval, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(results[0].wcs.sip.a, results[1].wcs.sip.a, rtol=0, atol=1e-15)
+    assert results[0].rms_arcsec == results[1].rms_arcsec and results[0].n_stars == results[1].n_stars
+
+
+@needs_anet
+def test_an_index_build_no_longer_needed_is_stopped_and_its_directory_removed(reference):
+    cone = select_cone(reference, RA0, DEC0, 0.3)
+    build = anet.start_index_build(shape=(1024, 1024), ref_ra_deg=cone.ra_deg, ref_dec_deg=cone.dec_deg,
+                                   ref_mag=cone.mags["r"], scale_low_arcsec=0.36, scale_high_arcsec=0.44)
+    assert os.path.isdir(build.tmp) and len(build.commands) >= 3
+    build.close()
+    assert not os.path.exists(build.tmp)
+    assert all(proc.returncode is not None for proc in build._procs)
+    build.close()  # twice is harmless

@@ -11,13 +11,18 @@ import math
 
 import numpy as np
 import pytest
+from astropy.stats import SigmaClip
 from astropy.wcs import WCS
+from photutils.background import Background2D, MedianBackground
+from photutils.segmentation import SourceCatalog, detect_sources
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from services.astrometry.science import anet
 from services.photometry.science import FLAGS, measure
 from shared.fitsimage import read_image
-from shared.fitsimage.sources import find_sources, windowed_centroids
+from shared.fitsimage.sources import (_gaussian_smooth, _SortedMedianBackground, estimate_background, find_sources,
+                                      segment_properties, windowed_centroids)
 from shared.simimage import make_reference_field, moffat_alpha_px, simulate_image, wcs_error_vs_truth_arcsec
 from tests.support.images import solve_simulated
 
@@ -69,6 +74,49 @@ def test_a_window_with_no_flux_keeps_the_starting_position_and_says_so():
     x, y, ok = windowed_centroids(np.zeros((30, 30)), np.array([12.3, 40.0]), np.array([9.8, 5.0]), sigma_px=1.3)
     assert not ok.any()
     assert x.tolist() == [12.3, 40.0] and y.tolist() == [9.8, 5.0]
+
+
+def test_the_blocked_smoothing_is_scipy_gaussian_filter_bit_for_bit():
+    image = np.random.default_rng(3).normal(100.0, 5.0, (300, 517)).astype(np.float32)
+    for sigma in (0.9, 1.27, 3.4):
+        np.testing.assert_array_equal(_gaussian_smooth(image, sigma), ndimage.gaussian_filter(image, sigma))
+
+
+def test_the_sorted_box_median_is_photutils_median_background(frame_1k):
+    frame, _ = frame_1k
+    data = frame.data
+    mask = np.zeros(data.shape, bool)  # masked pixels (as missing ones): boxes with fewer values, or too few
+    mask[100:180, 200:230] = True
+    mask[600:700, 0:300] = True
+    meshes = []
+    for estimator in (MedianBackground(), _SortedMedianBackground()):
+        bkg = Background2D(data, 64, mask=mask, filter_size=(1, 1), sigma_clip=SigmaClip(sigma=3.0, maxiters=5),
+                           bkg_estimator=estimator, exclude_percentile=50.0)
+        meshes.append((np.asarray(bkg.background_mesh), np.asarray(bkg.background_rms_mesh)))
+    np.testing.assert_array_equal(meshes[0][0], meshes[1][0])
+    np.testing.assert_array_equal(meshes[0][1], meshes[1][1])
+    assert np.isfinite(meshes[1][0]).all() and meshes[1][0].shape == (16, 16)
+
+
+@pytest.mark.parametrize("max_sources", [None, 150])
+def test_the_vectorised_segment_properties_are_those_of_photutils_source_catalog(frame_1k, max_sources):
+    frame, _ = frame_1k
+    background = estimate_background(frame.data)
+    sub = frame.data - background.level
+    smooth = ndimage.gaussian_filter(sub, 3.0 / 2.3548)
+    seg = detect_sources(smooth, 3.0 * background.rms, n_pixels=5)
+    x, y, flux, peak, area, fwhm = segment_properties(seg.data, sub, smooth, max_sources=max_sources)
+    if max_sources is not None:  # the segments with the largest smoothed sums
+        sums = ndimage.sum_labels(smooth, seg.data, index=seg.labels)
+        seg.keep_labels(seg.labels[np.argsort(-sums, kind="stable")[:max_sources]], relabel=True)
+    assert seg.n_labels == x.size == (max_sources or x.size) and x.size > 100
+    cat = SourceCatalog(sub, seg, convolved_data=smooth)
+    np.testing.assert_allclose(x, cat.x_centroid, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(y, cat.y_centroid, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(flux, cat.segment_flux, rtol=1e-9)
+    np.testing.assert_allclose(peak, cat.max_value, rtol=1e-9)
+    np.testing.assert_array_equal(area, cat.area.value)
+    np.testing.assert_allclose(fwhm, cat.fwhm.value, rtol=1e-9)
 
 
 @pytest.mark.parametrize("bin_factor, max_sources", [(2, 300), (1, None)])

@@ -7,7 +7,9 @@ Steps (pure and synchronous; ``astrometry.net`` runs as two subprocesses, see :m
    to ``header_max_shift_arcsec`` found by voting): a WCS that puts reference stars on detected
    stars is refined; one that does not is **stale** and is replaced;
 3. otherwise solve with astrometry.net on an index built from the reference cone, with the pixel
-   scale (header, observatory record or argument) as a +-10 % hint, or a wide range if unknown;
+   scale (header, observatory record or argument) as a +-10 % hint, or a wide range if unknown (the
+   index build starts before step 1 and runs while the sources are detected, unless
+   ``overlap_index_build`` is off; a header WCS that fits stops it);
    :func:`solve_attempts` then tries, only if that fails, the wide range 0.1-30 arcsec/pixel around
    the event position and around the header pointing (:func:`plan_attempts`: binned or resampled
    frames keep the unbinned scale in their headers), within one time budget, and a failure names
@@ -85,6 +87,7 @@ class AstrometryParams:
     max_hinted_cone_radius_deg: float = 5.0
     total_time_limit_s: float = 60.0
     footprint_margin_arcsec: float = 5.0
+    overlap_index_build: bool = True  # build astrometry.net's indexes while the sources are detected
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (provenance)."""
@@ -293,93 +296,122 @@ def solve(frame: ImageFrame | np.ndarray, *, references_ra_deg, references_dec_d
                        "it (import a Gaia catalogue of this area)", n_references=int(ref_ra.size), header_wcs=h_state,
                        params=p)
 
-    bin_factor = 2 if min(shape) >= params.bin_from_px else 1
-    sources, _ = find_sources(data, threshold_sigma=params.detection_sigma, bin_factor=bin_factor,
-                              max_sources=params.max_sources, measure_shape=False)
-    timings["detect"] = time.perf_counter() - t0
-    sx, sy = sources.x, sources.y
-    common = dict(n_sources=len(sources), n_references=int(ref_ra.size), params=p)
-    if len(sources) < params.min_stars:
-        return _failed(f"only {len(sources)} stars detected above {params.detection_sigma:g} sigma: the frame is "
-                       "too shallow, empty or cloudy to solve", header_wcs=h_state, retryable=False, **common)
-
-    start_wcs, method, shift = None, None, (0.0, 0.0)
-    if header_wcs is not None and header_rejected is not None:
-        h_state = "stale"
-        notes.append(f"header WCS rejected: {header_rejected}")
-    elif header_wcs is not None:
+    # astrometry.net's indexes depend only on the reference stars and the scale range: when the
+    # header WCS may not do, their build starts now and runs while the sources are detected
+    early, t_start = None, time.perf_counter()
+    if params.overlap_index_build and anet.available() and not (attempt is not None and attempt.wide):
+        pre_scale = scale
+        if header_wcs is not None and header_rejected is None and not scale:  # the scale a rejected header leaves
+            try:
+                pre_scale = math.sqrt(abs(np.linalg.det(header_wcs.pixel_scale_matrix))) * 3600.0
+            except (ValueError, np.linalg.LinAlgError):
+                pre_scale = None
+        lo, hi, _, _, _, cone_centre = _anet_request(shape, pre_scale, params, attempt, hint_ra_deg, hint_dec_deg)
+        early = anet.start_index_build(shape=shape, ref_ra_deg=ref_ra, ref_dec_deg=ref_dec, ref_mag=ref_mag,
+                                       scale_low_arcsec=lo, scale_high_arcsec=hi, cone_centre=cone_centre)
+    t_start = time.perf_counter() - t_start  # counted with astrometry.net's time
+    try:
         t = time.perf_counter()
-        h_scale = math.sqrt(abs(np.linalg.det(header_wcs.pixel_scale_matrix))) * 3600.0
-        check = check_wcs(header_wcs, sx, sy, ref_ra, ref_dec, shape, match_radius_px=params.match_radius_px,
-                          max_shift_px=params.header_max_shift_arcsec / h_scale, min_stars=params.min_stars)
-        timings["check_header_wcs"] = time.perf_counter() - t
-        if check.ok:
-            start_wcs, shift = header_wcs, check.shift_px
-            moved = math.hypot(*shift) * h_scale
-            h_state = "verified" if moved < 2.0 * params.match_radius_px * h_scale else "corrected"
-            method = "header WCS" + (f" (shifted by {moved:.1f} arcsec)" if h_state == "corrected" else "")
-        else:
+        bin_factor = 2 if min(shape) >= params.bin_from_px else 1
+        sources, _ = find_sources(data, threshold_sigma=params.detection_sigma, bin_factor=bin_factor,
+                                  max_sources=params.max_sources, measure_shape=False)
+        timings["detect"] = time.perf_counter() - t
+        sx, sy = sources.x, sources.y
+        common = dict(n_sources=len(sources), n_references=int(ref_ra.size), params=p)
+        if len(sources) < params.min_stars:
+            return _failed(f"only {len(sources)} stars detected above {params.detection_sigma:g} sigma: the frame is "
+                           "too shallow, empty or cloudy to solve", header_wcs=h_state, retryable=False, **common)
+
+        start_wcs, method, shift = None, None, (0.0, 0.0)
+        if header_wcs is not None and header_rejected is not None:
             h_state = "stale"
-            notes.append(f"header WCS rejected: {check.reason}")
-            scale = scale or h_scale
+            notes.append(f"header WCS rejected: {header_rejected}")
+        elif header_wcs is not None:
+            t = time.perf_counter()
+            h_scale = math.sqrt(abs(np.linalg.det(header_wcs.pixel_scale_matrix))) * 3600.0
+            check = check_wcs(header_wcs, sx, sy, ref_ra, ref_dec, shape, match_radius_px=params.match_radius_px,
+                              max_shift_px=params.header_max_shift_arcsec / h_scale, min_stars=params.min_stars)
+            timings["check_header_wcs"] = time.perf_counter() - t
+            if check.ok:
+                start_wcs, shift = header_wcs, check.shift_px
+                moved = math.hypot(*shift) * h_scale
+                h_state = "verified" if moved < 2.0 * params.match_radius_px * h_scale else "corrected"
+                method = "header WCS" + (f" (shifted by {moved:.1f} arcsec)" if h_state == "corrected" else "")
+            else:
+                h_state = "stale"
+                notes.append(f"header WCS rejected: {check.reason}")
+                scale = scale or h_scale
 
-    if start_wcs is None:
-        if not anet.available():
-            return _failed("the header has no WCS that matches the stars, and astrometry.net (the Debian package "
-                           "'astrometry.net') is not installed on this server to solve the field", header_wcs=h_state,
-                           notes=tuple(notes), retryable=False, **common)
-        lo, hi = ((scale * (1 - params.scale_tolerance), scale * (1 + params.scale_tolerance)) if scale
-                  else params.unknown_scale_range_arcsec)
+        if start_wcs is None:
+            if not anet.available():
+                return _failed("the header has no WCS that matches the stars, and astrometry.net (the Debian package "
+                               "'astrometry.net') is not installed on this server to solve the field", header_wcs=h_state,
+                               notes=tuple(notes), retryable=False, **common)
+            t = time.perf_counter()
+            lo, hi, hint, radius, time_limit_s, cone_centre = _anet_request(shape, scale, params, attempt, hint_ra_deg,
+                                                                            hint_dec_deg)
+            outcome = anet.solve_field(sx, sy, sources.flux, shape=shape, ref_ra_deg=ref_ra, ref_dec_deg=ref_dec,
+                                       ref_mag=ref_mag, scale_low_arcsec=lo, scale_high_arcsec=hi,
+                                       hint=hint if radius else None, hint_radius_deg=radius,
+                                       time_limit_s=time_limit_s, cone_centre=cone_centre, index_build=early)
+            early_given = early is not None
+            early = None  # closed by solve_field
+            timings["astrometry.net"] = time.perf_counter() - t + (t_start if early_given else 0.0)
+            if outcome.wcs is None:
+                return _failed(outcome.reason or "astrometry.net found no solution", header_wcs=h_state,
+                               notes=tuple(notes), timings_s=timings, **common)
+            start_wcs, method = outcome.wcs, "astrometry.net"
+            if outcome.log_odds is not None:
+                notes.append(f"astrometry.net log-odds {outcome.log_odds:.1f}")
+            if cone_centre is not None:  # a wide cone: refine on the stars of the solved footprint only
+                g = _geometry(start_wcs, shape)
+                near = sky_separation_arcsec(ref_ra, ref_dec, g["centre_ra_deg"], g["centre_dec_deg"]) <= (
+                    1.2 * field_radius_deg(shape, g["pixel_scale_arcsec"]) * 3600.0)
+                ref_ra, ref_dec = ref_ra[near], ref_dec[near]
+
         t = time.perf_counter()
-        hint = (hint_ra_deg, hint_dec_deg) if hint_ra_deg is not None and hint_dec_deg is not None else None
-        radius = 2.2 * field_radius_deg(shape, hi) if hint is not None and scale else None
-        time_limit_s, cone_centre = params.time_limit_s, None
-        if attempt is not None:
-            lo, hi, time_limit_s = attempt.scale_low_arcsec, attempt.scale_high_arcsec, attempt.time_limit_s
-            hint = (attempt.centre_ra_deg, attempt.centre_dec_deg)
-            radius = None if attempt.wide else 2.2 * field_radius_deg(shape, hi)
-            cone_centre = hint if attempt.wide else None
-        outcome = anet.solve_field(sx, sy, sources.flux, shape=shape, ref_ra_deg=ref_ra, ref_dec_deg=ref_dec,
-                                   ref_mag=ref_mag, scale_low_arcsec=lo, scale_high_arcsec=hi,
-                                   hint=hint if radius else None, hint_radius_deg=radius,
-                                   time_limit_s=time_limit_s, cone_centre=cone_centre)
-        timings["astrometry.net"] = time.perf_counter() - t
-        if outcome.wcs is None:
-            return _failed(outcome.reason or "astrometry.net found no solution", header_wcs=h_state,
-                           notes=tuple(notes), timings_s=timings, **common)
-        start_wcs, method = outcome.wcs, "astrometry.net"
-        if outcome.log_odds is not None:
-            notes.append(f"astrometry.net log-odds {outcome.log_odds:.1f}")
-        if cone_centre is not None:  # a wide cone: refine on the stars of the solved footprint only
-            g = _geometry(start_wcs, shape)
-            near = sky_separation_arcsec(ref_ra, ref_dec, g["centre_ra_deg"], g["centre_dec_deg"]) <= (
-                1.2 * field_radius_deg(shape, g["pixel_scale_arcsec"]) * 3600.0)
-            ref_ra, ref_dec = ref_ra[near], ref_dec[near]
+        fit, why = refine_wcs(start_wcs, sx, sy, ref_ra, ref_dec, shape, shift_px=shift,
+                              start_radius_px=max(params.match_radius_px, 5.0), max_sip_degree=params.max_sip_degree,
+                              min_stars=params.min_stars)
+        timings["refine"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        if fit is None:
+            return _failed(f"the {method} solution could not be refined: {why}", header_wcs=h_state, notes=tuple(notes),
+                           timings_s=timings, **common)
+        if fit.rms_arcsec > params.max_rms_arcsec:
+            return _failed(f"the WCS residuals are {fit.rms_arcsec:.2f} arcsec RMS on {fit.n_stars} stars, above the "
+                           f"{params.max_rms_arcsec:g} arcsec accepted", header_wcs=h_state, notes=tuple(notes),
+                           timings_s=timings, **common)
+        geo = _geometry(fit.wcs, shape)
+        offset = None
+        if header_wcs is not None:
+            ny, nx = shape
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                h_ra, h_dec = header_wcs.all_pix2world([[(nx - 1) / 2.0, (ny - 1) / 2.0]], 0)[0]
+            offset = float(sky_separation_arcsec(h_ra, h_dec, geo["centre_ra_deg"], geo["centre_dec_deg"]))
+        return AstrometryResult(status="solved", reason=None, method=method, wcs=fit.wcs, rms_arcsec=fit.rms_arcsec,
+                                n_stars=fit.n_stars, sip_degree=fit.sip_degree, header_wcs=h_state,
+                                header_wcs_offset_arcsec=offset, timings_s=timings, notes=tuple(notes), **geo, **common)
+    finally:
+        if early is not None:  # not needed (the header WCS fits, or too few sources)
+            early.close()
 
-    t = time.perf_counter()
-    fit, why = refine_wcs(start_wcs, sx, sy, ref_ra, ref_dec, shape, shift_px=shift,
-                          start_radius_px=max(params.match_radius_px, 5.0), max_sip_degree=params.max_sip_degree,
-                          min_stars=params.min_stars)
-    timings["refine"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
-    if fit is None:
-        return _failed(f"the {method} solution could not be refined: {why}", header_wcs=h_state, notes=tuple(notes),
-                       timings_s=timings, **common)
-    if fit.rms_arcsec > params.max_rms_arcsec:
-        return _failed(f"the WCS residuals are {fit.rms_arcsec:.2f} arcsec RMS on {fit.n_stars} stars, above the "
-                       f"{params.max_rms_arcsec:g} arcsec accepted", header_wcs=h_state, notes=tuple(notes),
-                       timings_s=timings, **common)
-    geo = _geometry(fit.wcs, shape)
-    offset = None
-    if header_wcs is not None:
-        ny, nx = shape
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            h_ra, h_dec = header_wcs.all_pix2world([[(nx - 1) / 2.0, (ny - 1) / 2.0]], 0)[0]
-        offset = float(sky_separation_arcsec(h_ra, h_dec, geo["centre_ra_deg"], geo["centre_dec_deg"]))
-    return AstrometryResult(status="solved", reason=None, method=method, wcs=fit.wcs, rms_arcsec=fit.rms_arcsec,
-                            n_stars=fit.n_stars, sip_degree=fit.sip_degree, header_wcs=h_state,
-                            header_wcs_offset_arcsec=offset, timings_s=timings, notes=tuple(notes), **geo, **common)
+
+def _anet_request(shape: tuple[int, int], scale: float | None, params: AstrometryParams, attempt: SolveAttempt | None,
+                  hint_ra_deg: float | None, hint_dec_deg: float | None):
+    """``(scale_low, scale_high, hint, hint_radius, time_limit_s, cone_centre)`` of the astrometry.net call."""
+    lo, hi = ((scale * (1 - params.scale_tolerance), scale * (1 + params.scale_tolerance)) if scale
+              else params.unknown_scale_range_arcsec)
+    hint = (hint_ra_deg, hint_dec_deg) if hint_ra_deg is not None and hint_dec_deg is not None else None
+    radius = 2.2 * field_radius_deg(shape, hi) if hint is not None and scale else None
+    time_limit_s, cone_centre = params.time_limit_s, None
+    if attempt is not None:
+        lo, hi, time_limit_s = attempt.scale_low_arcsec, attempt.scale_high_arcsec, attempt.time_limit_s
+        hint = (attempt.centre_ra_deg, attempt.centre_dec_deg)
+        radius = None if attempt.wide else 2.2 * field_radius_deg(shape, hi)
+        cone_centre = hint if attempt.wide else None
+    return lo, hi, hint, radius, time_limit_s, cone_centre
 
 
 def _distance_text(arcsec: float) -> str:

@@ -24,6 +24,7 @@ class PhotometryParams:
     limit_sigma: float = 5.0  # forced photometry: detected at or above, else an n-sigma limit
     aperture_fwhm: float = 1.5  # aperture radius in FWHM
     aperture_correction_fwhm: float = 4.0  # radius of the "total" aperture of the correction
+    aperture_correction_stars: int = 100  # the brightest isolated stars that measure the correction
     stamp_fwhm: float = 1.5  # half-size of the PSF-fit stamp in FWHM
     blend_fwhm: float = 2.0  # a neighbour closer than this is a blend
     target_clear_radius_arcsec: float = 3.0  # no other catalogue row within max(this, 2 FWHM) of the target

@@ -1,8 +1,9 @@
 """PSF model and PSF photometry of all stars at once.
 
 * **Model.** A circular Moffat (``photutils.psf.MoffatPSF``) whose ``alpha`` and ``beta`` are fitted
-  by photutils' ``PSFPhotometry`` (positions, fluxes and shape free) on up to 25 bright, isolated,
-  unsaturated stars; the medians of the good fits are the frame's PSF.
+  (positions, fluxes and shape free, each star on its own stamp, as photutils' ``PSFPhotometry``
+  would, but with MINPACK and the analytic Jacobian: a tenth of the time) on up to 25 bright,
+  isolated, unsaturated stars; the medians of the good fits are the frame's PSF.
 * **Photometry.** With the positions fixed (windowed centroids, and the event position from the
   WCS), the fluxes are linear parameters: all stars are fitted **simultaneously** by weighted
   linear least squares on the union of their stamps (a sparse normal matrix, so overlapping stars
@@ -21,10 +22,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.table import QTable
-from astropy.utils.exceptions import AstropyUserWarning
-from photutils.psf import MoffatPSF, PSFPhotometry
+from photutils.psf import MoffatPSF
 from scipy import sparse
+from scipy.optimize import least_squares
 from scipy.sparse.linalg import spsolve
 
 __all__ = ["PsfModel", "fit_fluxes", "fit_psf_model", "stamp_grid"]
@@ -65,9 +65,53 @@ def stamp_grid(x: np.ndarray, y: np.ndarray, half: int) -> tuple[np.ndarray, np.
     return gx, gy
 
 
+def _fit_one_moffat(d: np.ndarray, gx: np.ndarray, gy: np.ndarray, start: list[float]) -> tuple[np.ndarray, bool]:
+    """Least-squares Moffat fit (position, flux, alpha, beta) of one stamp; ``(x0, y0, flux, alpha, beta), converged``.
+
+    MINPACK's Levenberg-Marquardt (``scipy.optimize.least_squares(method="lm")``) with the analytic
+    Jacobian, on ``log alpha`` and ``log(beta - 1)`` so that no bound is needed (``alpha > 0``,
+    ``beta > 1``).
+    """
+
+    def parts(p):
+        x0, y0, f, s, t = p
+        a, b = math.exp(s), 1.0 + math.exp(t)
+        dx, dy = gx - x0, gy - y0
+        r2 = dx * dx + dy * dy
+        u = 1.0 + r2 / (a * a)
+        return f, a, b, dx, dy, r2, u, (b - 1.0) / (math.pi * a * a) * u ** (-b)
+
+    def residuals(p):
+        f, a, b, dx, dy, r2, u, prof = parts(p)
+        return f * prof - d
+
+    def jacobian(p):
+        f, a, b, dx, dy, r2, u, prof = parts(p)
+        m = f * prof
+        return np.column_stack([m * 2.0 * b * dx / (a * a * u), m * 2.0 * b * dy / (a * a * u), prof,
+                                m * (2.0 * b * r2 / (a * a * u) - 2.0), m * (1.0 - (b - 1.0) * np.log(u))])
+
+    try:
+        with np.errstate(all="ignore"):
+            res = least_squares(residuals, start, jac=jacobian, method="lm")
+    except (ValueError, OverflowError, np.linalg.LinAlgError):
+        return np.full(5, np.nan), False
+    x0, y0, f, s, t = res.x
+    with np.errstate(over="ignore"):
+        return np.array([x0, y0, f, math.exp(min(s, 700.0)), 1.0 + math.exp(min(t, 700.0))]), bool(res.status > 0)
+
+
 def fit_psf_model(sub: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray, *, fwhm_guess_px: float,
                   max_stars: int = 40) -> tuple[PsfModel, str | None]:
-    """Fit the Moffat PSF on the given (bright, isolated, unsaturated) stars with photutils.
+    """Fit the Moffat PSF on the given (bright, isolated, unsaturated) stars.
+
+    Each star is fitted on its own stamp of side ``2 ceil(2 FWHM) + 1`` (position, flux, ``alpha``
+    and ``beta`` free, unweighted, as photutils' ``PSFPhotometry`` with a free-shape ``MoffatPSF``
+    did) by :func:`_fit_one_moffat`; a fit counts when it converged with a positive flux, its
+    position on its stamp and its shape off the old bounds (``0.21 < alpha < 29.9``, ``beta < 14.9``).
+    The same medians as ``PSFPhotometry`` on the simulated 2k frames (to 0.001 in ``alpha`` and
+    ``beta``) in a tenth of the time: 0.02-0.03 s for 25 stars instead of 0.16-0.3 s (photutils
+    builds an astropy model and fitter per star).
 
     Parameters
     ----------
@@ -93,24 +137,26 @@ def fit_psf_model(sub: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarra
     if n < 3:
         return fallback, f"only {x.size} stars suitable for the PSF model: a Moffat of the measured FWHM is assumed"
     half = int(np.clip(math.ceil(2.0 * fwhm_guess_px), 3, 12))
-    model = MoffatPSF(alpha=alpha0, beta=beta0)
-    model.alpha.fixed = False
-    model.beta.fixed = False
-    model.alpha.bounds = (0.2, 30.0)
-    model.beta.bounds = (1.05, 15.0)
-    init = QTable({"x": x[:n], "y": y[:n], "flux": flux[:n]})
-    data = np.where(np.isfinite(sub), sub, 0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyUserWarning)  # "fit may not have converged": judged by flags below
-        phot = PSFPhotometry(model, (2 * half + 1, 2 * half + 1), aperture_radius=max(2.0, 1.5 * fwhm_guess_px))
-        table = phot(data, init_params=init)
-    flags = np.asarray(table["flags"])
-    alpha = np.asarray(table["alpha_fit"], float)
-    beta = np.asarray(table["beta_fit"], float)
-    good = (flags == 0) & np.isfinite(alpha) & np.isfinite(beta) & (beta < 14.9) & (alpha > 0.21)
+    ny, nx = sub.shape
+    off = np.arange(-half, half + 1, dtype=float)
+    fits = np.full((n, 5), np.nan)
+    good = np.zeros(n, bool)
+    for i in range(n):
+        ix, iy = int(round(float(x[i]))), int(round(float(y[i])))
+        if ix - half < 0 or iy - half < 0 or ix + half >= nx or iy + half >= ny:
+            continue  # the stamp must be whole
+        stamp = np.asarray(sub[iy - half:iy + half + 1, ix - half:ix + half + 1], dtype=float)
+        d = np.where(np.isfinite(stamp), stamp, 0.0).ravel()
+        gx = np.tile(ix + off, off.size)
+        gy = np.repeat(iy + off, off.size)
+        fits[i], converged = _fit_one_moffat(d, gx, gy, [float(x[i]), float(y[i]), max(float(flux[i]), 1.0),
+                                                         math.log(alpha0), math.log(beta0 - 1.0)])
+        x0, y0, f, alpha, beta = fits[i]
+        good[i] = bool(converged and np.all(np.isfinite(fits[i])) and f > 0 and abs(x0 - ix) <= half
+                       and abs(y0 - iy) <= half and 0.21 < alpha < 29.9 and beta < 14.9)
     if good.sum() < 3:
         return fallback, f"the PSF fit converged on only {int(good.sum())} stars: a Moffat of the measured FWHM is assumed"
-    return PsfModel(alpha_px=float(np.median(alpha[good])), beta=float(np.median(beta[good])),
+    return PsfModel(alpha_px=float(np.median(fits[good, 3])), beta=float(np.median(fits[good, 4])),
                     n_stars=int(good.sum())), None
 
 
@@ -169,12 +215,16 @@ def fit_fluxes(sub: np.ndarray, rms: np.ndarray, x: np.ndarray, y: np.ndarray, p
     inside = (gx >= 0) & (gx < nx) & (gy >= 0) & (gy < ny)
     flat = np.where(inside, gy * nx + gx, 0)
     valid = inside & np.isfinite(flat_sub[flat]) & (flat_rms[flat] > 0)
-    pix = np.unique(flat[valid])
+    # the fitted pixels (sorted, unique) and, through a frame-sized lookup table, the row of each:
+    # 4 ms where np.unique and np.searchsorted took 50 ms on a 2k frame
+    row_of = np.full(ny * nx, -1, dtype=np.int32)
+    row_of[flat[valid]] = 0
+    pix = np.flatnonzero(row_of == 0)
+    row_of[pix] = np.arange(pix.size, dtype=np.int32)
     bx, by = stamp_grid(x, y, 2 * half)
     big_inside = (bx >= 0) & (bx < nx) & (by >= 0) & (by < ny)
-    big_flat = np.where(big_inside, by * nx + bx, -1)
-    pos = np.minimum(np.searchsorted(pix, big_flat), pix.size - 1)
-    found = big_inside & (pix[pos] == big_flat)
+    pos = row_of[np.where(big_inside, by * nx + bx, 0)]
+    found = big_inside & (pos >= 0)
     p_big = psf.evaluate(bx - x[:, None, None], by - y[:, None, None])
     star = np.broadcast_to(np.arange(n)[:, None, None], p_big.shape)
     a = sparse.csr_matrix((p_big[found], (pos[found], star[found])), shape=(pix.size, n))
@@ -192,8 +242,8 @@ def fit_fluxes(sub: np.ndarray, rms: np.ndarray, x: np.ndarray, y: np.ndarray, p
     rejected = pix[bad]
     # errors from each star's own stamp: sum P^2 (rms^2 + model / gain) / (sum P^2)^2
     p = psf.evaluate(gx - x[:, None, None], gy - y[:, None, None])
-    own = np.minimum(np.searchsorted(pix, flat), pix.size - 1)
-    use = valid & (pix[own] == flat) & ~bad[own]
+    own = np.where(valid, row_of[flat], 0)
+    use = valid & ~bad[own]
     pv = np.where(use, p, 0.0)
     var_b = np.where(use, flat_rms[flat].astype(float) ** 2, 0.0)
     sum_p2 = np.sum(pv * pv, axis=(1, 2))
