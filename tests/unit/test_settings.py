@@ -103,6 +103,7 @@ def test_every_documented_variable_is_read_by_the_service_the_readme_names():
     (IngestSettings, "CPCS_INGEST_PORT", "http", "CPCS_INGEST_PORT: Input should be a valid integer"),
     (LightcurveSettings, "CPCS_PREFETCH", "many", "CPCS_PREFETCH: Input should be a valid integer"),
     (IngestSettings, "CPCS_VOEVENT_MAX_PACKET_KB", "big", "CPCS_VOEVENT_MAX_PACKET_KB: Input should be a valid integer"),
+    (IngestSettings, "CPCS_VOEVENT_VTP_REMOTES", "broker.example", "CPCS_VOEVENT_VTP_REMOTES: 'broker.example' is not host:port"),
     (CalibrationSettings, "CPCS_REFCAT_ONLINE", "Hipparcos", "CPCS_REFCAT_ONLINE names Hipparcos, which has no archive"),
     (CalibrationSettings, "CPCS_REFCAT_TIMEOUT_S", "slow", "CPCS_REFCAT_TIMEOUT_S: Input should be a valid number"),
     (CalibrationSettings, "CPCS_CALIBRATION_MIN_NPOINTS", "many",
