@@ -13,8 +13,8 @@ from shared.contracts import (CatalogueMeasuredV1, ForcedTarget, ImageMetadata, 
                               UploadReceivedV1)
 from shared.fitsimage import ImageRefused
 from shared.pools import run_in_pool
-from shared.settings import LoadedParameters
 from shared.imaging import declared, failed, read_upload, upload_fields
+from shared.settings import LoadedParameters
 from services.photometry import work
 from services.photometry.science.model import PhotometryParams
 
