@@ -19,7 +19,6 @@ import aiohttp
 from shared.contracts import VoeventProcessedV1
 from shared.db import make_client
 from shared.messaging import Broker
-from shared.settings import Settings
 from services import launcher
 from services.ingest.store import IngestStore
 from services.ingest.tokens import new_token
@@ -60,7 +59,7 @@ class Outcomes:
         return time.perf_counter()
 
 
-async def run(settings: Settings, n: int, clients: int, repeats: int) -> None:
+async def run(settings: launcher.SystemSettings, n: int, clients: int, repeats: int) -> None:
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
     admin = new_token("BenchFeed")

@@ -15,9 +15,9 @@ from shared.messaging import Broker
 from shared.refcat.importer import import_simulated_field
 from shared.refcat.store import RefcatStore
 from shared.refcat.surveys import DEMO_SURVEY
-from shared.settings import Settings
 from shared.simfield import simulate_field, write_catalogue
 from services.ingest.event_messages import event_created
+from services.ingest.settings import IngestSettings
 from services.ingest.store import INDEXES, IngestStore
 from services.ingest.tokens import new_token
 
@@ -45,7 +45,7 @@ def _is_legacy_demo(record: dict | None) -> bool:
     return bool(files) and all(f in ("simfield", "shared.simfield") for f in files)
 
 
-async def _announce(settings: Settings, event: dict) -> None:
+async def _announce(settings: IngestSettings, event: dict) -> None:
     """Tell the other services about the demo event, as ingest does for every event it creates (sent
     again on each load: readers keep one copy per IVORN)."""
     broker = Broker.from_settings(settings)
@@ -56,14 +56,14 @@ async def _announce(settings: Settings, event: dict) -> None:
         await broker.close()
 
 
-async def load_demo(*, out_dir: Path, settings: Settings | None = None) -> dict:
+async def load_demo(*, out_dir: Path, settings: IngestSettings | None = None) -> dict:
     """Load (or top up) the demo; new tokens are issued each time and only their hashes are stored.
     The demo event is announced as ``event.created.v1`` (the broker must be running).
 
     The synthetic field goes to survey SYNTH-DEMO once (a later call finds it there; a field of
     another demo version is replaced). A synthetic
     demo field an earlier version stored as APASS is removed, so that real APASS can be imported."""
-    settings = settings or Settings()
+    settings = settings or IngestSettings()
     client = make_client(settings.mongo_url.get_secret_value())
     try:
         db = client[settings.mongo_db]

@@ -5,6 +5,7 @@ Used by ``cpcs up`` (behind ``make up``) and by the end-to-end tests.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shutil
 import signal
@@ -14,8 +15,61 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SERVICES = ("ingest", "astrometry", "photometry", "calibration", "lightcurve")
+#: each service's own settings model (module:class), imported only when a system is built
+SETTINGS_MODELS = {"ingest": "services.ingest.settings:IngestSettings",
+                   "astrometry": "services.astrometry.settings:AstrometrySettings",
+                   "photometry": "services.photometry.settings:PhotometrySettings",
+                   "calibration": "services.calibration.settings:CalibrationSettings",
+                   "lightcurve": "services.lightcurve.settings:LightcurveSettings"}
+
+
+def settings_model(service: str) -> type:
+    module, _, name = SETTINGS_MODELS[service].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class SystemSettings:
+    """The settings of every service of one system, built from the same values (each model takes the
+    values it declares, the environment the rest): for the launcher, ``cpcs up`` and tests, which start
+    or talk to several services. ``system["calibration"]`` is that service's model; the values the
+    services share (broker, database, public URLs) read as attributes (ingest's, and
+    ``lightcurve_port`` the lightcurve's)."""
+
+    services: dict[str, Any]
+
+    @classmethod
+    def build(cls, services: tuple[str, ...] = SERVICES, **values: Any) -> "SystemSettings":
+        models = {name: settings_model(name) for name in services}
+        unused = sorted(set(values) - {f for model in models.values() for f in model.model_fields})
+        if unused:
+            raise ValueError(f"no service has the setting(s) {', '.join(unused)}")
+        return cls({name: model(**{k: v for k, v in values.items() if k in model.model_fields})
+                    for name, model in models.items()})
+
+    def __getitem__(self, service: str) -> Any:
+        return self.services[service]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "services":
+            raise AttributeError(name)
+        if name == "lightcurve_port" and "lightcurve" in self.services:
+            return self.services["lightcurve"].lightcurve_port
+        return getattr(self.services["ingest"], name)
+
+    def environment(self) -> dict[str, str]:
+        """The ``CPCS_*`` variables that make service processes read the shared values of this system."""
+        ingest = self.services["ingest"]
+        env = {"CPCS_AMQP_URL": ingest.amqp_url.get_secret_value(), "CPCS_MONGO_URL": ingest.mongo_url.get_secret_value(),
+               "CPCS_MONGO_DB": ingest.mongo_db, "CPCS_EXCHANGE": ingest.exchange,
+               "CPCS_RETRY_DELAY_S": str(ingest.retry_delay_s), "CPCS_INGEST_PORT": str(ingest.ingest_port),
+               "CPCS_PUBLIC_URL": ingest.public_url, "CPCS_LIGHTCURVE_URL": ingest.lightcurve_url}
+        if "lightcurve" in self.services:
+            env["CPCS_LIGHTCURVE_PORT"] = str(self.services["lightcurve"].lightcurve_port)
+        return env
 
 
 def port_open(host: str, port: int) -> bool:
@@ -145,18 +199,16 @@ async def isolated_system(prefix: str):
     from pydantic import SecretStr
 
     from shared.messaging import wait_for_consumers
-    from shared.settings import Settings
     from services.local import service_queues
 
     run_dir = Path(tempfile.mkdtemp(prefix=f"cpcs-{prefix}-"))
     name = prefix + uuid.uuid4().hex[:8]
     mongo_port, ingest_port, lc_port = free_port(), free_port(), free_port()
-    settings = Settings(mongo_url=SecretStr(f"mongodb://127.0.0.1:{mongo_port}"), mongo_db=name, exchange=name,
-                        ingest_port=ingest_port, lightcurve_port=lc_port,
-                        public_url=f"http://127.0.0.1:{ingest_port}", lightcurve_url=f"http://127.0.0.1:{lc_port}")
-    env = {**os.environ, "CPCS_MONGO_URL": settings.mongo_url.get_secret_value(), "CPCS_MONGO_DB": name,
-           "CPCS_EXCHANGE": name, "CPCS_INGEST_PORT": str(ingest_port), "CPCS_LIGHTCURVE_PORT": str(lc_port),
-           "CPCS_PUBLIC_URL": settings.public_url, "CPCS_LIGHTCURVE_URL": settings.lightcurve_url}
+    settings = SystemSettings.build(mongo_url=SecretStr(f"mongodb://127.0.0.1:{mongo_port}"), mongo_db=name,
+                                    exchange=name, ingest_port=ingest_port, lightcurve_port=lc_port,
+                                    public_url=f"http://127.0.0.1:{ingest_port}",
+                                    lightcurve_url=f"http://127.0.0.1:{lc_port}")
+    env = {**os.environ, **settings.environment()}
     ensure_rabbitmq()
     procs = Processes()
     start_mongo(procs, data_dir=run_dir / "mongo", port=mongo_port, log_dir=run_dir / "logs")

@@ -7,7 +7,6 @@ import signal
 from pathlib import Path
 
 from shared.messaging import wait_for_consumers
-from shared.settings import Settings
 from services import launcher
 
 
@@ -51,7 +50,7 @@ def start_local(*, run_dir: Path, mongo_port: int) -> None:
     print(f"RabbitMQ: {launcher.ensure_rabbitmq()}")
     print(f"astrometry.net: {launcher.ensure_astrometry_net()}")
     os.environ.setdefault("CPCS_MONGO_URL", f"mongodb://127.0.0.1:{mongo_port}")
-    settings = Settings()
+    settings = launcher.SystemSettings.build(("ingest", "lightcurve"))  # refuses a bad setting before anything starts
     processes = launcher.Processes()
     if launcher.port_open("127.0.0.1", mongo_port):
         print(f"database server: already answering on port {mongo_port}")

@@ -6,13 +6,23 @@ Ingest validates an admin's overrides with it before publishing; calibration bui
 parameters (``services/calibration/science/result.py`` ``CalibrationParams``, same fields and
 defaults, checked by ``tests/unit/test_calibration_params.py``) from it. ``VERSION`` changes when a
 parameter is removed, renamed or changes meaning; adding one with a default keeps it.
+
+An operator sets the calibration's parameter set (``load_parameter_set``): a TOML or JSON file named by
+``CPCS_CALIBRATION_PARAMS`` and/or ``CPCS_CALIBRATION_<NAME>`` variables (they win over the file), read
+once at start; an unknown name or a mistyped value stops the service with a one-line error. Every
+calibration records the set it used (``ParameterSet.provenance``: version, hash, source).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.settings import SettingsError, parameter_values, split_list
 
 VERSION = "1"
 _TRUE = {"1", "true", "yes", "on"}
@@ -60,8 +70,10 @@ class CalibrationParameters(BaseModel):
     band_identification_min_stars: int = 10
 
     @classmethod
-    def with_overrides(cls, overrides: Mapping[str, Any]) -> "CalibrationParameters":
-        """The defaults with some replaced; ValueError naming any unknown or mistyped parameter.
+    def with_overrides(cls, overrides: Mapping[str, Any],
+                       base: "CalibrationParameters | None" = None) -> "CalibrationParameters":
+        """``base`` (the defaults if None) with some replaced; ValueError naming any unknown or
+        mistyped parameter.
 
         Values may be text (from a command line): a list parameter takes comma-separated names, a
         flag takes 1/true/yes/on (anything else is false), ``none`` or an empty text clears a
@@ -70,7 +82,7 @@ class CalibrationParameters(BaseModel):
         unknown = sorted(set(overrides) - set(known))
         if unknown:
             raise ValueError(f"unknown calibration parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        defaults = cls()
+        defaults = base if base is not None else cls()
         values = {name: _coerced(name, getattr(defaults, name), value, nullable=_nullable(name))
                   for name, value in overrides.items()}
         try:
@@ -83,6 +95,73 @@ class CalibrationParameters(BaseModel):
     def as_dict(self) -> dict[str, Any]:
         """Plain values (lists for the tuples), as the calibration stores them."""
         return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        """First 16 hex digits of the SHA-256 of the sorted, compact JSON of the values: the science's
+        ``CalibrationParams.hash()``, the ``params_hash`` of every calibration."""
+        canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+RECALIBRATION_OVERRIDE = "recalibration override"
+
+
+@dataclass(frozen=True)
+class ParameterSet:
+    """The calibration parameters a service runs with and where they came from.
+
+    ``source``: ``"defaults"``, ``"file /path"``, ``"env CPCS_CALIBRATION_..."`` (or a file and
+    variables), or ``"recalibration override"`` (then ``base_source`` is the set the overrides were
+    applied to and ``overrides`` their names)."""
+
+    params: CalibrationParameters = field(default_factory=CalibrationParameters)
+    source: str = "defaults"
+    base_source: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    def provenance(self) -> dict[str, Any]:
+        """What a stored calibration records: version, hash and source (and the overrides' base)."""
+        out: dict[str, Any] = {"version": VERSION, "hash": self.params.hash(), "source": self.source}
+        if self.overrides:
+            out |= {"base_source": self.base_source, "overrides": list(self.overrides)}
+        return out
+
+    def overridden(self, overrides: Mapping[str, Any] | None) -> "ParameterSet":
+        """This set with a recalibration's overrides applied (itself when there are none)."""
+        if not overrides:
+            return self
+        return ParameterSet(CalibrationParameters.with_overrides(overrides, base=self.params),
+                            source=RECALIBRATION_OVERRIDE, base_source=self.source,
+                            overrides=tuple(sorted(overrides)))
+
+
+def load_parameter_set(environ: Mapping[str, str] | None = None) -> ParameterSet:
+    """The operator's calibration parameters: ``CPCS_CALIBRATION_PARAMS`` (a ``.toml`` or ``.json``
+    file), then ``CPCS_CALIBRATION_<NAME>`` variables; the defaults where neither says.
+
+    Stricter than :meth:`CalibrationParameters.with_overrides`: a flag must read as one (true/false,
+    yes/no, on/off, 1/0). ``SettingsError`` (one line) for an unknown name, a mistyped value or a file
+    written for another ``version``."""
+    values, source = parameter_values("calibration", CalibrationParameters.model_fields, environ)
+    version = values.pop("version", VERSION)
+    if str(version) != VERSION:
+        raise SettingsError(f"calibration parameters ({source}) are for version {version}; this server's "
+                            f"parameter set is version {VERSION}")
+    defaults = CalibrationParameters()
+    typed = {}
+    for name, value in values.items():
+        value = split_list(getattr(defaults, name), value)
+        if _nullable(name) and isinstance(value, str) and value in _NONE:
+            value = None
+        typed[name] = value
+    try:
+        params = CalibrationParameters.model_validate(defaults.model_dump() | typed)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        raise SettingsError(f"calibration parameter {name} ({source}): {error['msg']}, "
+                            f"got {values.get(name)!r}") from None
+    return ParameterSet(params, source=source)
 
 
 def _nullable(name: str) -> bool:

@@ -6,10 +6,16 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
 
-from shared.settings import Settings
+from pydantic_settings import BaseSettings
+
+from shared.settings import SettingsError, load
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 def configure_logging(service: str) -> None:
@@ -31,11 +37,23 @@ async def serve_until_stopped(running: AbstractAsyncContextManager) -> None:
         await stop.wait()
 
 
-def run(service: str, build: Callable[[Settings], AbstractAsyncContextManager]) -> None:
-    """Entry point body of every service: settings built once, then served until a signal."""
+def read_settings(service: str, model: type[S]) -> S:
+    """The service's own settings model from the environment; a refused setting or parameter ends the
+    process (status 2) with one line naming it."""
+    try:
+        return load(model)
+    except (SettingsError, ValueError) as exc:  # ValueError: a parameter or archive setting refused
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        logging.getLogger(service).error("settings refused: %s", message)
+        print(f"{service}: settings refused: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run(service: str, model: type[S], build: Callable[[S], AbstractAsyncContextManager]) -> None:
+    """Entry point body of every service: its own settings model read once, then served until a signal."""
     # one BLAS thread per process: on a small machine idle BLAS threads spinning cost more than they give
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     configure_logging(service)
-    settings = Settings()
+    settings = read_settings(service, model)
     asyncio.run(serve_until_stopped(build(settings)))

@@ -1,17 +1,25 @@
 """Composition root of the astrometry service."""
 from __future__ import annotations
 
+import logging
+from functools import partial
+
 from shared.imaging import buckets, running_image_stage
 from shared.refcat.store import RefcatStore
-from shared.settings import Settings
 from services.astrometry.handlers import AstrometryDeps, Solver
+from services.astrometry.science import AstrometryParams
+from services.astrometry.settings import AstrometrySettings
+
+log = logging.getLogger(__name__)
 
 
-def _build(db, executor):
+def _build(db, executor, params: AstrometryParams = AstrometryParams()):
     uploads, scratch = buckets(db, "uploads", "scratch")
     deps = AstrometryDeps(db=db, uploads=uploads, scratch=scratch, refcat=RefcatStore(db), executor=executor)
-    return deps, Solver(deps).on_image_received
+    return deps, Solver(deps, params).on_image_received
 
 
-def running(settings: Settings):
-    return running_image_stage(settings, "astrometry", "image.received.v1", _build)
+def running(settings: AstrometrySettings):
+    log.info("solver parameters: %s", settings.params.provenance())
+    return running_image_stage(settings, "astrometry", "image.received.v1",
+                               partial(_build, params=settings.params.values))

@@ -1,9 +1,10 @@
 from shared.runtime import run
 from services.astrometry.app import running
+from services.astrometry.settings import AstrometrySettings
 
 
 def main() -> None:
-    run("astrometry", running)
+    run("astrometry", AstrometrySettings, running)
 
 
 if __name__ == "__main__":

@@ -2,31 +2,35 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import asynccontextmanager
 
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 from shared.pools import lower_priority, process_pool
-from shared.refcat.providers import OnlineSettings, ReferenceSource
+from shared.refcat.providers import ReferenceSource
 from shared.refcat.store import RefcatStore
-from shared.settings import Settings
 from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter
 from services.calibration.recalibration import Recalibrator
+from services.calibration.settings import CalibrationSettings
+
+log = logging.getLogger(__name__)
 from services.calibration.store import INDEXES, CalibrationStore
 
 
 @asynccontextmanager
-async def running(settings: Settings):
+async def running(settings: CalibrationSettings):
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
     await ensure_indexes(db, INDEXES)
     store = RefcatStore(db)
     await store.ensure_indexes()
-    refcat = ReferenceSource(store, OnlineSettings.from_env())
+    refcat = ReferenceSource(store, settings.online_refcat)
     executor, plot_executor = await asyncio.gather(process_pool(settings.process_workers),
                                                    process_pool(1, initializer=lower_priority))
     deps = CalibrationDeps(store=CalibrationStore(db), refcat=refcat, executor=executor, plot_executor=plot_executor,
-                           refcat_margin_deg=settings.refcat_margin_arcmin / 60)
+                           refcat_margin_deg=settings.refcat_margin_arcmin / 60, params=settings.params)
+    log.info("calibration parameters: %s", settings.params.provenance())
     broker = Broker.from_settings(settings)
     await broker.start()
     calibrator, plotter = Calibrator(deps), Plotter(deps)

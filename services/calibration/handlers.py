@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
+from shared.calibration_params import ParameterSet
 from shared.catalogue import CatalogueError
 from shared.contracts import (REGISTRY, CalibrationSummary, CatalogueMeasuredV1, ForcedTarget, ImageMetadata, Message,
                               ObservationCalibratedV1, ObservationDeletedV1, ObservationFailedV1, PlotRenderedV1,
@@ -30,6 +31,7 @@ class CalibrationDeps:
     executor: Executor | None  # a process pool; None: the loop's default thread pool
     plot_executor: Executor | None = None
     refcat_margin_deg: float = 2.0 / 60
+    params: ParameterSet = ParameterSet()  # the operator's parameter set (defaults unless configured)
 
 
 class Calibrator:
@@ -80,11 +82,12 @@ class Calibrator:
     async def compute(self, message: UploadReceivedV1 | RecalibrationRequestedV1, data: bytes,
                       param_overrides: dict | None = None, *, forced: dict | None = None) -> tuple[Message, dict]:
         """Read, fetch references, calibrate: the message to publish and the full result (nothing stored)."""
+        params = self.deps.params.overridden(param_overrides)  # the result records version, hash and source
         try:
             stars = await self._run(work.read_stars, data, message.filename, message.exptime_s)
         except CatalogueError as exc:
             return _failed(message, str(exc), None), work.failure(
-                str(exc), target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg)
+                str(exc), target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg, params=params)
         ra, dec, radius = work.field_of(stars)
         radius = min(radius + self.deps.refcat_margin_deg, MAX_REFCAT_RADIUS_DEG)
         try:
@@ -96,7 +99,7 @@ class Calibrator:
                                  target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg,
                                  match_radius_arcsec=message.match_radius_arcsec,
                                  force_filter=message.force_filter, declared_filter=message.declared_filter,
-                                 param_overrides=param_overrides or {},
+                                 params=params.params.as_dict(),
                                  observatory_filters=getattr(message, "observatory_filters", None))
         if forced:
             apply_forced_limit(result, forced)
@@ -105,6 +108,7 @@ class Calibrator:
                                 f"(radius {radius * 60:.1f} arcmin); an operator can import one with "
                                 "'cpcs refcat import'" + (f" ({found.sentence()})" if found.sentence() else ""))
         result["refcat_coverage"] = {name: c.status for name, c in found.coverage.items()}
+        result["params_provenance"] = params.provenance()
         summary = CalibrationSummary(**{k: v for k, v in result.items() if k in SUMMARY_FIELDS}
                                      | {"n_catalogue_stars": len(stars)})
         if summary.status == "failed":

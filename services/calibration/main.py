@@ -1,9 +1,10 @@
 from shared.runtime import run
 from services.calibration.app import running
+from services.calibration.settings import CalibrationSettings
 
 
 def main() -> None:
-    run("calibration", running)
+    run("calibration", CalibrationSettings, running)
 
 
 if __name__ == "__main__":

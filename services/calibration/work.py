@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.calibration_params import CalibrationParameters
+from shared.calibration_params import CalibrationParameters, ParameterSet
 from shared.catalogue import StarTable, read_catalogue
 from shared.refcat.model import ReferenceStars
 from services.calibration.science.calibrate import CalibrationParams, CalibrationResult, calibrate
@@ -28,23 +28,34 @@ def field_of(stars: StarTable) -> tuple[float, float, float]:
 def run_calibration(stars: StarTable, references: list[ReferenceStars], *, target_ra_deg: float,
                     target_dec_deg: float, match_radius_arcsec: float | None, force_filter: str,
                     declared_filter: str | None, param_overrides: dict | None = None,
-                    observatory_filters: list[str] | None = None) -> dict:
-    """Calibrate; ``match_radius_arcsec=None`` lets the science choose the radius from the astrometry."""
+                    observatory_filters: list[str] | None = None, params: dict | None = None) -> dict:
+    """Calibrate; ``match_radius_arcsec=None`` lets the science choose the radius from the astrometry.
+
+    ``params``: the complete parameter values (``CalibrationParameters.as_dict()`` of the service's
+    set); the defaults if None. ``param_overrides`` replace some of them."""
+    base = CalibrationParameters.model_validate(params) if params is not None else None
     result = calibrate(stars, references, target_ra_deg=target_ra_deg, target_dec_deg=target_dec_deg,
                        match_radius_arcsec=match_radius_arcsec, force_filter=force_filter,
                        declared_filter=declared_filter, observatory_filters=observatory_filters,
-                       params=params_with(param_overrides or {}))
+                       params=params_with(param_overrides or {}, base))
     return result.to_dict()
 
 
-def params_with(overrides: dict) -> CalibrationParams:
-    """The default parameters with some replaced; ValueError naming any unknown or mistyped one
-    (read by the shared model ``shared.calibration_params``, which ingest also checks them with)."""
-    return CalibrationParams.from_dict(CalibrationParameters.with_overrides(overrides).as_dict())
+def params_with(overrides: dict, base: CalibrationParameters | None = None) -> CalibrationParams:
+    """``base`` (the defaults if None) with some parameters replaced; ValueError naming any unknown or
+    mistyped one (read by the shared model ``shared.calibration_params``, which ingest also checks
+    them with)."""
+    return CalibrationParams.from_dict(CalibrationParameters.with_overrides(overrides, base).as_dict())
 
 
-def failure(reason: str, *, target_ra_deg: float, target_dec_deg: float) -> dict:
-    return CalibrationResult.failure(reason, target_ra_deg=target_ra_deg, target_dec_deg=target_dec_deg).to_dict()
+def failure(reason: str, *, target_ra_deg: float, target_dec_deg: float, params: ParameterSet | None = None) -> dict:
+    """A failed result before any fit, recording the parameter set it would have used."""
+    science = None if params is None else CalibrationParams.from_dict(params.params.as_dict())
+    result = CalibrationResult.failure(reason, target_ra_deg=target_ra_deg, target_dec_deg=target_dec_deg,
+                                       params=science).to_dict()
+    if params is not None:
+        result["params_provenance"] = params.provenance()
+    return result
 
 
 def draw_plot(result: dict, title: str) -> bytes:

@@ -7,7 +7,6 @@ from aiohttp import web
 
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
-from shared.settings import Settings
 from services.ingest import http_admin, http_api, http_cgi, pages, proxy
 from services.ingest.amqp_intake import ROUTING_KEY as INTAKE_KEY
 from services.ingest.amqp_intake import AmqpIntake
@@ -15,11 +14,11 @@ from services.ingest.deps import DEPS, IngestDeps
 from services.ingest.handlers import StatusRecorder
 from services.ingest.recalibrations import Recalibrations
 from services.ingest.results import ResultWaiters
+from services.ingest.settings import IngestSettings
 from services.ingest.store import INDEXES, IngestStore
 from services.ingest.uploads import Uploads
 from services.ingest.voevents import wiring as voevents
 from services.ingest.voevents.http import VOEVENTS
-from services.ingest.voevents.settings import VoeventSettings
 
 RESULT_KEYS = ("observation.calibrated.v1", "observation.failed.v1")
 FEEDS = web.AppKey("voevent_feeds", voevents.Voevents)
@@ -55,7 +54,7 @@ def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None) -> web.A
 
 
 @asynccontextmanager
-async def running(settings: Settings, voevent_settings: VoeventSettings | None = None):
+async def running(settings: IngestSettings):
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
     await ensure_indexes(db, INDEXES)
@@ -72,7 +71,7 @@ async def running(settings: Settings, voevent_settings: VoeventSettings | None =
         "recalibration.done.v1": Recalibrations(store, broker.publish).on_recalibration_done})
     await broker.subscribe(None, dict.fromkeys(RESULT_KEYS, waiters.on_result))
     intake = AmqpIntake(deps, broker)
-    alerts = await voevents.start(voevent_settings or VoeventSettings(), store, broker)
+    alerts = await voevents.start(settings.voevent, store, broker)
     await broker.subscribe_raw(f"{settings.exchange}.ingest.intake", [INTAKE_KEY, voevents.ROUTING_KEY],
                                voevents.intake_router(intake.on_submission, alerts.intake.on_delivery))
     alerts.start_feeds()

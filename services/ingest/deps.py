@@ -5,15 +5,15 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from shared.settings import Settings
 from services.ingest.results import ResultWaiters
+from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
 from services.ingest.uploads import Uploads
 
 
 @dataclass
 class IngestDeps:
-    settings: Settings
+    settings: IngestSettings
     store: IngestStore
     uploads: Uploads
     waiters: ResultWaiters

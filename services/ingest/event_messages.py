@@ -11,7 +11,7 @@ from __future__ import annotations
 from shared.contracts import EventCreatedV1, EventUpdatedV1
 from shared.db import make_client
 from shared.messaging import Broker
-from shared.settings import Settings
+from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
 
 
@@ -61,9 +61,9 @@ async def republish_events(store, publish, *, batch: int = 500) -> int:
             return count
 
 
-async def republish_all(settings=None) -> int:
+async def republish_all(settings: IngestSettings | None = None) -> int:
     """``republish_events`` on the database and exchange of the settings (``CPCS_*``)."""
-    settings = settings or Settings()
+    settings = settings or IngestSettings()
     client = make_client(settings.mongo_url.get_secret_value())
     broker = Broker.from_settings(settings)
     await broker.start()

@@ -8,17 +8,17 @@ from aiohttp import web
 
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
-from shared.settings import Settings
 from services.lightcurve import alerts, events
 from services.lightcurve.handlers import PointKeeper
 from services.lightcurve.http import make_app
+from services.lightcurve.settings import LightcurveSettings
 from services.lightcurve.store import INDEXES, LightcurveStore
 
 log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
-async def running(settings: Settings):
+async def running(settings: LightcurveSettings):
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
     await ensure_indexes(db, INDEXES + alerts.INDEXES + events.INDEXES)

@@ -9,13 +9,13 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from shared.settings import Settings
 from services.lightcurve.alerts import AlertPoints
+from services.lightcurve.settings import LightcurveSettings
 from services.lightcurve.store import LightcurveStore
 from services.lightcurve.views import all_rows, cpcs_columns, csv_text, render_lightcurve_png
 
 STORE = web.AppKey("store", LightcurveStore)
-SETTINGS = web.AppKey("settings", Settings)
+SETTINGS = web.AppKey("settings", LightcurveSettings)
 ALERT_POINTS = web.AppKey("alert_points", AlertPoints)
 routes = web.RouteTableDef()
 
@@ -145,7 +145,7 @@ def _dumps(value) -> str:
     return json.dumps(value, default=str)
 
 
-def make_app(store: LightcurveStore, settings: Settings) -> web.Application:
+def make_app(store: LightcurveStore, settings: LightcurveSettings) -> web.Application:
     app = web.Application()
     app[STORE], app[SETTINGS] = store, settings
     app[ALERT_POINTS] = AlertPoints(store.db)

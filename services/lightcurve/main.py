@@ -1,9 +1,10 @@
 from shared.runtime import run
 from services.lightcurve.app import running
+from services.lightcurve.settings import LightcurveSettings
 
 
 def main() -> None:
-    run("lightcurve", running)
+    run("lightcurve", LightcurveSettings, running)
 
 
 if __name__ == "__main__":

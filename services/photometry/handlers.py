@@ -14,7 +14,9 @@ from shared.contracts import (CatalogueMeasuredV1, ForcedTarget, ImageMetadata, 
 from shared.fitsimage import ImageRefused
 from shared.pools import run_in_pool
 from shared.imaging import declared, failed, read_upload, upload_fields
+from shared.settings import LoadedParameters
 from services.photometry import work
+from services.photometry.science.model import PhotometryParams
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,9 @@ class PhotometryDeps:
 
 
 class Measurer:
-    def __init__(self, deps: PhotometryDeps):
+    def __init__(self, deps: PhotometryDeps, params: LoadedParameters | None = None):
         self.deps = deps
+        self.params = params or LoadedParameters(PhotometryParams())
 
     async def on_image_solved(self, message: ImageSolvedV1) -> list[Message]:
         """Measure the frame with the header record the message carries (never standardised again here).
@@ -50,7 +53,8 @@ class Measurer:
         try:
             result = await run_in_pool(self.deps.executor, work.run_measure, data, message.extension,
                                        message.observation, upload_fields(message), wcs_header=message.wcs_header,
-                                       target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg)
+                                       target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg,
+                                       params=self.params.values)
         except ImageRefused as exc:
             return [failed(message, "photometry", str(exc))]
         if result["status"] != "measured":
@@ -69,7 +73,8 @@ class Measurer:
             {"_id": message.observation_id, "metadata": metadata.model_dump(mode="json"),
              "target": None if target is None else target.model_dump(mode="json"),
              "header": None if record is None else record.model_dump(mode="json"), "catalogue_file_id": str(file_id),
-             "measured": measured.model_dump(mode="json"), "stored_at": datetime.now(UTC)}, upsert=True)
+             "measured": measured.model_dump(mode="json"), "stored_at": datetime.now(UTC),
+             "params": {**self.params.provenance(), "values": self.params.values.to_dict()}}, upsert=True)
         return [measured]
 
     async def on_observation_deleted(self, message: ObservationDeletedV1) -> None:

@@ -1,9 +1,10 @@
 from shared.runtime import run
 from services.photometry.app import running
+from services.photometry.settings import PhotometrySettings
 
 
 def main() -> None:
-    run("photometry", running)
+    run("photometry", PhotometrySettings, running)
 
 
 if __name__ == "__main__":

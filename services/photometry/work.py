@@ -12,6 +12,7 @@ from shared.contracts import ObservationRecord
 from shared.fitsimage import read_image, standardise_header
 from shared.imaging import observation_header, observation_record
 from services.photometry.science import measure
+from services.photometry.science.model import PhotometryParams
 
 
 def catalogue_bytes(stars) -> bytes:
@@ -24,7 +25,7 @@ def catalogue_bytes(stars) -> bytes:
 
 
 def run_measure(data: bytes, extension, record: ObservationRecord | None, upload: dict, *, wcs_header: dict,
-                target_ra_deg: float, target_dec_deg: float) -> dict:
+                target_ra_deg: float, target_dec_deg: float, params: PhotometryParams = PhotometryParams()) -> dict:
     """Measure the frame (read once here) with the message's header record.
 
     Without a record (an older astrometry), the header is standardised here without the observatory
@@ -35,7 +36,7 @@ def run_measure(data: bytes, extension, record: ObservationRecord | None, upload
     if record is None:
         standardised = observation_record(standardise_header(frame.header, upload=upload))
     result = measure(frame, WCS(wcs_header), target_ra_deg=target_ra_deg, target_dec_deg=target_dec_deg,
-                     record=observation_header(record or standardised))
+                     record=observation_header(record or standardised), params=params)
     if result.status != "measured" or result.stars is None:
         return {"status": "failed", "reason": result.reason or "no stars could be measured on the image"}
     plain = result.to_dict()

@@ -14,11 +14,13 @@ fetched, and how it is cached in the store, is :mod:`shared.refcat.providers`.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Annotated, Any, Callable, Mapping
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .presets import RefcatError
 from .surveys import canonical_name
@@ -86,18 +88,21 @@ ARCHIVES: dict[str, ArchiveSpec] = {
 }
 
 
-@dataclass(frozen=True)
-class OnlineSettings:
-    """Which archives may be asked, and how patiently.
+class OnlineSettings(BaseSettings):
+    """Which archives may be asked, and how patiently (environment prefix ``CPCS_REFCAT_``).
 
-    ``enabled``: survey names (or {"all"}); empty = offline (the default). ``timeout_s``: the hard limit
-    for one survey's archive exchange, retries included. ``retries``/``backoff_s``: further attempts after
-    a failure that may pass (timeout, refused connection, HTTP 5xx), waiting backoff_s, 2 backoff_s, ...
+    ``enabled`` (``CPCS_REFCAT_ONLINE``): survey names, comma-separated (or "all"); empty = offline (the
+    default); a name without an archive is refused. ``timeout_s``: the hard limit for one survey's
+    archive exchange, retries included. ``retries``/``backoff_s``: further attempts after a failure that
+    may pass (timeout, refused connection, HTTP 5xx), waiting backoff_s, 2 backoff_s, ...
     Servers (for mirrors, and for tests): ``vizier_server`` (host[:port], HTTPS as astroquery uses),
     ``gaia_server`` and ``sdss_server`` (base URLs).
     """
 
-    enabled: frozenset[str] = frozenset()
+    model_config = SettingsConfigDict(env_prefix="CPCS_REFCAT_", extra="ignore", frozen=True,
+                                      populate_by_name=True)
+
+    enabled: Annotated[frozenset[str], NoDecode] = Field(frozenset(), validation_alias="CPCS_REFCAT_ONLINE")
     timeout_s: float = 30.0
     retries: int = 2
     backoff_s: float = 1.0
@@ -106,30 +111,50 @@ class OnlineSettings:
     sdss_server: str | None = None
     sdss_release: int = 17
 
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _survey_names(cls, value: Any) -> frozenset[str]:
+        names = value.split(",") if isinstance(value, str) else list(value or ())
+        enabled = frozenset(str(n).strip() for n in names if str(n).strip())
+        unknown = sorted(n for n in enabled
+                         if n.lower() != "all" and canonical_name(n).lower() not in {s.lower() for s in ARCHIVES})
+        if unknown:
+            raise ValueError(f"CPCS_REFCAT_ONLINE names {', '.join(unknown)}, which has no archive; known: "
+                             f"{', '.join(ARCHIVES)} or all")
+        return enabled
+
+    @field_validator("vizier_server", "gaia_server", "sdss_server", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return value or None
+
     def is_enabled(self, survey: str) -> bool:
         names = {canonical_name(n).lower() for n in self.enabled}
         return "all" in names or canonical_name(survey).lower() in names
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "OnlineSettings":
-        """From ``CPCS_REFCAT_ONLINE`` (comma-separated survey names, or "all"), ``CPCS_REFCAT_TIMEOUT_S``,
-        ``CPCS_REFCAT_RETRIES``, ``CPCS_REFCAT_BACKOFF_S``, ``CPCS_REFCAT_VIZIER_SERVER``,
-        ``CPCS_REFCAT_GAIA_SERVER``, ``CPCS_REFCAT_SDSS_SERVER``."""
-        env = os.environ if environ is None else environ
-        enabled = frozenset(n.strip() for n in env.get("CPCS_REFCAT_ONLINE", "").split(",") if n.strip())
-        unknown = [n for n in enabled
-                   if n.lower() != "all" and canonical_name(n).lower() not in {s.lower() for s in ARCHIVES}]
-        if unknown:
-            raise RefcatError(f"CPCS_REFCAT_ONLINE names {', '.join(unknown)}, which has no archive; known: "
-                              f"{', '.join(ARCHIVES)} or all")
-        return cls(
-            enabled=enabled, timeout_s=float(env.get("CPCS_REFCAT_TIMEOUT_S", cls.timeout_s)),
-            retries=int(env.get("CPCS_REFCAT_RETRIES", cls.retries)),
-            backoff_s=float(env.get("CPCS_REFCAT_BACKOFF_S", cls.backoff_s)),
-            vizier_server=env.get("CPCS_REFCAT_VIZIER_SERVER") or None,
-            gaia_server=env.get("CPCS_REFCAT_GAIA_SERVER") or None,
-            sdss_server=env.get("CPCS_REFCAT_SDSS_SERVER") or None,
-        )
+        """From ``CPCS_REFCAT_ONLINE``, ``CPCS_REFCAT_TIMEOUT_S``, ``CPCS_REFCAT_RETRIES``,
+        ``CPCS_REFCAT_BACKOFF_S``, ``CPCS_REFCAT_VIZIER_SERVER``, ``CPCS_REFCAT_GAIA_SERVER``,
+        ``CPCS_REFCAT_SDSS_SERVER``, ``CPCS_REFCAT_SDSS_RELEASE`` (of the process, or of ``environ``);
+        ``RefcatError`` in one line for a value refused."""
+        try:
+            if environ is None:
+                return cls()
+            prefix = "CPCS_REFCAT_"
+            values: dict[str, Any] = {k[len(prefix):].lower(): v for k, v in environ.items()
+                                      if k.upper().startswith(prefix) and k.upper() != "CPCS_REFCAT_ONLINE"}
+            values = {k: v for k, v in values.items() if k in cls.model_fields}
+            if "CPCS_REFCAT_ONLINE" in environ:
+                values["enabled"] = environ["CPCS_REFCAT_ONLINE"]
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = "ONLINE" if error["loc"][:1] in (("enabled",), ("CPCS_REFCAT_ONLINE",)) else str(error["loc"][0])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if not message.startswith("CPCS_REFCAT_"):
+                message = f"CPCS_REFCAT_{name.upper()}: {message}, got {error.get('input')!r}"
+            raise RefcatError(message) from None
 
 
 class ArchiveError(Exception):

@@ -139,7 +139,7 @@ class ReferenceSource:
                  archives: Mapping[str, ArchiveSpec] | None = None, query: Callable = query_archive,
                  sleep: Callable[[float], Any] = asyncio.sleep):
         self.store = store
-        self.settings = settings or OnlineSettings()
+        self.settings = settings or OnlineSettings.from_env({})  # none given: offline
         self.archives = dict(ARCHIVES if archives is None else archives)
         self._query = query
         self._sleep = sleep

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
-from shared.settings import Settings
+from services.ingest.settings import IngestSettings
 from services.ingest import http_admin, http_api, http_cgi, pages, proxy
 from services.ingest.app import make_app
 from services.ingest.deps import IngestDeps
@@ -111,7 +111,7 @@ def test_security_schemes_cover_every_place_a_hashtag_is_read(spec):
 # (2) documented routes == served routes ------------------------------------------------------------------
 
 def ingest_app():
-    deps = IngestDeps(settings=Settings(), store=None, uploads=None, waiters=None, publish=None)
+    deps = IngestDeps(settings=IngestSettings(), store=None, uploads=None, waiters=None, publish=None)
     return make_app(deps)
 
 

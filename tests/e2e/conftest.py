@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from shared.messaging import Broker
-from shared.settings import Settings
+from services.launcher import SystemSettings
 from services import launcher
 from services.local import service_queues
 from shared.messaging import wait_for_consumers
@@ -20,7 +20,7 @@ from tests.support.system import Probe, delete_topology, settings_for
 
 @dataclass
 class ProcessSystem:
-    settings: Settings
+    settings: SystemSettings
     env: dict
     processes: launcher.Processes
     log_dir: Path
@@ -47,7 +47,7 @@ class ProcessSystem:
         await wait_for_consumers(self.settings.amqp_url.get_secret_value(), service_queues(self.settings.exchange))
 
 
-def service_env(settings: Settings) -> dict:
+def service_env(settings: SystemSettings) -> dict:
     env = dict(os.environ)
     env.update({"CPCS_AMQP_URL": settings.amqp_url.get_secret_value(),
                 "CPCS_MONGO_URL": settings.mongo_url.get_secret_value(), "CPCS_MONGO_DB": settings.mongo_db,

@@ -86,8 +86,11 @@ async def test_an_image_of_another_field_is_refused_before_anything_is_stored(sy
 
 
 async def test_photometry_stores_one_catalogue_per_image_and_drops_it_with_the_point(system):
+    from services.astrometry.science import AstrometryParams
     from services.photometry.handlers import Measurer, PhotometryDeps
+    from services.photometry.science.model import PhotometryParams
     from shared.imaging import buckets
+    from shared.settings import LoadedParameters
 
     status, body, truth = await upload_frame(system, transient_mag=16.0, seed=7, name="ivo://SimFrame7")
     assert status == 200, body
@@ -105,6 +108,10 @@ async def test_photometry_stores_one_catalogue_per_image_and_drops_it_with_the_p
         assert [m.catalogue_file_id for m in again] == [measured.catalogue_file_id]
         mine = {"metadata.observation_id": solved.observation_id}
         assert len(await catalogues.find(mine).to_list(None)) == 1
+        kept = await db.image_metadata.find_one({"_id": solved.observation_id})
+        defaults = LoadedParameters(PhotometryParams())
+        assert kept["params"] == {**defaults.provenance(), "values": PhotometryParams().to_dict()}
+        assert solved.astrometry.params == json.loads(json.dumps(AstrometryParams().to_dict()))
 
         async with system.http.post(f"{system.url}/cgi/delpoint", data={
                 "followupid": str(answer["followup_id"]), "hashtag": system.demo["token"]}) as response:

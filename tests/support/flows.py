@@ -8,15 +8,15 @@ from pathlib import Path
 
 import aiohttp
 
-from shared.settings import Settings
+from services.launcher import SystemSettings
 from services.demo import DEMO_DEC_DEG, DEMO_MJD, DEMO_RA_DEG, load_demo
 
 IMAGE_SERVICES = ("ingest", "astrometry", "photometry", "calibration", "lightcurve")
 
 
-async def seed_demo(settings: Settings, tmp_path: Path, probe=None) -> dict:
+async def seed_demo(settings: SystemSettings, tmp_path: Path, probe=None) -> dict:
     """Load the demo; with a probe, wait until the lightcurve service holds its copy of the demo event."""
-    demo = await load_demo(out_dir=tmp_path, settings=settings)
+    demo = await load_demo(out_dir=tmp_path, settings=settings["ingest"])
     if probe is not None:
         await probe.wait_for("lightcurve.event.stored.v1", lambda m: m.event_ivorn == demo["event"])
     return demo

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from shared.contracts import REGISTRY
 from shared.errors import PermanentError
 from shared.messaging import Broker, decode
-from shared.settings import Settings
+from services.launcher import SystemSettings
 from tests.support.servers import free_port
 
 
@@ -58,7 +58,7 @@ class Probe:
 
 @dataclass
 class System:
-    settings: Settings
+    settings: SystemSettings
     http: aiohttp.ClientSession
     probe: Probe
     broker: Broker
@@ -69,12 +69,15 @@ class System:
         return self.settings.public_url
 
 
-def settings_for(mongo_url: str, amqp_url: str, name: str, **overrides) -> Settings:
+def settings_for(mongo_url: str, amqp_url: str, name: str, **overrides) -> SystemSettings:
+    """Every service's settings on the test's database and exchange (the environment gives the rest, read
+    now: set ``CPCS_*`` variables before calling it)."""
     ingest_port, lightcurve_port = free_port(), free_port()
-    return Settings(amqp_url=SecretStr(amqp_url), mongo_url=SecretStr(mongo_url), mongo_db=name, exchange=name,
-                    ingest_port=ingest_port, lightcurve_port=lightcurve_port,
-                    public_url=f"http://127.0.0.1:{ingest_port}", lightcurve_url=f"http://127.0.0.1:{lightcurve_port}",
-                    retry_delay_s=0.05, upload_wait_s=60, **overrides)
+    return SystemSettings.build(amqp_url=SecretStr(amqp_url), mongo_url=SecretStr(mongo_url), mongo_db=name,
+                                exchange=name, ingest_port=ingest_port, lightcurve_port=lightcurve_port,
+                                public_url=f"http://127.0.0.1:{ingest_port}",
+                                lightcurve_url=f"http://127.0.0.1:{lightcurve_port}", retry_delay_s=0.05,
+                                upload_wait_s=60, **overrides)
 
 
 async def delete_topology(broker: Broker, exchange: str) -> None:
@@ -88,7 +91,7 @@ async def delete_topology(broker: Broker, exchange: str) -> None:
 
 
 @asynccontextmanager
-async def running_system(settings: Settings, services=("ingest", "calibration", "lightcurve")):
+async def running_system(settings: SystemSettings, services=("ingest", "calibration", "lightcurve")):
     import importlib
 
     async with AsyncExitStack() as stack:
@@ -99,6 +102,6 @@ async def running_system(settings: Settings, services=("ingest", "calibration", 
         probe = Probe(broker)
         await probe.start()
         for name in services:
-            await stack.enter_async_context(importlib.import_module(f"services.{name}.app").running(settings))
+            await stack.enter_async_context(importlib.import_module(f"services.{name}.app").running(settings[name]))
         http = await stack.enter_async_context(aiohttp.ClientSession())
         yield System(settings=settings, http=http, probe=probe, broker=broker, stack=stack)

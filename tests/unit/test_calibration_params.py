@@ -45,3 +45,16 @@ def test_bad_overrides_are_refused_with_the_parameter_named(overrides, words):
 def test_a_list_parameter_needs_names():
     with pytest.raises(ValueError, match="astrometric_surveys must be a list of names, got 3"):
         CalibrationParameters.with_overrides({"astrometric_surveys": 3})
+
+
+def test_the_default_parameter_hash_is_unchanged():
+    """Stored calibrations stay comparable: the defaults hash as they always did."""
+    assert CalibrationParameters().hash() == CalibrationParams().hash() == "6dcdb13654e673f3"
+    changed = CalibrationParameters.with_overrides({"min_npoints": 7})
+    assert changed.hash() == params_with({"min_npoints": 7}).hash() != "6dcdb13654e673f3"
+
+
+def test_overrides_apply_over_a_given_set():
+    base = CalibrationParameters(min_npoints=8)
+    assert params_with({"limit_sigma": 3}, base) == CalibrationParams(min_npoints=8, limit_sigma=3.0)
+    assert CalibrationParameters.with_overrides({}, base) == base

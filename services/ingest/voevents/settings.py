@@ -1,6 +1,7 @@
 """Settings of the alert feeds, read from the environment (prefix ``CPCS_VOEVENT_``) once at start."""
 from __future__ import annotations
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.ingest.voevents.policy import VoeventPolicy
@@ -26,6 +27,11 @@ class VoeventSettings(BaseSettings):
     vtp_alive_timeout_s: float = 150.0  # brokers send iamalive every 60 s
     vtp_backoff_initial_s: float = 0.5
     vtp_backoff_max_s: float = 60.0
+
+    @model_validator(mode="after")
+    def _remotes_read(self) -> "VoeventSettings":
+        self.remotes()  # a remote that is not host:port is refused at start, naming it
+        return self
 
     def policy(self) -> VoeventPolicy:
         return VoeventPolicy(roles=frozenset(r.lower() for r in _items(self.roles)),
