@@ -312,7 +312,7 @@ async def test_an_applied_recalibration_replaces_the_current_one_and_keeps_it_in
     assert done.outcome == "applied" and done.before is not None and done.after is not None
     assert point.params_hash == done.params_hash != first.params_hash
     [kwargs] = [kw for name, kw in service.pool.calls if name == "run_calibration"][1:]
-    assert kwargs["param_overrides"] == overrides
+    assert kwargs["params"]["max_scatter_mag"] == overrides["max_scatter_mag"]  # applied over the configured set
     current = service.store.calibrations[first.observation_id]
     assert current["recalibration_id"] == done.recalibration_id and current["result"]["params_hash"] == done.params_hash
     [old] = service.store.history
