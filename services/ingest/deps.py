@@ -8,7 +8,7 @@ from aiohttp import web
 from shared.settings import Settings
 from services.ingest.results import ResultWaiters
 from services.ingest.store import IngestStore
-from services.ingest.uploads import Uploads
+from services.ingest.usecases.uploads import Uploads
 
 
 @dataclass
