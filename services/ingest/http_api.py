@@ -13,7 +13,8 @@ from services.ingest.http_cgi import event_json, read_form, upload_and_wait
 from services.ingest.http_render import problem
 from services.ingest.results import status_url
 from services.ingest.usecases.access import authenticate
-from services.ingest.usecases.events import create_event as create_event_for, list_events as events_page
+from services.ingest.usecases.events import create_event as create_event_for
+from services.ingest.usecases.events import list_events as events_page
 from services.ingest.usecases.observations import delete_observation, find_observation
 from services.ingest.usecases.observatories import observatory_rows
 from services.ingest.voevents.http import post_voevent

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared.contracts import ObservationCalibratedV1
 from services.ingest.answers import CALIBRATION_FAILED, http_status
 from services.ingest.errors import IngestError
 from services.ingest.results import cpcs_answer, plot_url, status_url
 from services.ingest.usecases.uploads import Waited
+from shared.contracts import ObservationCalibratedV1
 
 
 def plain_refusal(exc: IngestError) -> web.Response:

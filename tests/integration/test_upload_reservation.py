@@ -5,11 +5,11 @@ import time
 import pytest
 
 from services.demo import DEMO_EVENT, DEMO_MJD, demo_field
-from services.ingest.store import INDEXES, ORPHAN_CLAIM_AGE_S, IngestStore
-from shared.db import ensure_indexes
 from services.ingest.answers import http_status
 from services.ingest.errors import Conflict
+from services.ingest.store import INDEXES, ORPHAN_CLAIM_AGE_S, IngestStore
 from services.ingest.usecases.uploads import UploadRequest, Uploads
+from shared.db import ensure_indexes
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.contracts import EventCreatedV1, ObservationDeletedV1
 from services.ingest.cpcs_fields import request_from_fields
 from services.ingest.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound, Refused, TooLarge
 from services.ingest.usecases.access import authenticate, require_admin, require_voevent_poster
@@ -15,6 +14,7 @@ from services.ingest.usecases.observations import delete_observation, find_obser
 from services.ingest.usecases.observatories import create_observatory, observatory_rows
 from services.ingest.usecases.recalibrations import check_overrides, selection_from
 from services.ingest.usecases.uploads import UploadRequest, Uploads
+from shared.contracts import EventCreatedV1, ObservationDeletedV1
 
 
 class FakeStore:

@@ -1,9 +1,9 @@
 """An upload's status, and deleting a point everywhere."""
 from __future__ import annotations
 
-from shared.contracts import ObservationDeletedV1
 from services.ingest.errors import Forbidden, NotFound
 from services.ingest.store import IngestStore
+from shared.contracts import ObservationDeletedV1
 
 
 async def find_observation(store: IngestStore, key: str) -> dict:

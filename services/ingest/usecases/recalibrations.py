@@ -4,11 +4,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from shared.contracts import EventRef, ObservatoryRef, RecalibrationDoneV1, RecalibrationRequestedV1
-from services.ingest.store import IngestStore, now
-from shared.calibration_params import CalibrationParameters
 from services.ingest.errors import InvalidInput, NotFound
+from services.ingest.store import IngestStore, now
 from services.ingest.usecases.uploads import observatory_filters
+from shared.calibration_params import CalibrationParameters
+from shared.contracts import EventRef, ObservatoryRef, RecalibrationDoneV1, RecalibrationRequestedV1
 
 STORED = ["calibrated", "limit"]
 
@@ -42,9 +42,10 @@ class Selection:
 
 def selection_from(body: dict) -> Selection:
     try:
+        observatory_id = body.get("observatory_id")
         selection = Selection(followup_ids=[int(i) for i in body.get("followup_ids") or []],
                               event_ivorn=body.get("event") or None,
-                              observatory_id=None if body.get("observatory_id") is None else int(body["observatory_id"]),
+                              observatory_id=None if observatory_id is None else int(observatory_id),
                               mjd_min=None if body.get("mjd_min") is None else float(body["mjd_min"]),
                               mjd_max=None if body.get("mjd_max") is None else float(body["mjd_max"]))
     except (TypeError, ValueError) as exc:

@@ -7,6 +7,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from services.ingest import checks
+from services.ingest.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound, Refused, TooLarge
+from services.ingest.images import ImageIntake, inspect_image, upload_values
+from services.ingest.results import ResultWaiters
+from services.ingest.store import IngestStore, now
 from shared.catalogue import CatalogueError, read_catalogue
 from shared.contracts import (
     EventRef,
@@ -17,13 +22,8 @@ from shared.contracts import (
     ObservatoryRef,
     UploadReceivedV1,
 )
-from shared.fitsimage import ImageRefused
-from services.ingest import checks
-from services.ingest.images import ImageIntake, inspect_image, upload_values
 from shared.db import next_sequence
-from services.ingest.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound, Refused, TooLarge
-from services.ingest.results import ResultWaiters
-from services.ingest.store import IngestStore, now
+from shared.fitsimage import ImageRefused
 
 log = logging.getLogger(__name__)
 
