@@ -14,10 +14,12 @@ import uuid
 
 import aiohttp
 
+from services.ingest.answers import CALIBRATION_FAILED, amqp_reply
+from services.ingest.cpcs_fields import request_from_fields
 from services.ingest.deps import IngestDeps
+from services.ingest.errors import IngestError, InvalidInput, TooLarge
 from services.ingest.results import cpcs_answer, status_url
 from shared.contracts import ObservationCalibratedV1
-from services.ingest.uploads import UploadRefused, request_from_fields
 
 log = logging.getLogger(__name__)
 ROUTING_KEY = "upload.submitted.v1"
@@ -41,8 +43,8 @@ class AmqpIntake:
             except BaseException:
                 self.deps.waiters.forget(correlation_id)
                 raise
-        except UploadRefused as exc:
-            await self._reply(delivery.reply_to, {"error": str(exc), "status": exc.status}, correlation_id)
+        except IngestError as exc:
+            await self._reply(delivery.reply_to, amqp_reply(exc), correlation_id)
             return
         task = asyncio.create_task(self._answer_later(delivery.reply_to, correlation_id, accepted))
         self._tasks.add(task)
@@ -58,7 +60,7 @@ class AmqpIntake:
         elif isinstance(outcome, ObservationCalibratedV1):
             answer = cpcs_answer(outcome, public)
         else:
-            answer = {"error": outcome.reason, "status": 422, "observation_id": outcome.observation_id}
+            answer = {"error": outcome.reason, "status": CALIBRATION_FAILED, "observation_id": outcome.observation_id}
         await self._reply(reply_to, answer, correlation_id)
 
     async def _reply(self, reply_to: str | None, answer: dict, correlation_id: str) -> None:
@@ -67,18 +69,18 @@ class AmqpIntake:
 
     async def _fetch(self, url: str) -> bytes:
         if not url:
-            raise UploadRefused(400, "the message has no catalogue: put its bytes in the body or give catalogue_url")
+            raise InvalidInput("the message has no catalogue: put its bytes in the body or give catalogue_url")
         limit = int(self.deps.settings.max_upload_mb * 1e6)
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
                 async with session.get(url) as response:
                     if response.status != 200:
-                        raise UploadRefused(400, f"catalogue_url answered HTTP {response.status}")
+                        raise InvalidInput(f"catalogue_url answered HTTP {response.status}")
                     data = await response.content.read(limit + 1)
         except aiohttp.ClientError as exc:
-            raise UploadRefused(400, f"catalogue_url could not be fetched: {exc}") from exc
+            raise InvalidInput(f"catalogue_url could not be fetched: {exc}") from exc
         if len(data) > limit:
-            raise UploadRefused(413, "the catalogue behind catalogue_url is too large")
+            raise TooLarge("the catalogue behind catalogue_url is too large")
         return data
 
     async def close(self) -> None:

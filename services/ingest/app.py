@@ -12,11 +12,11 @@ from services.ingest.amqp_intake import ROUTING_KEY as INTAKE_KEY
 from services.ingest.amqp_intake import AmqpIntake
 from services.ingest.deps import DEPS, IngestDeps
 from services.ingest.handlers import StatusRecorder
-from services.ingest.recalibrations import Recalibrations
 from services.ingest.results import ResultWaiters
 from services.ingest.settings import IngestSettings
 from services.ingest.store import INDEXES, IngestStore
-from services.ingest.uploads import Uploads
+from services.ingest.usecases.recalibrations import Recalibrations
+from services.ingest.usecases.uploads import Uploads
 from services.ingest.voevents import wiring as voevents
 from services.ingest.voevents.http import VOEVENTS
 

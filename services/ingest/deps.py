@@ -8,7 +8,7 @@ from aiohttp import web
 from services.ingest.results import ResultWaiters
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
-from services.ingest.uploads import Uploads
+from services.ingest.usecases.uploads import Uploads
 
 
 @dataclass

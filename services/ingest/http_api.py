@@ -6,11 +6,17 @@ from importlib import resources
 
 from aiohttp import web
 
+from services.ingest.cpcs_fields import request_from_fields
 from services.ingest.deps import DEPS, token_from
-from services.ingest.event_messages import event_created
-from services.ingest.http_cgi import checked_event, delete_observation, event_json, read_form, upload_and_wait
+from services.ingest.errors import IngestError, InvalidInput
+from services.ingest.http_cgi import event_json, read_form, upload_and_wait
+from services.ingest.http_render import problem
 from services.ingest.results import status_url
-from services.ingest.uploads import UploadRefused, request_from_fields
+from services.ingest.usecases.access import authenticate
+from services.ingest.usecases.events import create_event as create_event_for
+from services.ingest.usecases.events import list_events as events_page
+from services.ingest.usecases.observations import delete_observation, find_observation
+from services.ingest.usecases.observatories import observatory_rows
 from services.ingest.voevents.http import post_voevent
 
 routes = web.RouteTableDef()
@@ -23,10 +29,6 @@ def bearer(request: web.Request, fields: dict | None = None) -> str:
     return token_from(request, fields)
 
 
-def problem(status: int, reason: str) -> web.Response:
-    return web.json_response({"error": reason, "status": status}, status=status)
-
-
 @routes.post("/api/v1/uploads")
 async def create_upload(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
@@ -37,8 +39,8 @@ async def create_upload(request: web.Request) -> web.Response:
             status, answer = await upload_and_wait(deps, req)
             return web.json_response(answer, status=status)
         accepted = await deps.uploads.accept(req, uuid.uuid4().hex)
-    except UploadRefused as exc:
-        return web.json_response({"error": str(exc), "status": exc.status, **exc.extra}, status=exc.status)
+    except IngestError as exc:
+        return problem(exc)
     url = status_url(deps.settings.public_url, accepted.observation_id)
     return web.json_response({"observation_id": accepted.observation_id, "followup_id": accepted.followup_id,
                               "status": "received", "status_url": url}, status=202, headers={"Location": url})
@@ -53,34 +55,24 @@ def observation_json(doc: dict) -> dict:
     return body
 
 
-async def _find_observation(request: web.Request) -> dict:
-    store, key = request.app[DEPS].store, request.match_info["observation_id"]
-    doc = (await store.find_observation_by_followup(int(key)) if key.isdigit()
-           else await store.find_observation(key))
-    if doc is None:
-        raise UploadRefused(404, f"there is no observation {key}")
-    return doc
-
-
 @routes.get("/api/v1/observations/{observation_id}")
 async def get_observation(request: web.Request) -> web.Response:
     try:
-        return web.json_response(observation_json(await _find_observation(request)))
-    except UploadRefused as exc:
-        return problem(exc.status, str(exc))
+        doc = await find_observation(request.app[DEPS].store, request.match_info["observation_id"])
+    except IngestError as exc:
+        return problem(exc)
+    return web.json_response(observation_json(doc))
 
 
 @routes.delete("/api/v1/observations/{observation_id}")
 async def delete_obs(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     try:
-        record = await deps.store.find_token(bearer(request))
-        if record is None:
-            raise UploadRefused(401, "unknown or missing token")
-        doc = await _find_observation(request)
-        await delete_observation(deps, record, observation_id=doc["_id"])
-    except UploadRefused as exc:
-        return problem(exc.status, str(exc))
+        record = await authenticate(deps.store, bearer(request))
+        doc = await find_observation(deps.store, request.match_info["observation_id"])
+        await delete_observation(deps.store, deps.publish, record, observation_id=doc["_id"])
+    except IngestError as exc:
+        return problem(exc)
     return web.json_response({"deleted": True, "observation_id": doc["_id"], "followup_id": doc["followup_id"]})
 
 
@@ -90,40 +82,33 @@ async def list_events(request: web.Request) -> web.Response:
         offset = max(0, int(request.query.get("offset", 0)))
         limit = min(1000, max(1, int(request.query.get("limit", 100))))
     except ValueError:
-        return problem(400, "offset and limit must be integers")
-    events = await request.app[DEPS].store.list_events(offset=offset, limit=limit)
+        return problem(InvalidInput("offset and limit must be integers"))
+    events = await events_page(request.app[DEPS].store, offset=offset, limit=limit)
     return web.json_response({"events": [event_json(e) for e in events], "offset": offset, "limit": limit})
 
 
 @routes.post("/api/v1/events")
 async def create_event(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    if await deps.store.find_token(bearer(request)) is None:
-        return problem(401, "unknown or missing token")
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return problem(400, "the body must be a JSON object: {\"ivorn\": ..., \"ra\": ..., \"dec\": ..., \"url\": ...}")
-    try:
-        ivorn, ra, dec = checked_event(body.get("ivorn"), body.get("ra"), body.get("dec"))
-    except UploadRefused as exc:
-        return problem(exc.status, str(exc))
-    url = str(body.get("url") or "")
-    doc, created = await deps.store.create_event(ivorn, ra, dec, url, "api")
-    if created:
-        await deps.publish(event_created(doc))
+        await authenticate(deps.store, bearer(request))
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise InvalidInput("the body must be a JSON object: "
+                               "{\"ivorn\": ..., \"ra\": ..., \"dec\": ..., \"url\": ...}")
+        doc, created = await create_event_for(deps.store, deps.publish, ivorn=body.get("ivorn"), ra=body.get("ra"),
+                                              dec=body.get("dec"), url=str(body.get("url") or ""), source="api")
+    except IngestError as exc:
+        return problem(exc)
     return web.json_response(event_json(doc) | {"created": created}, status=201 if created else 200)
 
 
 @routes.get("/api/v1/observatories")
 async def list_observatories(request: web.Request) -> web.Response:
-    store = request.app[DEPS].store
-    rows = [{"id": o["_id"], "name": o["name"], "longitude": o.get("lon_deg"), "latitude": o.get("lat_deg"),
-             "observations": await store.count_observations(o["_id"])}
-            for o in await store.list_observatories()]
-    return web.json_response({"observatories": rows})
+    return web.json_response({"observatories": await observatory_rows(request.app[DEPS].store)})
 
 
 @routes.get("/api/v1/openapi.yaml")

@@ -6,6 +6,7 @@ import html
 from aiohttp import web
 
 from services.ingest.deps import DEPS
+from services.ingest.usecases.observatories import observatory_rows
 
 routes = web.RouteTableDef()
 
@@ -56,12 +57,11 @@ async def delpoint_form(request: web.Request) -> web.Response:
 
 @routes.get("/observatories")
 async def observatories(request: web.Request) -> web.Response:
-    store = request.app[DEPS].store
-    rows = [(o["_id"], o["name"], o.get("lon_deg"), o.get("lat_deg"), await store.count_observations(o["_id"]))
-            for o in await store.list_observatories()]
+    keys = ("id", "name", "longitude", "latitude", "observations")
+    observatories = await observatory_rows(request.app[DEPS].store)
     if request.query.get("format") == "json":
-        keys = ("id", "name", "longitude", "latitude", "observations")
-        return web.json_response([dict(zip(keys, row, strict=True)) for row in rows])
+        return web.json_response(observatories)
+    rows = [tuple(o[k] for k in keys) for o in observatories]
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
     return page("List of observatories", "<table><tr><th>id</th><th>Name</th><th>Longitude</th><th>Latitude</th>"
                                         f"<th>Observations</th></tr>{body}</table>")

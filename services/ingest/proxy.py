@@ -5,6 +5,8 @@ import aiohttp
 from aiohttp import web
 
 from services.ingest.deps import DEPS
+from services.ingest.errors import Unavailable
+from services.ingest.http_render import not_forwarded
 
 SESSION = web.AppKey("lightcurve_session", aiohttp.ClientSession)
 FORWARDED = ("/get_alert_lc_data", "/get_alert_lc", "/list_of_alerts", "/list_of_followups")
@@ -18,7 +20,7 @@ async def forward(request: web.Request) -> web.Response:
             return web.Response(body=body, status=upstream.status,
                                 content_type=upstream.content_type, charset=upstream.charset)
     except aiohttp.ClientError as exc:
-        return web.json_response({"error": f"the light-curve service is not answering: {exc}"}, status=503)
+        return not_forwarded(Unavailable(f"the light-curve service is not answering: {exc}"))
 
 
 def add_routes(app: web.Application) -> None:

@@ -5,9 +5,11 @@ import time
 import pytest
 
 from services.demo import DEMO_EVENT, DEMO_MJD, demo_field
+from services.ingest.answers import http_status
+from services.ingest.errors import Conflict
 from services.ingest.store import INDEXES, ORPHAN_CLAIM_AGE_S, IngestStore
+from services.ingest.usecases.uploads import UploadRequest, Uploads
 from shared.db import ensure_indexes
-from services.ingest.uploads import UploadRefused, UploadRequest, Uploads
 
 pytestmark = pytest.mark.integration
 
@@ -56,9 +58,9 @@ async def test_a_failure_after_the_reservation_frees_the_file_and_stores_nothing
     assert published == []
     accepted = await Uploads(store, publish, max_bytes=10**8).accept(request(data))  # not 409
     assert accepted.followup_id is not None and len(published) == 1
-    with pytest.raises(UploadRefused) as refused:
+    with pytest.raises(Conflict) as refused:
         await Uploads(store, publish, max_bytes=10**8).accept(request(data))
-    assert refused.value.status == 409 and f"point {accepted.followup_id}" in str(refused.value)
+    assert http_status(refused.value) == 409 and f"point {accepted.followup_id}" in str(refused.value)
 
 
 async def test_a_reservation_left_by_an_earlier_crash_is_taken_over(seeded):
@@ -89,6 +91,6 @@ async def test_a_fresh_reservation_of_an_upload_in_flight_is_respected(seeded):
     async def publish(message, correlation_id=None):
         pass
 
-    with pytest.raises(UploadRefused) as refused:
+    with pytest.raises(Conflict) as refused:
         await Uploads(IngestStore(db), publish, max_bytes=10**8).accept(request(data))
-    assert refused.value.status == 409 and "point 998" in str(refused.value)
+    assert http_status(refused.value) == 409 and "point 998" in str(refused.value)

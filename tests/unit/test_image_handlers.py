@@ -25,7 +25,7 @@ from shared.simimage import make_reference_field, select_cone, simulate_image
 from services.astrometry.handlers import AstrometryDeps, Solver
 from services.astrometry.science import anet
 from services.ingest.images import inspect_image
-from services.ingest.uploads import _image_fields
+from services.ingest.usecases.uploads import _image_fields
 from services.photometry.handlers import Measurer, PhotometryDeps
 
 RA0, DEC0 = 150.0, 20.0

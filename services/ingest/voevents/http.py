@@ -4,14 +4,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.ingest.deps import DEPS, token_from
+from services.ingest.errors import IngestError, InvalidInput, TooLarge, Unavailable
 from services.ingest.event_messages import n_packets
-from services.ingest.voevents.intake import Outcome, PacketRefused, VoeventIntake
+from services.ingest.http_render import problem
+from services.ingest.usecases.access import authenticate, require_voevent_poster
+from services.ingest.voevents.intake import Outcome, VoeventIntake
 
 VOEVENTS = web.AppKey("voevents", VoeventIntake)
-
-
-def _problem(status: int, reason: str) -> web.Response:
-    return web.json_response({"error": reason, "status": status}, status=status)
 
 
 def _bearer(request: web.Request) -> str:
@@ -21,30 +20,27 @@ def _bearer(request: web.Request) -> str:
 
 async def post_voevent(request: web.Request) -> web.Response:
     """The body is the packet's XML (or a form with the packet in field ``voevent``)."""
-    intake = request.app.get(VOEVENTS)
-    if intake is None:
-        return _problem(503, "the VOEvent intake is not running on this server")
-    record = await request.app[DEPS].store.find_token(_bearer(request))
-    if record is None:
-        return _problem(401, "unknown or missing token: VOEvents are posted with a token")
-    if not (record.get("is_admin") or record.get("allow_voevents")):
-        return _problem(403, "this token may not post VOEvents (an admin token, or one allowed VOEvents, may)")
     try:
+        intake = request.app.get(VOEVENTS)
+        if intake is None:
+            raise Unavailable("the VOEvent intake is not running on this server")
+        require_voevent_poster(await authenticate(request.app[DEPS].store, _bearer(request),
+                                                  unknown="unknown or missing token: VOEvents are posted with a token"))
         outcome = await intake.receive(await _packet_bytes(request, intake.max_packet_bytes), via="http")
-    except PacketRefused as exc:
-        return _problem(exc.status, str(exc))
+    except IngestError as exc:
+        return problem(exc)
     return web.json_response(outcome_json(outcome), status=201 if outcome.event_created else 200)
 
 
 async def _packet_bytes(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit + 65536:
-        raise PacketRefused(413, f"the request is {request.content_length / 1024:.0f} KiB; the limit for a "
-                                 f"packet is {limit / 1024:.0f} KiB")
+        raise TooLarge(f"the request is {request.content_length / 1024:.0f} KiB; the limit for a "
+                       f"packet is {limit / 1024:.0f} KiB")
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         form = await request.post()
         field = form.get("voevent")
         if field is None:
-            raise PacketRefused(400, "the form has no field 'voevent' with the packet")
+            raise InvalidInput("the form has no field 'voevent' with the packet")
         return field.file.read() if isinstance(field, web.FileField) else str(field).encode()
     return await request.read()
 

@@ -22,6 +22,8 @@ from shared.contracts import (
 )
 from shared.db import next_sequence
 from shared.errors import PermanentError, TransientError
+from services.ingest.answers import dead_letter_reason
+from services.ingest.errors import IngestError, InvalidInput, TooLarge
 from services.ingest.event_messages import event_created, event_updated
 from services.ingest.ports import EventStore, PacketRecords, Publish, RawDelivery
 from services.ingest.voevents.events import Merged, aliases_of, event_id, history_entry, merge, new_event
@@ -32,14 +34,6 @@ log = logging.getLogger(__name__)
 ROUTING_KEY = "voevent.received.v1"
 VIA_HEADER = "x-cpcs-via"
 _ATTEMPTS = 20
-
-
-class PacketRefused(Exception):
-    """Bytes that are no readable VOEvent packet; ``status`` is the HTTP status, ``str()`` the reason."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -59,7 +53,7 @@ class VoeventIntake:
         self.max_packet_bytes = max_packet_bytes
 
     async def receive(self, data: bytes, *, via: str) -> Outcome:
-        """Handle one packet; ``PacketRefused`` when it cannot be read."""
+        """Handle one packet; ``InvalidInput``/``TooLarge`` when it cannot be read."""
         packet = await self.read(data)
         outcome = await self._decide(packet, via)
         event_ivorn = outcome.event["_id"] if outcome.event else None
@@ -89,17 +83,17 @@ class VoeventIntake:
         via = str((delivery.headers or {}).get(VIA_HEADER) or "amqp")
         try:
             await self.receive(delivery.body, via=via if via in ("amqp", "vtp") else "amqp")
-        except PacketRefused as exc:
-            raise PermanentError(str(exc)) from exc
+        except IngestError as exc:
+            raise PermanentError(dead_letter_reason(exc)) from exc
 
     async def read(self, data: bytes) -> Packet:
         if len(data) > self.max_packet_bytes:
-            raise PacketRefused(413, f"the packet is {len(data) / 1024:.0f} KiB; the limit is "
-                                     f"{self.max_packet_bytes / 1024:.0f} KiB")
+            raise TooLarge(f"the packet is {len(data) / 1024:.0f} KiB; the limit is "
+                           f"{self.max_packet_bytes / 1024:.0f} KiB")
         try:
             return await asyncio.to_thread(parse_packet, data)
         except PacketError as exc:
-            raise PacketRefused(400, f"not a VOEvent packet we can read: {exc}") from exc
+            raise InvalidInput(f"not a VOEvent packet we can read: {exc}") from exc
 
     async def _take(self, packet: Packet, via: str) -> Outcome:
         entry = history_entry(packet, self.policy, via=via, received_at=datetime.now(UTC))

@@ -1,33 +1,31 @@
-"""The upload use case shared by every intake (CPCS form, REST, AMQP): check, store, publish."""
+"""The upload use case shared by every intake (CPCS form, REST, AMQP): check, store, publish, wait."""
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import logging
-import re
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.catalogue import CatalogueError, read_catalogue
-from shared.contracts import EventRef, ImageReceivedV1, ObservationRecord, ObservatoryRef, UploadReceivedV1
-from shared.fitsimage import ImageRefused
 from services.ingest import checks
+from services.ingest.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound, Refused, TooLarge
 from services.ingest.images import ImageIntake, inspect_image, upload_values
-from shared.db import next_sequence
+from services.ingest.results import ResultWaiters
 from services.ingest.store import IngestStore, now
+from shared.catalogue import CatalogueError, read_catalogue
+from shared.contracts import (
+    EventRef,
+    ImageReceivedV1,
+    ObservationCalibratedV1,
+    ObservationFailedV1,
+    ObservationRecord,
+    ObservatoryRef,
+    UploadReceivedV1,
+)
+from shared.db import next_sequence
+from shared.fitsimage import ImageRefused
 
 log = logging.getLogger(__name__)
-_FILTER_RE = re.compile(r"^(no|[A-Za-z0-9_.+-]+/[A-Za-z0-9_'+-]+)$")
-_TRUE = {"1", "true", "yes", "on", "y", "t"}
-
-
-class UploadRefused(Exception):
-    """An upload we will not take; ``status`` is the HTTP status, ``str()`` the reason for the observer."""
-
-    def __init__(self, status: int, reason: str, **extra):
-        super().__init__(reason)
-        self.status, self.extra = status, extra
 
 
 @dataclass(frozen=True)
@@ -54,46 +52,6 @@ class Accepted:
     dry_run: bool
 
 
-def flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in _TRUE
-
-
-def _number(fields: Mapping[str, str], name: str, *, positive: bool = False,
-            upper: float | None = None) -> float | None:
-    raw = (fields.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UploadRefused(400, f"{name} must be a number, got {raw!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise UploadRefused(400, f"{name} must be a finite number, got {raw!r}")
-    if positive and value <= 0:
-        raise UploadRefused(400, f"{name} must be positive, got {raw!r}")
-    if upper is not None and value > upper:
-        raise UploadRefused(400, f"{name} must be at most {upper:g}, got {raw!r}")
-    return value
-
-
-def request_from_fields(fields: Mapping[str, str], data: bytes, filename: str, token: str) -> UploadRequest:
-    """Build a request from the original CPCS field names, refusing malformed values with a reason."""
-    ivorn = (fields.get("EventID") or "").strip()
-    if not ivorn:
-        raise UploadRefused(400, "EventID is missing: give the IVORN of the event, e.g. ivo://Gaia16aye")
-    force_filter = (fields.get("forceFilter") or "no").strip() or "no"
-    if not _FILTER_RE.match(force_filter):
-        raise UploadRefused(400, f"forceFilter must be 'no', 'SURVEY/band', 'any/band' or 'SURVEY/any', "
-                                 f"got {force_filter!r}")
-    return UploadRequest(
-        data=data, filename=filename or "catalogue", event_ivorn=ivorn, token=token,
-        mjd=_number(fields, "MJD"), exptime_s=_number(fields, "expTime", positive=True),
-        match_radius_arcsec=_number(fields, "matchDist", positive=True, upper=60),
-        force_filter=force_filter, dry_run=flag(fields.get("dryRun")), no_plot=flag(fields.get("noPlot")),
-        comment=(fields.get("comment") or "")[:2000],
-        declared_filter=(fields.get("filter") or "").strip() or None)
-
-
 class Uploads:
     """Accepts uploads for the pipeline; the composition root gives it the store and a publisher."""
 
@@ -104,41 +62,41 @@ class Uploads:
         observatory = await self._authorise(req.token)
         event = await self.store.find_event(req.event_ivorn)
         if event is None:
-            raise UploadRefused(404, f"unknown event {req.event_ivorn}: add it first with /cgi/newevent")
+            raise NotFound(f"unknown event {req.event_ivorn}: add it first with /cgi/newevent")
         if not event.get("target_usable", True):
-            raise UploadRefused(422, f"event {event['_id']} has no position usable for photometry: "
+            raise Refused(f"event {event['_id']} has no position usable for photometry: "
                                      f"{event.get('no_target_reason') or 'no usable position'}")
         if not req.data:
-            raise UploadRefused(400, "no catalogue file was attached (field sexCat)")
+            raise InvalidInput("no catalogue file was attached (field sexCat)")
         if len(req.data) > self.max_bytes:
-            raise UploadRefused(413, f"the file is {len(req.data) / 1e6:.1f} MB; the limit is "
+            raise TooLarge(f"the file is {len(req.data) / 1e6:.1f} MB; the limit is "
                                      f"{self.max_bytes / 1e6:.0f} MB")
         stars = await self._read(req, observatory)
         mjd, mjd_source = _observation_mjd(req, stars)
         if mjd is None:
-            raise UploadRefused(400, "MJD is missing and the catalogue header has no MJD-OBS: "
+            raise InvalidInput("MJD is missing and the catalogue header has no MJD-OBS: "
                                      "give the MJD of the observation (mid-exposure)")
         refusal = checks.implausible_mjd(mjd, event)
         if refusal:
-            raise UploadRefused(422, refusal)
+            raise Refused(refusal)
         if isinstance(stars, ImageIntake):
             refusal = checks.image_outside_event(stars.record, event)
         else:
             refusal = checks.catalogue_outside_event(stars, event, req.match_radius_arcsec)
         if refusal:
-            raise UploadRefused(422, refusal)
+            raise Refused(refusal)
         return await self._store_and_publish(req, stars, event, observatory, mjd, mjd_source,
                                              correlation_id or uuid.uuid4().hex)
 
     async def _authorise(self, token: str) -> dict:
         record = await self.store.find_token(token)
         if record is None:
-            raise UploadRefused(401, "unknown or missing hashtag: uploads need a valid token")
+            raise NotAuthenticated("unknown or missing hashtag: uploads need a valid token")
         if not record.get("allow_upload", True) or record.get("observatory_id") is None:
-            raise UploadRefused(403, "this hashtag is not allowed to upload")
+            raise Forbidden("this hashtag is not allowed to upload")
         observatory = await self.store.get_observatory(record["observatory_id"])
         if observatory is None:
-            raise UploadRefused(403, "the observatory of this hashtag no longer exists")
+            raise Forbidden("the observatory of this hashtag no longer exists")
         return observatory
 
     async def _read(self, req: UploadRequest, observatory: dict):
@@ -154,9 +112,9 @@ class Uploads:
             image = await loop.run_in_executor(None, lambda: inspect_image(
                 req.data, observatory=observatory, upload=upload))
         except ImageRefused as exc:
-            raise UploadRefused(400, str(exc)) from exc
+            raise InvalidInput(str(exc)) from exc
         if image is None:
-            raise UploadRefused(400, str(catalogue_error)) from catalogue_error
+            raise InvalidInput(str(catalogue_error)) from catalogue_error
         return image
 
     async def _store_and_publish(self, req, stars, event, observatory, mjd, mjd_source,
@@ -168,7 +126,7 @@ class Uploads:
             followup_id = await next_sequence(self.store.db, "followup_id")
             taken = await self.store.claim_upload(sha256, event["_id"], observation_id, followup_id)
             if taken is not None:
-                raise UploadRefused(409, f"this file was already uploaded for {event['_id']} as point "
+                raise Conflict(f"this file was already uploaded for {event['_id']} as point "
                                          f"{taken.get('followup_id')}; use dryRun=1 to repeat a test",
                                     followup_id=taken.get("followup_id"))
         try:
@@ -204,6 +162,31 @@ class Uploads:
             await _quietly(self.store.delete_bytes(file_id, scratch=req.dry_run))
             raise
         return Accepted(observation_id, followup_id, correlation_id, req.dry_run)
+
+
+@dataclass(frozen=True)
+class Waited:
+    """An accepted upload and the pipeline's outcome, None if it did not come within the wait."""
+
+    accepted: Accepted
+    outcome: ObservationCalibratedV1 | ObservationFailedV1 | None
+
+
+async def upload_and_wait(uploads: Uploads, waiters: ResultWaiters, store: IngestStore | None,
+                          req: UploadRequest, wait_s: float) -> Waited:
+    """Accept an upload and wait up to ``wait_s`` for its outcome; a dry run keeps nothing once answered."""
+    correlation_id = uuid.uuid4().hex
+    waiters.expect(correlation_id)
+    try:
+        accepted = await uploads.accept(req, correlation_id)
+    except BaseException:
+        waiters.forget(correlation_id)
+        raise
+    outcome = await waiters.wait(correlation_id, wait_s)
+    if outcome is not None and accepted.dry_run and store is not None:  # the durable handler deletes
+        # it too, for an answer nobody waited for
+        await store.drop_dry_run_bytes(outcome)
+    return Waited(accepted, outcome)
 
 
 async def _quietly(step) -> None:

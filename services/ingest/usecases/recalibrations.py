@@ -4,9 +4,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from shared.contracts import EventRef, ObservatoryRef, RecalibrationDoneV1, RecalibrationRequestedV1
+from services.ingest.errors import InvalidInput, NotFound
 from services.ingest.store import IngestStore, now
-from services.ingest.uploads import UploadRefused, observatory_filters
+from services.ingest.usecases.uploads import observatory_filters
+from shared.calibration_params import CalibrationParameters
+from shared.contracts import EventRef, ObservatoryRef, RecalibrationDoneV1, RecalibrationRequestedV1
 
 STORED = ["calibrated", "limit"]
 
@@ -40,16 +42,26 @@ class Selection:
 
 def selection_from(body: dict) -> Selection:
     try:
+        observatory_id = body.get("observatory_id")
         selection = Selection(followup_ids=[int(i) for i in body.get("followup_ids") or []],
                               event_ivorn=body.get("event") or None,
-                              observatory_id=None if body.get("observatory_id") is None else int(body["observatory_id"]),
+                              observatory_id=None if observatory_id is None else int(observatory_id),
                               mjd_min=None if body.get("mjd_min") is None else float(body["mjd_min"]),
                               mjd_max=None if body.get("mjd_max") is None else float(body["mjd_max"]))
     except (TypeError, ValueError) as exc:
-        raise UploadRefused(400, f"the selection is malformed: {exc}") from exc
+        raise InvalidInput(f"the selection is malformed: {exc}") from exc
     if selection.is_empty():
-        raise UploadRefused(400, "choose the points: followup_ids, event, observatory_id, mjd_min/mjd_max")
+        raise InvalidInput("choose the points: followup_ids, event, observatory_id, mjd_min/mjd_max")
     return selection
+
+
+def check_overrides(overrides: dict) -> dict:
+    """Calibration parameter overrides calibration will accept, or ``InvalidInput`` with the reason."""
+    try:
+        CalibrationParameters.with_overrides(overrides)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    return overrides
 
 
 class Recalibrations:
@@ -98,7 +110,7 @@ class Recalibrations:
     async def report(self, recalibration_id: str) -> dict:
         record = await self.db.recalibrations.find_one({"_id": recalibration_id})
         if record is None:
-            raise UploadRefused(404, f"there is no recalibration {recalibration_id}")
+            raise NotFound(f"there is no recalibration {recalibration_id}")
         results = await self.db.recalibration_results.find({"recalibration_id": recalibration_id}).to_list(None)
         rows = sorted((_row(r) for r in results), key=lambda r: r["followup_id"])
         return {"recalibration_id": recalibration_id, "dry_run": record["dry_run"],
