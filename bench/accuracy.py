@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _baseline import baseline_calibrate  # noqa: E402
+
 from services.calibration.science.bands import band_hint  # noqa: E402
 from services.calibration.science.calibrate import calibrate  # noqa: E402
 from services.calibration.science.simulate import FieldSpec, band_offsets, simulate  # noqa: E402

@@ -21,15 +21,15 @@ import time
 
 import aiohttp
 
+from services import launcher
+from services.demo import load_demo
 from shared.contracts import AstrometrySummary
 from shared.db import make_client
 from shared.messaging import Broker
 from shared.refcat.store import RefcatStore
 from shared.refcat.surveys import DEMO_SURVEY
-from shared.simimage import simulate_image
 from shared.simfield import simulate_field
-from services import launcher
-from services.demo import load_demo
+from shared.simimage import simulate_image
 
 RA0, DEC0, SCALE = 210.5, -12.3, 0.4
 STAGES = ("ingest", "astrometry", "photometry", "calibration", "answer")

@@ -16,13 +16,13 @@ import time
 
 import aiohttp
 
+from services import launcher
+from services.ingest.store import IngestStore
+from services.ingest.tokens import new_token
 from shared.contracts import VoeventProcessedV1
 from shared.db import make_client
 from shared.messaging import Broker
 from shared.settings import Settings
-from services import launcher
-from services.ingest.store import IngestStore
-from services.ingest.tokens import new_token
 
 STREAM = "ivo://cpcs.bench/alerts"
 

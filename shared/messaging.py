@@ -53,7 +53,7 @@ class Broker:
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
 
     @classmethod
-    def from_settings(cls, settings) -> "Broker":
+    def from_settings(cls, settings) -> Broker:
         """The broker a service's settings describe (``shared.settings.Settings``)."""
         return cls(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
                    max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)

@@ -9,10 +9,10 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from shared.settings import Settings
 from services.lightcurve.alerts import AlertPoints
 from services.lightcurve.store import LightcurveStore
 from services.lightcurve.views import all_rows, cpcs_columns, csv_text, render_lightcurve_png
+from shared.settings import Settings
 
 STORE = web.AppKey("store", LightcurveStore)
 SETTINGS = web.AppKey("settings", Settings)

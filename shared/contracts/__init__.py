@@ -42,11 +42,11 @@ from shared.contracts.v1 import (
     ImageSolvedV1,
     LightcurveUpdatedV1,
     ObservationCalibratedV1,
-    PlotRenderedV1,
     ObservationDeletedV1,
     ObservationFailedV1,
     ObservationRecord,
     ObservatoryRef,
+    PlotRenderedV1,
     SolveTry,
     UploadReceivedV1,
 )

@@ -15,7 +15,7 @@ This module turns columns of stars into block documents and back; it never talks
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from bson import Binary

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING, Any, AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -107,7 +108,7 @@ async def import_chunks(store: RefcatStore, info: SurveyInfo,
 
 
 async def begin_import(store: RefcatStore, info: SurveyInfo, *, replace: bool = False, source_name: str = "",
-                       source_key: Mapping[str, Any] | None = None) -> "ImportSession":
+                       source_key: Mapping[str, Any] | None = None) -> ImportSession:
     """Start (or, for a journaled import of the same file, resume) an import; see :func:`import_chunks`."""
     await store.ensure_indexes()
     check_synthetic(info.name, bool(info.synthetic))

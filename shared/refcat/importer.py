@@ -22,17 +22,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyWarning
 
-from .presets import (ColumnMapping, Preset, RefcatError, StarColumns, choose_preset, find_preset, preset_from_ucds,
-                      survey_and_version, table_ucds)
 from .import_session import CHUNK_ROWS
+from .presets import (
+    ColumnMapping,
+    Preset,
+    RefcatError,
+    StarColumns,
+    choose_preset,
+    find_preset,
+    preset_from_ucds,
+    survey_and_version,
+    table_ucds,
+)
 from .records import SurveyInfo, canonical_survey, restrict_bands
 from .store import RefcatStore
 from .surveys import DEMO_SURVEY
@@ -217,7 +226,7 @@ def _slices(table: Table, chunk_rows: int, start: int = 0) -> Iterator[Table]:
 
 def _ecsv_delimiter(path: Path) -> str:
     """The delimiter an ECSV header declares (space unless ``delimiter: ','``)."""
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             if not line.startswith("#"):
                 break

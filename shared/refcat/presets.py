@@ -21,8 +21,8 @@ without a magnitude becomes NaN.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -87,11 +87,11 @@ class Preset:
     def systems(self) -> dict[str, str]:
         return {b.band: b.system for b in self.bands}
 
-    def resolve(self, colnames: Sequence[str]) -> "ColumnMapping":
+    def resolve(self, colnames: Sequence[str]) -> ColumnMapping:
         """Pick the actual columns of a table; raises :class:`RefcatError` naming what is missing."""
         return _resolve(self, list(colnames))
 
-    def map_table(self, table) -> "StarColumns":
+    def map_table(self, table) -> StarColumns:
         """Resolve against ``table`` and convert it (convenience for one-off tables)."""
         return self.resolve(table.colnames).apply(table)
 
@@ -123,7 +123,7 @@ class StarColumns:
     def __len__(self) -> int:
         return int(self.ra.size)
 
-    def take(self, index) -> "StarColumns":
+    def take(self, index) -> StarColumns:
         return StarColumns(
             ra=self.ra[index], dec=self.dec[index],
             mags={b: m[index] for b, m in self.mags.items()},
@@ -271,8 +271,8 @@ def _looks_sexagesimal(column) -> bool:
 
 
 def _sexagesimal_to_deg(ra_column, dec_column) -> tuple[np.ndarray, np.ndarray]:
-    from astropy.coordinates import SkyCoord
     import astropy.units as u
+    from astropy.coordinates import SkyCoord
 
     ra_txt = np.ma.asarray(ra_column).astype(str).filled("")
     dec_txt = np.ma.asarray(dec_column).astype(str).filled("")

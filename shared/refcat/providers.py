@@ -27,8 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, replace as dc_replace
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
+from typing import Any
 
 import numpy as np
 from pymongo.errors import DuplicateKeyError
@@ -254,7 +256,7 @@ class ReferenceSource:
                 table = await call_with_deadline(
                     lambda: self._query(spec, settings, ra_q, dec_q, radius_q, max(0.1, remaining)), remaining,
                     name=f"refcat-{spec.survey}")
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 reason = f"no answer within {settings.timeout_s:g} s"
                 break
             except ArchiveError as exc:

@@ -9,8 +9,10 @@ trims to the exact region. Every survey asked gets a verdict (:class:`SurveyCove
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace as dc_replace
-from typing import Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
+from typing import Protocol
 
 import numpy as np
 

@@ -22,8 +22,8 @@ catalogue uses the name, and only simulated stars may be stored under it.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 #: The survey name of the demo's synthetic reference field.
 DEMO_SURVEY = "SYNTH-DEMO"

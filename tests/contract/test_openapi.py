@@ -15,8 +15,6 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
-from shared.settings import Settings
 from services.ingest import http_admin, http_api, http_cgi, pages, proxy
 from services.ingest.app import make_app
 from services.ingest.deps import IngestDeps
@@ -25,6 +23,8 @@ from services.ingest.uploads import Accepted
 from services.lightcurve import http as lightcurve_http
 from services.lightcurve.store import point_doc
 from services.lightcurve.views import CSV_COLUMNS, cpcs_columns, json_rows
+from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
+from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_FILE = ROOT / "services" / "ingest" / "openapi.yaml"

@@ -9,11 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shared.messaging import Broker
-from shared.settings import Settings
 from services import launcher
 from services.local import service_queues
-from shared.messaging import wait_for_consumers
+from shared.messaging import Broker, wait_for_consumers
+from shared.settings import Settings
 from tests.support.flows import seed_demo
 from tests.support.system import Probe, delete_topology, settings_for
 

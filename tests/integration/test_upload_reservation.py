@@ -6,8 +6,8 @@ import pytest
 
 from services.demo import DEMO_EVENT, DEMO_MJD, demo_field
 from services.ingest.store import INDEXES, ORPHAN_CLAIM_AGE_S, IngestStore
-from shared.db import ensure_indexes
 from services.ingest.uploads import UploadRefused, UploadRequest, Uploads
+from shared.db import ensure_indexes
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.db import make_client
-from shared.messaging import REASON_HEADER
 from services.ingest.store import IngestStore
 from services.ingest.tokens import new_token
+from shared.db import make_client
+from shared.messaging import REASON_HEADER
 from tests.support.amqp import next_message
 from tests.support.system import running_system, settings_for
 from tests.support.voevents import sample, synthetic_packet, wait_count

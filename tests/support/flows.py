@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 
-from shared.settings import Settings
 from services.demo import DEMO_DEC_DEG, DEMO_MJD, DEMO_RA_DEG, load_demo
+from shared.settings import Settings
 
 IMAGE_SERVICES = ("ingest", "astrometry", "photometry", "calibration", "lightcurve")
 

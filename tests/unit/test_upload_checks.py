@@ -1,5 +1,5 @@
 """The plausibility checks ingest makes before storing anything, and RA - 360 catalogues."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from shared.catalogue import read_catalogue
 
 NOW_MJD = 61375.0
 EVENT = {"_id": "ivo://Gaia26xyz", "ra_deg": 150.1, "dec_deg": 2.2,
-         "published": datetime(2026, 11, 1, tzinfo=timezone.utc)}  # MJD 61345
+         "published": datetime(2026, 11, 1, tzinfo=UTC)}  # MJD 61345
 
 
 @pytest.mark.parametrize("mjd", [61365.1, 61375.9, 61345.0 - 19 * 365.25, 57500.0])

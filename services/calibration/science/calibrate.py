@@ -25,8 +25,9 @@ Pure, synchronous and deterministic. The steps (see ``docs/ALGORITHM.md``):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,10 +41,10 @@ from services.calibration.science._select import (
     rank_fits,
     select,
 )
-from services.calibration.science.match_radius import MatchRadius, estimate_match_radius
 from services.calibration.science.bands import BandHint, band_hint, band_hint_for_filters
 from services.calibration.science.crossmatch import angular_separation_arcsec, match_one_to_one
 from services.calibration.science.limit import limiting_magnitude
+from services.calibration.science.match_radius import MatchRadius, estimate_match_radius
 from services.calibration.science.result import (
     ALGORITHM_VERSION,
     BandFitSummary,

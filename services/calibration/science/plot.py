@@ -6,10 +6,10 @@ import textwrap
 from collections.abc import Iterable
 
 import numpy as np
-from numpy.typing import NDArray
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from numpy.typing import NDArray
 
 from services.calibration.science.calibrate import CalibrationResult
 
