@@ -170,7 +170,7 @@ def list_command(
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
     if any(s.get("derived") for s in surveys):
         typer.echo("* derived at query time from other bands of the survey (see shared/refcat/derived.py)")
 

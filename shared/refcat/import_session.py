@@ -421,7 +421,7 @@ class ImportSession:
             for cols in decoded:
                 names += [c for c in cols if c not in names]
             columns = {c: np.concatenate([cols[c] if c in cols else np.full(n, np.nan)
-                                          for cols, n in zip(decoded, sizes)]) for c in names}
+                                          for cols, n in zip(decoded, sizes, strict=True)]) for c in names}
             for name in [c for c in names if c.startswith("mag_") and "err_" + c[4:] not in columns]:
                 columns["err_" + name[4:]] = np.full(sum(sizes), np.nan)
             total = sum(sizes)

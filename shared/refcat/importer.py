@@ -310,7 +310,7 @@ def _parquet_chunks(files: list[Path], chunk_rows: int, start: int, columns: Seq
 
 def _arrow_to_table(batch) -> Table:
     out = {}
-    for name, column in zip(batch.schema.names, batch.columns):
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
         values = column.to_numpy(zero_copy_only=False)
         if column.null_count and values.dtype.kind not in "fc":
             values = np.ma.masked_array(values, mask=column.is_null().to_numpy(zero_copy_only=False))

@@ -279,7 +279,7 @@ def _sexagesimal_to_deg(ra_column, dec_column) -> tuple[np.ndarray, np.ndarray]:
     n = len(ra_txt)
     ra = np.full(n, np.nan)
     dec = np.full(n, np.nan)
-    present = np.array([bool(a.strip()) and bool(d.strip()) for a, d in zip(ra_txt, dec_txt)], dtype=bool)
+    present = np.array([bool(a.strip()) and bool(d.strip()) for a, d in zip(ra_txt, dec_txt, strict=True)], dtype=bool)
     if present.any():
         try:
             coord = SkyCoord(ra_txt[present], dec_txt[present], unit=(u.hourangle, u.deg), frame="icrs")

@@ -163,7 +163,7 @@ class ReferenceSource:
         extra: list = []
         if wanted_online:
             results = await asyncio.gather(*(self._ensure(name, region) for name in wanted_online))
-            for name, (coverage, stars) in zip(wanted_online, results):
+            for name, (coverage, stars) in zip(wanted_online, results, strict=True):
                 if coverage is not None:
                     outcomes[name] = coverage
                 if stars is not None:

@@ -196,7 +196,7 @@ class RefcatStore:
             hp = first if first == last else {"$gte": first, "$lte": last}
             queries.append({"hp": hp, "survey": {"$in": names}} if len(names) > 1 else {"hp": hp, "survey": names[0]})
         results = await asyncio.gather(*(self.blocks.find(q, {"_id": 0}).to_list(None) for q in queries))
-        pending = {name: set(rec.get("pending_imports") or ()) for name, rec in zip(names, records)}
+        pending = {name: set(rec.get("pending_imports") or ()) for name, rec in zip(names, records, strict=True)}
         by_survey: dict[str, list[dict]] = {}
         for docs in results:
             for doc in docs:

@@ -48,7 +48,8 @@ def test_an_image_pointing_far_beyond_any_frame_of_its_size_is_refused():
 
 def _catalogue(ra_deg: np.ndarray, dec_deg: np.ndarray) -> bytes:
     head = ("#   1 NUMBER\n#   2 MAG_AUTO\n#   3 MAGERR_AUTO\n#   4 ALPHA_J2000\n#   5 DELTA_J2000\n")
-    rows = [f"{i + 1} {-10 + 0.1 * i:.3f} 0.02 {r:.7f} {d:.7f}" for i, (r, d) in enumerate(zip(ra_deg, dec_deg))]
+    rows = [f"{i + 1} {-10 + 0.1 * i:.3f} 0.02 {r:.7f} {d:.7f}"
+            for i, (r, d) in enumerate(zip(ra_deg, dec_deg, strict=True))]
     return (head + "\n".join(rows) + "\n").encode()
 
 
