@@ -510,8 +510,8 @@ def _concat(chunks: list[StarColumns]) -> StarColumns:
     return StarColumns(
         ra=np.concatenate([np.asarray(c.ra, dtype=float) for c in chunks]),
         dec=np.concatenate([np.asarray(c.dec, dtype=float) for c in chunks]),
-        mags={b: np.concatenate([col(lambda c: c.mags.get(b), c) for c in chunks]) for b in bands},
-        errs={b: np.concatenate([col(lambda c: c.errs.get(b), c) for c in chunks]) for b in bands},
+        mags={b: np.concatenate([col(lambda c, b=b: c.mags.get(b), c) for c in chunks]) for b in bands},
+        errs={b: np.concatenate([col(lambda c, b=b: c.errs.get(b), c) for c in chunks]) for b in bands},
         n_input=sum(c.n_input for c in chunks),
         pmra=np.concatenate([col(lambda c: c.pmra, c) for c in chunks]) if has_pm else None,
         pmdec=np.concatenate([col(lambda c: c.pmdec, c) for c in chunks]) if has_pm else None,

@@ -25,6 +25,7 @@ access is off unless enabled per survey) are :mod:`shared.refcat.archives`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -254,8 +255,8 @@ class ReferenceSource:
                 break
             try:
                 table = await call_with_deadline(
-                    lambda: self._query(spec, settings, ra_q, dec_q, radius_q, max(0.1, remaining)), remaining,
-                    name=f"refcat-{spec.survey}")
+                    functools.partial(self._query, spec, settings, ra_q, dec_q, radius_q, max(0.1, remaining)),
+                    remaining, name=f"refcat-{spec.survey}")
             except TimeoutError:
                 reason = f"no answer within {settings.timeout_s:g} s"
                 break
