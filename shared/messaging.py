@@ -173,7 +173,8 @@ async def wait_for_consumers(url: str, queues: list[str], *, timeout_s: float = 
     try:
         async with asyncio.timeout(timeout_s):
             for name in queues:
-                while not await _has_consumer(connection, name):
+                # the consumers are other processes' and the broker announces none: it is asked again
+                while not await _has_consumer(connection, name):  # noqa: ASYNC110
                     await asyncio.sleep(0.2)
     finally:
         await connection.close()
