@@ -26,15 +26,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import surveys as _surveys
+from .surveys import RefcatError
+
 #: 2.5 / ln(10): magnitude error of a flux with relative error 1.
 MAG_PER_RELATIVE_FLUX = 1.0857362047581294
 
 MAG_VALID_RANGE = (-10.0, 50.0)
 ERR_MAX = 9.0
-
-
-from . import surveys as _surveys
-from .surveys import RefcatError
 
 
 @dataclass(frozen=True)
@@ -706,7 +705,7 @@ def preset_from_ucds(columns: Sequence[tuple[str, str]], *, survey: str, version
     if not mags:
         raise RefcatError("the table's UCDs name no magnitude (no phot.mag column): give --columns")
     errs: dict[str, str] = {}
-    for name, words in errors:
+    for name, _words in errors:
         for band, mag in mags.items():
             if band not in errs and name in (f"e_{mag}", f"{mag}_err", f"{mag}Err", f"e{mag}"):
                 errs[band] = name

@@ -97,7 +97,7 @@ async def test_every_sample_packet_has_its_outcome_and_a_second_delivery_is_a_du
         validate("VoeventOutcome", answer)
         if answer["event"]:
             assert answer["event"]["target_usable"] == (outcome in ("created", "updated")), name
-    for name, outcome, event, _ in OUTCOMES:
+    for name, outcome, _event, _ in OUTCOMES:
         status, answer = await post(system, sample(name))
         assert (status, answer["outcome"]) == (200, "ignored" if outcome == "ignored" else "duplicate"), name
     assert await system.db.events.count_documents({}) == 9

@@ -66,6 +66,9 @@ __all__ = [
     "parse_force_filter",
 ]
 
+#: What a calibration given no parameters uses (frozen, so one shared instance is safe as a default).
+DEFAULT_PARAMS = CalibrationParams()
+
 
 def _astrometric_standard(refs: list[ReferenceStars], params: CalibrationParams) -> ReferenceStars | None:
     """The first of ``params.astrometric_surveys`` (the Gaia releases) that has stars here, else None.
@@ -184,7 +187,7 @@ def calibrate(
     force_filter: str | None = "no",
     declared_filter: str | None = None,
     observatory_filters: Sequence[str] | str | None = None,
-    params: CalibrationParams = CalibrationParams(),
+    params: CalibrationParams = DEFAULT_PARAMS,
 ) -> CalibrationResult:
     """Calibrate a catalogue against reference surveys and measure (or limit) the target.
 
