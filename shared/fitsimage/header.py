@@ -138,7 +138,8 @@ def _scale_of(header: fits.Header) -> str:
     return {"TAI": "tai", "TT": "tt", "TDT": "tt", "GPS": "tai"}.get(ts, "utc")
 
 
-def _read_time(header: fits.Header, exptime: float | None, notes: list[str]) -> tuple[float | None, float | None, str | None]:
+def _read_time(header: fits.Header, exptime: float | None,
+               notes: list[str]) -> tuple[float | None, float | None, str | None]:
     """(mjd_start, mjd_mid, source) in UTC."""
     scale = _scale_of(header)
     half = (exptime or 0.0) / 2.0 / 86400.0

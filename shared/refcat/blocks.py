@@ -115,7 +115,8 @@ def decode_positions(doc: dict) -> tuple[np.ndarray, np.ndarray]:
     n = int(doc["n"])
     if "data" in doc:
         buf = doc["data"]
-        return (np.frombuffer(buf, dtype="<f8", count=n, offset=0), np.frombuffer(buf, dtype="<f8", count=n, offset=8 * n))
+        return (np.frombuffer(buf, dtype="<f8", count=n, offset=0),
+                np.frombuffer(buf, dtype="<f8", count=n, offset=8 * n))
     return _floats(doc.get("ra"), n), _floats(doc.get("dec"), n)
 
 
@@ -131,7 +132,8 @@ def block_slice(columns: Mapping[str, np.ndarray], lo: int, hi: int) -> dict[str
                 out[key] = part
                 out["err_" + key[4:]] = columns["err_" + key[4:]][lo:hi]
         elif key in ("pmra", "pmdec"):
-            if np.isfinite(values[lo:hi]).any() or np.isfinite(columns["pmdec" if key == "pmra" else "pmra"][lo:hi]).any():
+            if (np.isfinite(values[lo:hi]).any()
+                    or np.isfinite(columns["pmdec" if key == "pmra" else "pmra"][lo:hi]).any()):
                 out[key] = part
         else:
             out[key] = part

@@ -46,7 +46,8 @@ DUPLICATE_RADIUS_ARCSEC = 0.1
 
 
 async def import_table(store: RefcatStore, table,
-                       preset_or_mapping: Preset | ColumnMapping | str | Mapping[str, str], *, survey: str | None = None, version: str | None = None, description: str | None = None,
+                       preset_or_mapping: Preset | ColumnMapping | str | Mapping[str, str], *,
+                       survey: str | None = None, version: str | None = None, description: str | None = None,
                        synthetic: bool | None = None, replace: bool = False, source_name: str = "",
                        chunk_rows: int = CHUNK_ROWS, derive: Sequence[str] | None = None) -> int:
     """Import an in-memory table (astropy Table) through a preset (object or name), a resolved

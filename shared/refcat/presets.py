@@ -439,8 +439,8 @@ PRESETS: tuple[Preset, ...] = (
         ra=(*_VIZIER_ICRS, "RA"), dec=(*_VIZIER_DEICRS, "Dec"),
         bands=tuple(_band(b, [f"{b}mag", f"{b}_mag", b], [f"e_{b}mag", f"e_{b}_mag", f"d{b}"]) for b in "griz"),
         version="RefCat2", epoch=2015.5, source="J/ApJ/867/105/refcat2",
-        description="ATLAS all-sky stellar reference catalogue (Tonry et al. 2018): Pan-STARRS g, r, i, z (AB), m < 19; "
-                    "Gaia DR2 positions at epoch 2015.5 with proper motions",
+        description="ATLAS all-sky stellar reference catalogue (Tonry et al. 2018): Pan-STARRS g, r, i, z (AB), "
+                    "m < 19; Gaia DR2 positions at epoch 2015.5 with proper motions",
         pmra=("pmRA", "pmra"), pmdec=("pmDE", "pmdec"),
     ),
     Preset(

@@ -315,5 +315,5 @@ def _circumscribe(region: Cone, tiles: np.ndarray) -> tuple[float, float, float]
 
 
 # The archive names are defined in shared.refcat.archives; callers import them from here as well.
-__all__ = ["ARCHIVES", "ArchiveError", "ArchiveSpec", "FetchOutcome", "OnlineSettings", "ReferenceSource", "cache_tiles",
-           "call_with_deadline", "query_archive"]
+__all__ = ["ARCHIVES", "ArchiveError", "ArchiveSpec", "FetchOutcome", "OnlineSettings", "ReferenceSource",
+           "cache_tiles", "call_with_deadline", "query_archive"]

@@ -240,6 +240,7 @@ class RefcatStore:
 
 
 # Names that callers import from here; each is defined in the module that owns it.
-__all__ = ["BLOCKS", "BLOCK_ENCODING", "BLOCK_ROWS", "BUFFER_ROWS", "Box", "CHUNK_ROWS", "Cone", "DUPLICATE_RADIUS_ARCSEC",
-           "ImportSession", "MAX_CONE_RADIUS_DEG", "QueryResult", "RECORDS_TTL_S", "RefcatStore", "SURVEYS",
-           "SurveyCoverage", "SurveyInfo", "canonical_survey", "derived_config", "is_synthetic_version"]
+__all__ = ["BLOCKS", "BLOCK_ENCODING", "BLOCK_ROWS", "BUFFER_ROWS", "Box", "CHUNK_ROWS", "Cone",
+           "DUPLICATE_RADIUS_ARCSEC", "ImportSession", "MAX_CONE_RADIUS_DEG", "QueryResult", "RECORDS_TTL_S",
+           "RefcatStore", "SURVEYS", "SurveyCoverage", "SurveyInfo", "canonical_survey", "derived_config",
+           "is_synthetic_version"]
