@@ -169,7 +169,8 @@ def block_documents(survey: str, import_id: str, seq0: int, chunk: StarColumns, 
             np.asarray(e if e is not None else np.full(len(m), np.nan), dtype=float)[order], MAG_DECIMALS)
     docs = []
     seq = seq0
-    for start, end in zip(starts, ends, strict=True):
+    # an empty chunk has no start but one end (0): nothing pairs up and no block is written
+    for start, end in zip(starts, ends, strict=False):
         for lo in range(int(start), int(end), block_rows):
             hi = min(lo + block_rows, int(end))
             doc = {"survey": survey, "hp": int(hp_sorted[lo]), "import_id": import_id, "seq": seq,
