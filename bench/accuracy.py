@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _baseline import baseline_calibrate  # noqa: E402
+
 from services.calibration.science.bands import band_hint  # noqa: E402
 from services.calibration.science.calibrate import calibrate  # noqa: E402
 from services.calibration.science.simulate import FieldSpec, band_offsets, simulate  # noqa: E402
@@ -180,9 +181,9 @@ def summarise(rows: list[dict]) -> list[tuple[str, ...]]:
         zp, zpc = zp_of(name), zp_of(name, all_zp)
         own = np.array([r[name]["target_resid"] for r in rows if r[name]["target_resid"] is not None])
         com = np.array([r[name]["target_resid"] for r in rows if all_t(r)])
-        pulls = _pulls(rows, name, "err", lambda r: r[name]["target_resid"] is not None)
+        pulls = _pulls(rows, name, "err", lambda r, name=name: r[name]["target_resid"] is not None)
         pulls_c = _pulls(rows, name, "err", all_t)
-        pulls_q = _pulls(rows, name, "err_quad", lambda r: r[name]["target_resid"] is not None)
+        pulls_q = _pulls(rows, name, "err_quad", lambda r, name=name: r[name]["target_resid"] is not None)
         lim = [r[name]["limit_ok"] for r in rows if r[name]["limit_ok"] is not None]
         s[name] = dict(
             zpc_n=zpc.size, zpc_bias=zpc.mean(), zpc_rms=math.sqrt(np.mean(zpc**2)),

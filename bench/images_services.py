@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import itertools
 import math
 import os
 import platform
@@ -21,15 +22,15 @@ import time
 
 import aiohttp
 
+from services import launcher
+from services.demo import load_demo
 from shared.contracts import AstrometrySummary
 from shared.db import make_client
 from shared.messaging import Broker
 from shared.refcat.store import RefcatStore
 from shared.refcat.surveys import DEMO_SURVEY
-from shared.simimage import simulate_image
 from shared.simfield import simulate_field
-from services import launcher
-from services.demo import load_demo
+from shared.simimage import simulate_image
 
 RA0, DEC0, SCALE = 210.5, -12.3, 0.4
 STAGES = ("ingest", "astrometry", "photometry", "calibration", "answer")
@@ -128,7 +129,7 @@ async def measure(settings, run_dir, sizes: list[int], runs: int) -> None:
                     keys = ("image.received.v1", "image.solved.v1", "catalogue.measured.v1",
                             "observation.calibrated.v1")
                     marks = [start] + [await stamps.when(k, oid) for k in keys] + [end]
-                    rows.append({"stages": [b - a for a, b in zip(marks, marks[1:])], "total": end - start,
+                    rows.append({"stages": [b - a for a, b in itertools.pairwise(marks)], "total": end - start,
                                  "rms": stamps.solved[oid].rms_arcsec,
                                  "dmag": answer["mag"] - truth["transient_mag"]})
                 med = [statistics.median(r["stages"][i] for r in rows) for i in range(len(STAGES))]

@@ -168,10 +168,10 @@ async def time_cones(mongo_url: str, db: str, survey: str, radius_deg: float, n:
     client = AsyncMongoClient(mongo_url)
     try:
         store = RefcatStore(client[db])
-        for ra, dec in zip(ras[:50], decs[:50]):  # warm: connection pool, caches
+        for ra, dec in zip(ras[:50], decs[:50], strict=True):  # warm: connection pool, caches
             await store.cone(ra, dec, radius_deg, surveys=[survey])
         times, counts = [], []
-        for ra, dec in zip(ras, decs):
+        for ra, dec in zip(ras, decs, strict=True):
             t0 = time.perf_counter()
             [stars] = await store.cone(ra, dec, radius_deg, surveys=[survey])
             times.append(time.perf_counter() - t0)

@@ -16,14 +16,14 @@ import time
 
 import aiohttp
 
+from services import launcher
+from services.demo import load_demo
 from shared.contracts import LightcurveUpdatedV1
+from shared.db import make_client
 from shared.messaging import Broker
 from shared.refcat.store import RefcatStore
 from shared.refcat.surveys import DEMO_SURVEY
-from shared.db import make_client
 from shared.simfield import simulate_field
-from services import launcher
-from services.demo import load_demo
 
 FIELD_RA_DEG, FIELD_DEC_DEG = 210.5, -12.3
 

@@ -1,9 +1,9 @@
 """A minimal command-line client of /cgi/upload (the same request as the manual's curl line)."""
 from __future__ import annotations
 
-import uuid
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 

@@ -53,7 +53,7 @@ class Broker:
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
 
     @classmethod
-    def from_settings(cls, settings) -> "Broker":
+    def from_settings(cls, settings) -> Broker:
         """The broker a service's settings describe (``shared.settings.Settings``)."""
         return cls(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
                    max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
@@ -173,7 +173,8 @@ async def wait_for_consumers(url: str, queues: list[str], *, timeout_s: float = 
     try:
         async with asyncio.timeout(timeout_s):
             for name in queues:
-                while not await _has_consumer(connection, name):
+                # the consumers are other processes' and the broker announces none: it is asked again
+                while not await _has_consumer(connection, name):  # noqa: ASYNC110
                     await asyncio.sleep(0.2)
     finally:
         await connection.close()

@@ -267,7 +267,8 @@ def simulate_field(
     lines = [_CATALOGUE_HEADER]
     number_of = {}
     for number, k in enumerate(order, start=1):
-        lines.append(f"{number:10d} {all_mag[k]:8.4f} {all_err[k]:8.4f} {all_ra[k]:12.7f} {all_dec[k]:+12.7f} {all_flag[k]:3d}\n")
+        lines.append(f"{number:10d} {all_mag[k]:8.4f} {all_err[k]:8.4f} {all_ra[k]:12.7f} {all_dec[k]:+12.7f} "
+                     f"{all_flag[k]:3d}\n")
         number_of[int(k)] = number
     text = "".join(lines)
 

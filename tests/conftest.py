@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import os
 import uuid
-
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):  # idle BLAS threads spinning slow a small machine
-    os.environ.setdefault(_var, "1")
 from pathlib import Path
 
 import pytest
 
-from tests.support.servers import EmbeddedMongo, amqp_url_from_env
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):  # idle BLAS threads spinning slow a small machine
+    os.environ.setdefault(_var, "1")
+# after the thread limits: what is imported from here on (numpy among it) reads them once, at import
+from tests.support.servers import EmbeddedMongo, amqp_url_from_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -82,7 +82,8 @@ class CalibrationStore:
         return await self.db["plots.files"].find_one({"filename": _plot_name(observation_id)}) is not None
 
     async def save_plot(self, observation_id: str, png: bytes) -> None:
-        await self.plots.upload_from_stream(_plot_name(observation_id), png, metadata={"observation_id": observation_id})
+        await self.plots.upload_from_stream(_plot_name(observation_id), png,
+                                            metadata={"observation_id": observation_id})
 
     async def delete_plot(self, observation_id: str) -> None:
         async for meta in self.db["plots.files"].find({"filename": _plot_name(observation_id)}, {"_id": 1}):

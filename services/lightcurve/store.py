@@ -9,9 +9,9 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.lightcurve.events import EventCopies
 from shared.contracts import ObservationCalibratedV1
 from shared.db import IndexSpec, asc
-from services.lightcurve.events import EventCopies
 
 INDEXES = [IndexSpec("points", asc("event_ivorn", "mjd")), IndexSpec("points", asc("observation_id"))]
 

@@ -10,6 +10,7 @@ short (e.g. truncated) line makes it reject the whole file.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 
@@ -72,7 +73,7 @@ def _header_entries(lines: list[str]) -> list[tuple[int, str]]:
             "run SExtractor with CATALOG_TYPE ASCII_HEAD (or FITS_LDAC) and upload that catalogue."
         )
     numbers = [number for number, _ in entries]
-    if numbers[0] != 1 or any(b <= a for a, b in zip(numbers, numbers[1:])):
+    if numbers[0] != 1 or any(b <= a for a, b in itertools.pairwise(numbers)):
         raise CatalogueError(
             "the SExtractor header numbering is inconsistent (it must start at 1 and increase); "
             "upload the catalogue exactly as SExtractor wrote it."
@@ -113,7 +114,7 @@ def _split_columns(
 ) -> Columns:
     ends = [number for number, _ in entries[1:]] + [n_values + 1]
     columns: Columns = {}
-    for (start, name), end in zip(entries, ends):
+    for (start, name), end in zip(entries, ends, strict=True):
         block = table[:, start - 1 : end - 1]
         columns.setdefault(name, block[:, 0] if block.shape[1] == 1 else block)
     return columns

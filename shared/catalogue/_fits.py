@@ -12,7 +12,6 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from numpy.typing import NDArray
 from astropy.io import fits
 
 from shared.catalogue.model import CatalogueError, Columns, RawTable

@@ -42,11 +42,11 @@ from shared.contracts.v1 import (
     ImageSolvedV1,
     LightcurveUpdatedV1,
     ObservationCalibratedV1,
-    PlotRenderedV1,
     ObservationDeletedV1,
     ObservationFailedV1,
     ObservationRecord,
     ObservatoryRef,
+    PlotRenderedV1,
     SolveTry,
     UploadReceivedV1,
 )
@@ -81,5 +81,6 @@ __all__ = [
     "REGISTRY", "Message", "EventRef", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
     "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
     "ImageReceivedV1", "ImageSolvedV1", "CatalogueMeasuredV1", "ObservationRecord", "AstrometrySummary", "SolveTry",
-    "ForcedTarget", "ImageMetadata", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1", "PlotRenderedV1",
+    "ForcedTarget", "ImageMetadata", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1",
+    "PlotRenderedV1",
 ]

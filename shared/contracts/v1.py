@@ -8,7 +8,6 @@ from pydantic import Field
 
 from shared.contracts.base import Message, Part
 
-
 _Part = Part
 
 

@@ -29,12 +29,11 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Iterable
-from typing import Any, Mapping, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 from astropy.io import fits
-from astropy.time import Time
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
@@ -139,7 +138,8 @@ def _scale_of(header: fits.Header) -> str:
     return {"TAI": "tai", "TT": "tt", "TDT": "tt", "GPS": "tai"}.get(ts, "utc")
 
 
-def _read_time(header: fits.Header, exptime: float | None, notes: list[str]) -> tuple[float | None, float | None, str | None]:
+def _read_time(header: fits.Header, exptime: float | None,
+               notes: list[str]) -> tuple[float | None, float | None, str | None]:
     """(mjd_start, mjd_mid, source) in UTC."""
     scale = _scale_of(header)
     half = (exptime or 0.0) / 2.0 / 86400.0
@@ -241,8 +241,8 @@ def _pointing(header: fits.Header, notes: list[str]) -> tuple[float | None, floa
             continue
         equinox = number(header, "EQUINOX") or number(header, "EPOCH")
         if equinox is not None and abs(equinox - 1950.0) < 0.5:
-            from astropy.coordinates import FK4, SkyCoord
             import astropy.units as u
+            from astropy.coordinates import FK4, SkyCoord
 
             c = SkyCoord(ra * u.deg, dec * u.deg, frame=FK4(equinox="B1950")).icrs
             ra, dec = float(c.ra.deg), float(c.dec.deg)
@@ -268,8 +268,8 @@ def _site(header: fits.Header, notes: list[str]) -> tuple[float | None, float | 
             break
     alt, _ = _first_number(header, _ALT, low=-500, high=6000)
     if lat is None and lon is None and all(k in header for k in ("OBSGEO-X", "OBSGEO-Y", "OBSGEO-Z")):
-        from astropy.coordinates import EarthLocation
         import astropy.units as u
+        from astropy.coordinates import EarthLocation
 
         xyz = [v for k in ("OBSGEO-X", "OBSGEO-Y", "OBSGEO-Z") if (v := number(header, k)) is not None]
         if len(xyz) == 3 and math.hypot(*xyz) > 6e6:

@@ -5,8 +5,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from astropy.io import fits
+from numpy.typing import NDArray
 
 
 class ImageRefused(ValueError):

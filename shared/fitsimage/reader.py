@@ -19,9 +19,9 @@ import zlib
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
+from numpy.typing import NDArray
 
 from shared.fitsimage.model import ImageFrame, ImageRefused
 

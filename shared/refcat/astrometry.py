@@ -41,7 +41,8 @@ def propagate(ra_deg, dec_deg, pmra_masyr, pmdec_masyr, dt_years) -> tuple[np.nd
 
 def max_motion_deg(pmra_masyr, pmdec_masyr, dt_years) -> float:
     """The largest displacement (degrees) of any star over ``dt_years`` (0 when there is no motion)."""
-    pm = np.hypot(np.nan_to_num(np.asarray(pmra_masyr, dtype=float)), np.nan_to_num(np.asarray(pmdec_masyr, dtype=float)))
+    pm = np.hypot(np.nan_to_num(np.asarray(pmra_masyr, dtype=float)),
+                  np.nan_to_num(np.asarray(pmdec_masyr, dtype=float)))
     return float(pm.max(initial=0.0)) * abs(float(dt_years)) / 3600e3
 
 

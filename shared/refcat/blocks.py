@@ -15,7 +15,7 @@ This module turns columns of stars into block documents and back; it never talks
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from bson import Binary
@@ -115,7 +115,8 @@ def decode_positions(doc: dict) -> tuple[np.ndarray, np.ndarray]:
     n = int(doc["n"])
     if "data" in doc:
         buf = doc["data"]
-        return (np.frombuffer(buf, dtype="<f8", count=n, offset=0), np.frombuffer(buf, dtype="<f8", count=n, offset=8 * n))
+        return (np.frombuffer(buf, dtype="<f8", count=n, offset=0),
+                np.frombuffer(buf, dtype="<f8", count=n, offset=8 * n))
     return _floats(doc.get("ra"), n), _floats(doc.get("dec"), n)
 
 
@@ -131,7 +132,8 @@ def block_slice(columns: Mapping[str, np.ndarray], lo: int, hi: int) -> dict[str
                 out[key] = part
                 out["err_" + key[4:]] = columns["err_" + key[4:]][lo:hi]
         elif key in ("pmra", "pmdec"):
-            if np.isfinite(values[lo:hi]).any() or np.isfinite(columns["pmdec" if key == "pmra" else "pmra"][lo:hi]).any():
+            if (np.isfinite(values[lo:hi]).any()
+                    or np.isfinite(columns["pmdec" if key == "pmra" else "pmra"][lo:hi]).any()):
                 out[key] = part
         else:
             out[key] = part
@@ -167,7 +169,8 @@ def block_documents(survey: str, import_id: str, seq0: int, chunk: StarColumns, 
             np.asarray(e if e is not None else np.full(len(m), np.nan), dtype=float)[order], MAG_DECIMALS)
     docs = []
     seq = seq0
-    for start, end in zip(starts, ends):
+    # an empty chunk has no start but one end (0): nothing pairs up and no block is written
+    for start, end in zip(starts, ends, strict=False):
         for lo in range(int(start), int(end), block_rows):
             hi = min(lo + block_rows, int(end))
             doc = {"survey": survey, "hp": int(hp_sorted[lo]), "import_id": import_id, "seq": seq,

@@ -11,8 +11,9 @@ import asyncio
 import concurrent.futures
 import json
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Coroutine, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -79,24 +80,24 @@ def import_command(
                                                          "surveys`) stores its canonical name, any other name "
                                                          "is a survey of its own. Chooses the preset unless "
                                                          "--preset/--columns.")],
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Column layout: one of "
+    preset: Annotated[str | None, typer.Option("--preset", help="Column layout: one of "
                       + ", ".join(p.key for p in PRESETS) + ", or ucd (VOTable columns by their UCDs).")] = None,
-    columns: Annotated[Optional[str], typer.Option("--columns", help="Explicit mapping, e.g. "
+    columns: Annotated[str | None, typer.Option("--columns", help="Explicit mapping, e.g. "
                        "ra=RAJ2000,dec=DEJ2000,V=Vmag,V_err=e_Vmag.")] = None,
-    version: Annotated[Optional[str], typer.Option("--version", help="Catalogue version (default: the preset's).")] = None,
-    description: Annotated[Optional[str], typer.Option("--description", help="Free text for the survey record.")] = None,
-    synthetic: Annotated[Optional[bool], typer.Option("--synthetic/--real", help="Label the stars as simulated "
+    version: Annotated[str | None, typer.Option("--version", help="Catalogue version (default: the preset's).")] = None,
+    description: Annotated[str | None, typer.Option("--description", help="Free text for the survey record.")] = None,
+    synthetic: Annotated[bool | None, typer.Option("--synthetic/--real", help="Label the stars as simulated "
                          "(default: synthetic when the version contains 'synthetic').")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Delete the survey before importing (how a new "
                        "version replaces the stored one; without it another version is refused).")] = False,
-    table_format: Annotated[Optional[str], typer.Option("--format", help="csv, tab, ecsv, fits, votable, "
+    table_format: Annotated[str | None, typer.Option("--format", help="csv, tab, ecsv, fits, votable, "
                             "parquet or hats (default: from the file).")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = False,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Journal the import so that running the "
                       "same command after an interruption continues where it stopped (default).")] = True,
-    derive: Annotated[Optional[str], typer.Option("--derive", help="Bands to derive at query time through a "
+    derive: Annotated[str | None, typer.Option("--derive", help="Bands to derive at query time through a "
                       "published transformation, e.g. B,V,R,I for SDSS (Lupton 2005).")] = None,
-    buffer_stars: Annotated[Optional[int], typer.Option("--buffer-stars", help="Stars held in memory before "
+    buffer_stars: Annotated[int | None, typer.Option("--buffer-stars", help="Stars held in memory before "
                             "writing (default 250000, ~300 bytes each); a file in random sky order that fits "
                             "needs no merging afterwards.")] = None,
     mongo_url: MongoUrl = DEFAULT_MONGO_URL,
@@ -169,7 +170,7 @@ def list_command(
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
     if any(s.get("derived") for s in surveys):
         typer.echo("* derived at query time from other bands of the survey (see shared/refcat/derived.py)")
 
@@ -190,10 +191,10 @@ def cone_command(
     ra: Annotated[float, typer.Argument(help="Right ascension of the centre (degrees).")],
     dec: Annotated[float, typer.Argument(help="Declination of the centre (degrees).")],
     radius: Annotated[float, typer.Argument(help="Radius (degrees).")],
-    survey: Annotated[Optional[list[str]], typer.Option("--survey", help="Only this survey (repeatable).")] = None,
-    epoch: Annotated[Optional[float], typer.Option("--epoch", help="Move positions to this Julian year with the "
+    survey: Annotated[list[str] | None, typer.Option("--survey", help="Only this survey (repeatable).")] = None,
+    epoch: Annotated[float | None, typer.Option("--epoch", help="Move positions to this Julian year with the "
                      "proper motions.")] = None,
-    online: Annotated[Optional[str], typer.Option("--online", help="Fetch from the archives of these surveys "
+    online: Annotated[str | None, typer.Option("--online", help="Fetch from the archives of these surveys "
                       "(comma-separated, or all) what the store lacks, and cache it.")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds allowed to each archive.")] = 30.0,
     mongo_url: MongoUrl = DEFAULT_MONGO_URL,

@@ -67,7 +67,7 @@ def dec_band(dec_min: float = -90.0, dec_max: float = 90.0, order: int = 7) -> M
     declination. Cells crossing a limit are included (a field near the edge is partial, not outside)."""
     if dec_min <= -90.0 and dec_max >= 90.0:
         return all_sky()
-    from astropy.coordinates import SkyCoord, Latitude, Longitude
+    from astropy.coordinates import Latitude, Longitude, SkyCoord
 
     lo, hi = max(dec_min, -90.0), min(dec_max, 90.0)
     return MOC.from_zone(SkyCoord(Longitude([0.0, 360.0 - 1e-9] * u.deg), Latitude([lo, hi] * u.deg)),

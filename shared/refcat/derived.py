@@ -28,8 +28,8 @@ very red or very blue objects, which the zero-point fit rejects as outliers anyw
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING, Any, AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,7 +46,8 @@ DUPLICATE_RADIUS_ARCSEC = 0.1
 
 
 async def import_table(store: RefcatStore, table,
-                       preset_or_mapping: Preset | ColumnMapping | str | Mapping[str, str], *, survey: str | None = None, version: str | None = None, description: str | None = None,
+                       preset_or_mapping: Preset | ColumnMapping | str | Mapping[str, str], *,
+                       survey: str | None = None, version: str | None = None, description: str | None = None,
                        synthetic: bool | None = None, replace: bool = False, source_name: str = "",
                        chunk_rows: int = CHUNK_ROWS, derive: Sequence[str] | None = None) -> int:
     """Import an in-memory table (astropy Table) through a preset (object or name), a resolved
@@ -107,7 +109,7 @@ async def import_chunks(store: RefcatStore, info: SurveyInfo,
 
 
 async def begin_import(store: RefcatStore, info: SurveyInfo, *, replace: bool = False, source_name: str = "",
-                       source_key: Mapping[str, Any] | None = None) -> "ImportSession":
+                       source_key: Mapping[str, Any] | None = None) -> ImportSession:
     """Start (or, for a journaled import of the same file, resume) an import; see :func:`import_chunks`."""
     await store.ensure_indexes()
     check_synthetic(info.name, bool(info.synthetic))
@@ -420,7 +422,7 @@ class ImportSession:
             for cols in decoded:
                 names += [c for c in cols if c not in names]
             columns = {c: np.concatenate([cols[c] if c in cols else np.full(n, np.nan)
-                                          for cols, n in zip(decoded, sizes)]) for c in names}
+                                          for cols, n in zip(decoded, sizes, strict=True)]) for c in names}
             for name in [c for c in names if c.startswith("mag_") and "err_" + c[4:] not in columns]:
                 columns["err_" + name[4:]] = np.full(sum(sizes), np.nan)
             total = sum(sizes)
@@ -509,8 +511,8 @@ def _concat(chunks: list[StarColumns]) -> StarColumns:
     return StarColumns(
         ra=np.concatenate([np.asarray(c.ra, dtype=float) for c in chunks]),
         dec=np.concatenate([np.asarray(c.dec, dtype=float) for c in chunks]),
-        mags={b: np.concatenate([col(lambda c: c.mags.get(b), c) for c in chunks]) for b in bands},
-        errs={b: np.concatenate([col(lambda c: c.errs.get(b), c) for c in chunks]) for b in bands},
+        mags={b: np.concatenate([col(lambda c, b=b: c.mags.get(b), c) for c in chunks]) for b in bands},
+        errs={b: np.concatenate([col(lambda c, b=b: c.errs.get(b), c) for c in chunks]) for b in bands},
         n_input=sum(c.n_input for c in chunks),
         pmra=np.concatenate([col(lambda c: c.pmra, c) for c in chunks]) if has_pm else None,
         pmdec=np.concatenate([col(lambda c: c.pmdec, c) for c in chunks]) if has_pm else None,

@@ -22,17 +22,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyWarning
 
-from .presets import (ColumnMapping, Preset, RefcatError, StarColumns, choose_preset, find_preset, preset_from_ucds,
-                      survey_and_version, table_ucds)
 from .import_session import CHUNK_ROWS
+from .presets import (
+    ColumnMapping,
+    Preset,
+    RefcatError,
+    StarColumns,
+    choose_preset,
+    find_preset,
+    preset_from_ucds,
+    survey_and_version,
+    table_ucds,
+)
 from .records import SurveyInfo, canonical_survey, restrict_bands
 from .store import RefcatStore
 from .surveys import DEMO_SURVEY
@@ -217,7 +226,7 @@ def _slices(table: Table, chunk_rows: int, start: int = 0) -> Iterator[Table]:
 
 def _ecsv_delimiter(path: Path) -> str:
     """The delimiter an ECSV header declares (space unless ``delimiter: ','``)."""
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             if not line.startswith("#"):
                 break
@@ -301,7 +310,7 @@ def _parquet_chunks(files: list[Path], chunk_rows: int, start: int, columns: Seq
 
 def _arrow_to_table(batch) -> Table:
     out = {}
-    for name, column in zip(batch.schema.names, batch.columns):
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
         values = column.to_numpy(zero_copy_only=False)
         if column.null_count and values.dtype.kind not in "fc":
             values = np.ma.masked_array(values, mask=column.is_null().to_numpy(zero_copy_only=False))

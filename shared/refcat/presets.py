@@ -21,20 +21,19 @@ without a magnitude becomes NaN.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
 
 import numpy as np
+
+from . import surveys as _surveys
+from .surveys import RefcatError
 
 #: 2.5 / ln(10): magnitude error of a flux with relative error 1.
 MAG_PER_RELATIVE_FLUX = 1.0857362047581294
 
 MAG_VALID_RANGE = (-10.0, 50.0)
 ERR_MAX = 9.0
-
-
-from . import surveys as _surveys
-from .surveys import RefcatError
 
 
 @dataclass(frozen=True)
@@ -87,11 +86,11 @@ class Preset:
     def systems(self) -> dict[str, str]:
         return {b.band: b.system for b in self.bands}
 
-    def resolve(self, colnames: Sequence[str]) -> "ColumnMapping":
+    def resolve(self, colnames: Sequence[str]) -> ColumnMapping:
         """Pick the actual columns of a table; raises :class:`RefcatError` naming what is missing."""
         return _resolve(self, list(colnames))
 
-    def map_table(self, table) -> "StarColumns":
+    def map_table(self, table) -> StarColumns:
         """Resolve against ``table`` and convert it (convenience for one-off tables)."""
         return self.resolve(table.colnames).apply(table)
 
@@ -123,7 +122,7 @@ class StarColumns:
     def __len__(self) -> int:
         return int(self.ra.size)
 
-    def take(self, index) -> "StarColumns":
+    def take(self, index) -> StarColumns:
         return StarColumns(
             ra=self.ra[index], dec=self.dec[index],
             mags={b: m[index] for b, m in self.mags.items()},
@@ -271,15 +270,15 @@ def _looks_sexagesimal(column) -> bool:
 
 
 def _sexagesimal_to_deg(ra_column, dec_column) -> tuple[np.ndarray, np.ndarray]:
-    from astropy.coordinates import SkyCoord
     import astropy.units as u
+    from astropy.coordinates import SkyCoord
 
     ra_txt = np.ma.asarray(ra_column).astype(str).filled("")
     dec_txt = np.ma.asarray(dec_column).astype(str).filled("")
     n = len(ra_txt)
     ra = np.full(n, np.nan)
     dec = np.full(n, np.nan)
-    present = np.array([bool(a.strip()) and bool(d.strip()) for a, d in zip(ra_txt, dec_txt)], dtype=bool)
+    present = np.array([bool(a.strip()) and bool(d.strip()) for a, d in zip(ra_txt, dec_txt, strict=True)], dtype=bool)
     if present.any():
         try:
             coord = SkyCoord(ra_txt[present], dec_txt[present], unit=(u.hourangle, u.deg), frame="icrs")
@@ -440,8 +439,8 @@ PRESETS: tuple[Preset, ...] = (
         ra=(*_VIZIER_ICRS, "RA"), dec=(*_VIZIER_DEICRS, "Dec"),
         bands=tuple(_band(b, [f"{b}mag", f"{b}_mag", b], [f"e_{b}mag", f"e_{b}_mag", f"d{b}"]) for b in "griz"),
         version="RefCat2", epoch=2015.5, source="J/ApJ/867/105/refcat2",
-        description="ATLAS all-sky stellar reference catalogue (Tonry et al. 2018): Pan-STARRS g, r, i, z (AB), m < 19; "
-                    "Gaia DR2 positions at epoch 2015.5 with proper motions",
+        description="ATLAS all-sky stellar reference catalogue (Tonry et al. 2018): Pan-STARRS g, r, i, z (AB), "
+                    "m < 19; Gaia DR2 positions at epoch 2015.5 with proper motions",
         pmra=("pmRA", "pmra"), pmdec=("pmDE", "pmdec"),
     ),
     Preset(
@@ -706,7 +705,7 @@ def preset_from_ucds(columns: Sequence[tuple[str, str]], *, survey: str, version
     if not mags:
         raise RefcatError("the table's UCDs name no magnitude (no phot.mag column): give --columns")
     errs: dict[str, str] = {}
-    for name, words in errors:
+    for name, _words in errors:
         for band, mag in mags.items():
             if band not in errs and name in (f"e_{mag}", f"{mag}_err", f"{mag}Err", f"e{mag}"):
                 errs[band] = name

@@ -25,10 +25,13 @@ access is off unless enabled per survey) are :mod:`shared.refcat.archives`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
-from dataclasses import dataclass, replace as dc_replace
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
+from typing import Any
 
 import numpy as np
 from pymongo.errors import DuplicateKeyError
@@ -161,7 +164,7 @@ class ReferenceSource:
         extra: list = []
         if wanted_online:
             results = await asyncio.gather(*(self._ensure(name, region) for name in wanted_online))
-            for name, (coverage, stars) in zip(wanted_online, results):
+            for name, (coverage, stars) in zip(wanted_online, results, strict=True):
                 if coverage is not None:
                     outcomes[name] = coverage
                 if stars is not None:
@@ -252,9 +255,9 @@ class ReferenceSource:
                 break
             try:
                 table = await call_with_deadline(
-                    lambda: self._query(spec, settings, ra_q, dec_q, radius_q, max(0.1, remaining)), remaining,
-                    name=f"refcat-{spec.survey}")
-            except (TimeoutError, asyncio.TimeoutError):
+                    functools.partial(self._query, spec, settings, ra_q, dec_q, radius_q, max(0.1, remaining)),
+                    remaining, name=f"refcat-{spec.survey}")
+            except TimeoutError:
                 reason = f"no answer within {settings.timeout_s:g} s"
                 break
             except ArchiveError as exc:
@@ -312,5 +315,5 @@ def _circumscribe(region: Cone, tiles: np.ndarray) -> tuple[float, float, float]
 
 
 # The archive names are defined in shared.refcat.archives; callers import them from here as well.
-__all__ = ["ARCHIVES", "ArchiveError", "ArchiveSpec", "FetchOutcome", "OnlineSettings", "ReferenceSource", "cache_tiles",
-           "call_with_deadline", "query_archive"]
+__all__ = ["ARCHIVES", "ArchiveError", "ArchiveSpec", "FetchOutcome", "OnlineSettings", "ReferenceSource",
+           "cache_tiles", "call_with_deadline", "query_archive"]

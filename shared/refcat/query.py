@@ -9,8 +9,10 @@ trims to the exact region. Every survey asked gets a verdict (:class:`SurveyCove
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace as dc_replace
-from typing import Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as dc_replace
+from typing import Protocol
 
 import numpy as np
 
@@ -217,7 +219,8 @@ def assemble(record: dict, blocks: list[dict], region, *, bands=None, mag_limits
     sizes = [int(d["n"]) for d in blocks]
 
     def column(name: str) -> np.ndarray:
-        return np.concatenate([c[name] if name in c else np.full(n, np.nan) for c, n in zip(decoded, sizes)])
+        return np.concatenate([c[name] if name in c else np.full(n, np.nan)
+                               for c, n in zip(decoded, sizes, strict=True)])
 
     ra, dec = column("ra"), column("dec")
     has_pm = any("pmra" in c for c in decoded)

@@ -13,8 +13,9 @@ Pure: builds and describes records; :class:`shared.refcat.store.RefcatStore` rea
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace as dc_replace
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 
 from .healpix import NSIDE, ORDER
 from .presets import ColumnMapping, Preset, RefcatError
@@ -41,7 +42,7 @@ class SurveyInfo:
     @classmethod
     def from_preset(cls, preset: Preset, *, version: str | None = None, description: str | None = None,
                     synthetic: bool | None = None, survey: str | None = None,
-                    derive: Sequence[str] | None = None) -> "SurveyInfo":
+                    derive: Sequence[str] | None = None) -> SurveyInfo:
         version = version or preset.version
         synthetic = is_synthetic_version(version) if synthetic is None else synthetic
         desc = description or preset.description
@@ -89,7 +90,7 @@ def summary_system(systems: Mapping[str, str]) -> str:
 
 def utcnow() -> dt.datetime:
     """Now, in UTC, to the millisecond (what a BSON date holds)."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)  # BSON dates hold milliseconds
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from typing import Any
 
 from . import coverage as cov
 from . import import_session as imports
@@ -195,7 +196,7 @@ class RefcatStore:
             hp = first if first == last else {"$gte": first, "$lte": last}
             queries.append({"hp": hp, "survey": {"$in": names}} if len(names) > 1 else {"hp": hp, "survey": names[0]})
         results = await asyncio.gather(*(self.blocks.find(q, {"_id": 0}).to_list(None) for q in queries))
-        pending = {name: set(rec.get("pending_imports") or ()) for name, rec in zip(names, records)}
+        pending = {name: set(rec.get("pending_imports") or ()) for name, rec in zip(names, records, strict=True)}
         by_survey: dict[str, list[dict]] = {}
         for docs in results:
             for doc in docs:
@@ -239,6 +240,7 @@ class RefcatStore:
 
 
 # Names that callers import from here; each is defined in the module that owns it.
-__all__ = ["BLOCKS", "BLOCK_ENCODING", "BLOCK_ROWS", "BUFFER_ROWS", "Box", "CHUNK_ROWS", "Cone", "DUPLICATE_RADIUS_ARCSEC",
-           "ImportSession", "MAX_CONE_RADIUS_DEG", "QueryResult", "RECORDS_TTL_S", "RefcatStore", "SURVEYS",
-           "SurveyCoverage", "SurveyInfo", "canonical_survey", "derived_config", "is_synthetic_version"]
+__all__ = ["BLOCKS", "BLOCK_ENCODING", "BLOCK_ROWS", "BUFFER_ROWS", "Box", "CHUNK_ROWS", "Cone",
+           "DUPLICATE_RADIUS_ARCSEC", "ImportSession", "MAX_CONE_RADIUS_DEG", "QueryResult", "RECORDS_TTL_S",
+           "RefcatStore", "SURVEYS", "SurveyCoverage", "SurveyInfo", "canonical_survey", "derived_config",
+           "is_synthetic_version"]

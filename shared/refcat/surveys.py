@@ -22,8 +22,8 @@ catalogue uses the name, and only simulated stars may be stored under it.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 #: The survey name of the demo's synthetic reference field.
 DEMO_SURVEY = "SYNTH-DEMO"
@@ -77,10 +77,12 @@ SURVEYS: tuple[Survey, ...] = (
            aliases=("GSPC", "syntphot", "gaia-syntphot", "gaiadr3-syntphot", "GaiaDR3-GSPC", "I/360", "I/360/syntphot",
                     "gaiadr3.synthetic_photometry_gspc")),
     Survey("GaiaDR2", "Gaia DR2", "DR2", "gaiadr2-ldac",
-           aliases=("Gaia-DR2", "Gaia_DR2", "Gaia DR2", "Gaia2", "scamp-gaiadr2", "gaiadr2-ldac", "I/345", "I/345/gaia2"),
+           aliases=("Gaia-DR2", "Gaia_DR2", "Gaia DR2", "Gaia2", "scamp-gaiadr2", "gaiadr2-ldac", "I/345",
+                    "I/345/gaia2"),
            releases={"Gaia-DR2": "DR2", "Gaia_DR2": "DR2", "Gaia DR2": "DR2", "Gaia2": "DR2", "I/345/gaia2": "DR2"}),
     Survey("PS1", "Pan-STARRS1 DR1", "DR1", "ps1",
-           aliases=("PanSTARRS", "Pan-STARRS", "Pan-STARRS1", "PanSTARRS1", "PS1DR1", "PS1-DR1", "II/349", "II/349/ps1"),
+           aliases=("PanSTARRS", "Pan-STARRS", "Pan-STARRS1", "PanSTARRS1", "PS1DR1", "PS1-DR1", "II/349",
+                    "II/349/ps1"),
            releases={"PS1DR1": "DR1", "PS1-DR1": "DR1", "II/349/ps1": "DR1"}),
     Survey("SDSS", "SDSS DR12 photometric catalogue", "DR12", "sdss12",
            aliases=("SDSSDR12", "SDSS-DR12", "sdss12", "V/147", "V/147/sdss12", "SkyServer"),
@@ -186,5 +188,5 @@ def describe() -> list[tuple[str, str, str, tuple[str, ...]]]:
     return [(s.name, s.title, s.version, s.aliases) for s in SURVEYS]
 
 
-__all__ = ["DEMO_SURVEY", "RefcatError", "ResolvedName", "SURVEYS", "Survey", "SurveyNameError", "canonical_name", "check_synthetic",
-           "describe", "import_version", "lookup", "resolve", "same_survey"]
+__all__ = ["DEMO_SURVEY", "RefcatError", "ResolvedName", "SURVEYS", "Survey", "SurveyNameError", "canonical_name",
+           "check_synthetic", "describe", "import_version", "lookup", "resolve", "same_survey"]

@@ -1,12 +1,9 @@
 """End to end: five service processes, the real broker and database, observers' requests."""
-import asyncio
 import json
 import uuid
 
-import aio_pika
 import pytest
 
-from shared.contracts import EventRef, ObservatoryRef, UploadReceivedV1
 from shared.messaging import REASON_HEADER
 from shared.refcat.surveys import DEMO_SURVEY
 from tests.support.amqp import next_message

@@ -8,8 +8,8 @@ import warnings
 import pytest
 from astropy.io import fits
 
-from shared.simimage import simulate_image
 from services.demo import DEMO_DEC_DEG, DEMO_RA_DEG
+from shared.simimage import simulate_image
 from tests.support.flows import image_system, post_upload
 
 pytestmark = pytest.mark.integration

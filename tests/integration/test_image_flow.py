@@ -4,9 +4,9 @@ import json
 import pytest
 from pymongo import AsyncMongoClient
 
+from services.demo import DEMO_DEC_DEG, DEMO_RA_DEG
 from shared.refcat.surveys import DEMO_SURVEY
 from shared.simimage import make_reference_field, simulate_image
-from services.demo import DEMO_DEC_DEG, DEMO_RA_DEG
 from tests.support.flows import image_system, post_upload
 
 pytestmark = pytest.mark.integration

@@ -1,12 +1,13 @@
 """Lightcurve's own copy of the events: order and repetition of messages, points before their event,
 aliases, and filling an empty copy from ingest's replay (``cpcs republish-events``)."""
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 
-from shared.contracts import EventCreatedV1, EventRef, EventUpdatedV1
 from services.ingest.event_messages import republish_all
 from services.lightcurve.events import EventCopies
+from shared.contracts import EventCreatedV1, EventRef, EventUpdatedV1
 from tests.support.system import running_system, settings_for
 from tests.support.voevents import wait_count
 
@@ -101,13 +102,16 @@ async def test_a_stored_point_of_an_unseen_event_still_has_a_light_curve(mongo_d
     import json
     from pathlib import Path
 
-    from shared.contracts import ObservationCalibratedV1
     from services.lightcurve.handlers import PointKeeper
     from services.lightcurve.store import LightcurveStore
     from services.lightcurve.views import cpcs_columns
+    from shared.contracts import ObservationCalibratedV1
 
-    raw = json.loads((Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"
-                      / "observation.calibrated.v1.json").read_text())
+    def read_sample() -> str:
+        return (Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"
+                / "observation.calibrated.v1.json").read_text()
+
+    raw = json.loads(await asyncio.to_thread(read_sample))
     store = LightcurveStore(mongo_db)
     [stored] = await PointKeeper(store).on_observation_calibrated(ObservationCalibratedV1.model_validate(raw))
     event = await store.event(ivorn=raw["event"]["ivorn"])

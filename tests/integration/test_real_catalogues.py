@@ -30,8 +30,8 @@ async def system(mongo_url, amqp_url, tmp_path_factory, shared_data):
 
 async def upload_for_field(system, shared_data, filename: str) -> tuple[int, str]:
     """Create an event at the centre of the file's field (or anywhere if it has none) and upload it."""
-    from shared.catalogue import CatalogueError, read_catalogue
     from services.calibration.work import field_of
+    from shared.catalogue import CatalogueError, read_catalogue
 
     data = (shared_data / "catalogues" / filename).read_bytes()
     try:

@@ -1,5 +1,7 @@
 """Recalibration of every point of an event through the services: dry run first, history kept."""
+import asyncio
 import json
+from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -16,7 +18,7 @@ async def system(mongo_url, amqp_url, unique_name, tmp_path):
     settings = settings_for(mongo_url, amqp_url, unique_name)
     async with running_system(settings) as running:
         running.demo = await seed_demo(settings, tmp_path, running.probe)
-        catalogue = open(running.demo["catalogue"], "rb").read()
+        catalogue = await asyncio.to_thread(Path(running.demo["catalogue"]).read_bytes)
         running.points = []
         for n in range(3):
             status, body = await post_upload(running, running.demo, variant(catalogue, n), dryRun=0, MJD=61365 + n)

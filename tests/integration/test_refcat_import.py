@@ -3,7 +3,6 @@ Parquet folder, HATS, VOTable by UCD), the resume journal, block compaction, cov
 motions, derived bands, and the query options (box, bands, magnitude limits)."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np

@@ -40,15 +40,16 @@ RA0, DEC0 = 150.0, 2.0
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 (its own CA) and its key, written as PEM files."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
@@ -266,7 +267,8 @@ async def test_field_outside_a_footprint_or_coverage_makes_no_query(mongo_db, ar
     await store.import_table(field.reference, "APASS", version="synthetic-x")
 
     south = await ReferenceSource(store, _settings(archives, "PS1")).cone(200.0, -60.0, 0.2)
-    assert south.coverage["PS1"].status == "outside" and "outside the survey's footprint" in south.coverage["PS1"].message
+    assert south.coverage["PS1"].status == "outside"
+    assert "outside the survey's footprint" in south.coverage["PS1"].message
     assert south.coverage["APASS"].status == "outside" and "outside the survey's coverage" in \
         south.coverage["APASS"].message
     assert south.stars == [] and CountingStore.fetches == 0

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.contracts import ObservationCalibratedV1, ObservationFailedV1, UploadReceivedV1
 from services.calibration.handlers import CalibrationDeps, Calibrator
 from services.calibration.store import CalibrationStore
 from services.ingest.handlers import StatusRecorder
 from services.ingest.store import SCRATCH_KEEP, IngestStore
+from shared.contracts import ObservationCalibratedV1, ObservationFailedV1, UploadReceivedV1
 
 pytestmark = pytest.mark.integration
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"

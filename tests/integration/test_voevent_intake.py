@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.db import make_client
-from shared.messaging import REASON_HEADER
 from services.ingest.store import IngestStore
 from services.ingest.tokens import new_token
+from shared.db import make_client
+from shared.messaging import REASON_HEADER
 from tests.support.amqp import next_message
 from tests.support.system import running_system, settings_for
 from tests.support.voevents import sample, synthetic_packet, wait_count
@@ -97,7 +97,7 @@ async def test_every_sample_packet_has_its_outcome_and_a_second_delivery_is_a_du
         validate("VoeventOutcome", answer)
         if answer["event"]:
             assert answer["event"]["target_usable"] == (outcome in ("created", "updated")), name
-    for name, outcome, event, _ in OUTCOMES:
+    for name, outcome, _event, _ in OUTCOMES:
         status, answer = await post(system, sample(name))
         assert (status, answer["outcome"]) == (200, "ignored" if outcome == "ignored" else "duplicate"), name
     assert await system.db.events.count_documents({}) == 9

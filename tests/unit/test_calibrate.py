@@ -1,6 +1,7 @@
 """Calibration of a simulated field with known truth."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -294,7 +295,7 @@ def test_params_hash():
     assert len(p.hash()) == 16 and int(p.hash(), 16) >= 0
     assert p.hash() == CalibrationParams().hash()
     assert CalibrationParams(min_npoints=6).hash() != p.hash()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         p.min_npoints = 3  # frozen
 
 

@@ -3,9 +3,9 @@ import dataclasses
 
 import pytest
 
-from shared.calibration_params import VERSION, CalibrationParameters
 from services.calibration.science.result import CalibrationParams
 from services.calibration.work import params_with
+from shared.calibration_params import VERSION, CalibrationParameters
 
 
 def test_the_shared_model_has_the_science_fields_and_defaults():

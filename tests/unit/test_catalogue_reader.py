@@ -29,7 +29,8 @@ def _stars(n: int = 20, seed: int = 1) -> dict[str, np.ndarray]:
 
 
 def _manual_catalogue(stars: dict[str, np.ndarray], sep: str = "  ") -> bytes:
-    rows = [sep.join(f"{v:.6f}" for v in row) for row in zip(stars["mag"], stars["err"], stars["ra"], stars["dec"])]
+    rows = [sep.join(f"{v:.6f}" for v in row)
+            for row in zip(stars["mag"], stars["err"], stars["ra"], stars["dec"], strict=True)]
     return (MANUAL_HEADER + "\n".join(rows) + "\n").encode()
 
 

@@ -72,7 +72,7 @@ def test_mutual_nearest_neighbours_against_brute_force():
     nn21 = dist.argmin(axis=0)
     expect = [(i, int(nn12[i])) for i in range(n1)
               if nn21[nn12[i]] == i and dist[i, nn12[i]] <= radius]
-    assert list(zip(i1.tolist(), i2.tolist())) == expect
+    assert list(zip(i1.tolist(), i2.tolist(), strict=True)) == expect
     assert len(set(i2.tolist())) == i2.size
     np.testing.assert_allclose(sep, dist[i1, i2])
 

@@ -35,7 +35,8 @@ def test_lupton_2005_bvri_from_sdss_with_errors_as_standard_deviations():
     assert errs["B"][0] > 0.0107 and errs["B"][0] < 0.05
     # a missing input makes the derived value missing, and a measured band is never replaced
     mags, _ = derive_bands({"g": np.array([np.nan]), "r": np.array([15.0]), "B": np.array([16.0])},
-                           {"g": np.array([0.1]), "r": np.array([0.1]), "B": np.array([0.1])}, {"B": "sdss", "V": "sdss"})
+                           {"g": np.array([0.1]), "r": np.array([0.1]), "B": np.array([0.1])},
+                           {"B": "sdss", "V": "sdss"})
     assert set(mags) == {"V"} and np.isnan(mags["V"][0])
     assert "Lupton (2005)" in describe("B", "sdss") and set(SDSS_TO_BVRI) == set("BVRI")
 

@@ -3,8 +3,17 @@ import pytest
 
 from services.calibration.science._select import parse_force_filter
 from shared.refcat.presets import PRESETS, RefcatError, choose_preset, find_preset, get_preset
-from shared.refcat.surveys import (DEMO_SURVEY, SURVEYS, SurveyNameError, canonical_name, check_synthetic,
-                                   import_version, lookup, resolve, same_survey)
+from shared.refcat.surveys import (
+    DEMO_SURVEY,
+    SURVEYS,
+    SurveyNameError,
+    canonical_name,
+    check_synthetic,
+    import_version,
+    lookup,
+    resolve,
+    same_survey,
+)
 
 
 @pytest.mark.parametrize("name, canonical", [

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from services.calibration.science.calibrate import calibrate
-from services.calibration.science.simulate import FieldSpec, simulate
 from services.calibration.science.colourterm import fit_with_colour_choice
+from services.calibration.science.simulate import FieldSpec, simulate
 from services.calibration.science.zeropoint import fit_zeropoint
 
 ZP_TRUE = 25.0

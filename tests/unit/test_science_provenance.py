@@ -56,7 +56,7 @@ def test_matched_stars_point_back_to_the_upload(result, sim):
 
 def test_page_data_for_every_band(result):
     assert [(b.survey, b.band) for b in result.band_matches] == [(f.survey, f.band) for f in result.fits]
-    for b, f in zip(result.band_matches, result.fits):
+    for b, f in zip(result.band_matches, result.fits, strict=True):
         assert len(b.ref_mag) == len(b.inst_mag) == len(b.outlier) == len(b.cat_index) == f.npoints
         assert b.ra_deg == [] and b.sep_arcsec == []  # lean: positions are in `matched`
     chosen = result.fits[[f.filter for f in result.fits].index(result.filter)]

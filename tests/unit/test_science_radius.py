@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from services.calibration.science.match_radius import estimate_match_radius, fit_offsets, sky_offsets_arcsec
 from services.calibration.science.calibrate import CalibrationParams, calibrate
+from services.calibration.science.match_radius import estimate_match_radius, fit_offsets, sky_offsets_arcsec
 from services.calibration.science.simulate import FieldSpec, simulate
 
 AS = 1.0 / 3600.0

@@ -121,7 +121,8 @@ def _note_holders(node: ast.Assign | ast.AnnAssign, holders: dict[str, str]) -> 
         names = [_constant(a) for a in value.args[1:]]
         for target in targets:
             if isinstance(target, ast.Tuple):
-                for element, bucket in zip(target.elts, names):
+                # a starred argument (buckets(db, *names)) makes the lists differ: what pairs up is noted
+                for element, bucket in zip(target.elts, names, strict=False):
                     if _terminal(element) and bucket:
                         holders[_terminal(element)] = bucket
 

@@ -32,14 +32,16 @@ def test_the_header_is_a_complete_observation_record_with_an_offset_wcs(referenc
     frame = read_image(data)
     record = standardise_header(frame.header)
     assert record.exptime_s == 45.0 and record.mjd_start == pytest.approx(61000.5)
-    assert (record.gain_e_per_adu, record.read_noise_e, record.saturation_adu, record.airmass) == (1.7, 6.0, 50000.0, 1.4)
+    assert ((record.gain_e_per_adu, record.read_noise_e, record.saturation_adu, record.airmass)
+            == (1.7, 6.0, 50000.0, 1.4))
     assert record.filter == "r" and record.pixel_scale_arcsec == 0.4 and frame.header["SYNTHET"]
     h_wcs, t_wcs = header_wcs(frame.header), WCS(truth["wcs_header"])
     centre = [[127.5, 127.5]]
     hc, tc = h_wcs.all_pix2world(centre, 0)[0], t_wcs.all_pix2world(centre, 0)[0]
     sep = math.degrees(math.acos(np.clip(
         math.sin(math.radians(hc[1])) * math.sin(math.radians(tc[1]))
-        + math.cos(math.radians(hc[1])) * math.cos(math.radians(tc[1])) * math.cos(math.radians(hc[0] - tc[0])), -1, 1)))
+        + math.cos(math.radians(hc[1])) * math.cos(math.radians(tc[1])) * math.cos(math.radians(hc[0] - tc[0])),
+        -1, 1)))
     assert sep == pytest.approx(0.3, abs=1e-6)
     assert record.pointing_ra_deg == pytest.approx(hc[0], abs=1e-3)  # the pointing is as stale as the WCS
     assert "A_3_0" in truth["wcs_header"] and "A_3_0" not in frame.header

@@ -1,5 +1,5 @@
 """The plausibility checks ingest makes before storing anything, and RA - 360 catalogues."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from shared.catalogue import read_catalogue
 
 NOW_MJD = 61375.0
 EVENT = {"_id": "ivo://Gaia26xyz", "ra_deg": 150.1, "dec_deg": 2.2,
-         "published": datetime(2026, 11, 1, tzinfo=timezone.utc)}  # MJD 61345
+         "published": datetime(2026, 11, 1, tzinfo=UTC)}  # MJD 61345
 
 
 @pytest.mark.parametrize("mjd", [61365.1, 61375.9, 61345.0 - 19 * 365.25, 57500.0])
@@ -48,7 +48,8 @@ def test_an_image_pointing_far_beyond_any_frame_of_its_size_is_refused():
 
 def _catalogue(ra_deg: np.ndarray, dec_deg: np.ndarray) -> bytes:
     head = ("#   1 NUMBER\n#   2 MAG_AUTO\n#   3 MAGERR_AUTO\n#   4 ALPHA_J2000\n#   5 DELTA_J2000\n")
-    rows = [f"{i + 1} {-10 + 0.1 * i:.3f} 0.02 {r:.7f} {d:.7f}" for i, (r, d) in enumerate(zip(ra_deg, dec_deg))]
+    rows = [f"{i + 1} {-10 + 0.1 * i:.3f} 0.02 {r:.7f} {d:.7f}"
+            for i, (r, d) in enumerate(zip(ra_deg, dec_deg, strict=True))]
     return (head + "\n".join(rows) + "\n").encode()
 
 

@@ -82,7 +82,7 @@ def optimise(model: LinearMixture, starts: list[NDArray[np.float64]], lower: NDA
              upper: NDArray[np.float64]) -> OptimizeResult | None:
     """Minimise -lnL with L-BFGS-B from every start (best kept), Nelder-Mead if none converged."""
     best = None
-    bounds = list(zip(lower, upper))
+    bounds = list(zip(lower, upper, strict=True))
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         for x0 in starts:
             res = minimize(model.value_and_grad, np.clip(x0, lower, upper), jac=True, method="L-BFGS-B",

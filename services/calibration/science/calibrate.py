@@ -25,8 +25,9 @@ Pure, synchronous and deterministic. The steps (see ``docs/ALGORITHM.md``):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,10 +41,10 @@ from services.calibration.science._select import (
     rank_fits,
     select,
 )
-from services.calibration.science.match_radius import MatchRadius, estimate_match_radius
 from services.calibration.science.bands import BandHint, band_hint, band_hint_for_filters
 from services.calibration.science.crossmatch import angular_separation_arcsec, match_one_to_one
 from services.calibration.science.limit import limiting_magnitude
+from services.calibration.science.match_radius import MatchRadius, estimate_match_radius
 from services.calibration.science.result import (
     ALGORITHM_VERSION,
     BandFitSummary,
@@ -64,6 +65,9 @@ __all__ = [
     "calibrate",
     "parse_force_filter",
 ]
+
+#: What a calibration given no parameters uses (frozen, so one shared instance is safe as a default).
+DEFAULT_PARAMS = CalibrationParams()
 
 
 def _astrometric_standard(refs: list[ReferenceStars], params: CalibrationParams) -> ReferenceStars | None:
@@ -183,7 +187,7 @@ def calibrate(
     force_filter: str | None = "no",
     declared_filter: str | None = None,
     observatory_filters: Sequence[str] | str | None = None,
-    params: CalibrationParams = CalibrationParams(),
+    params: CalibrationParams = DEFAULT_PARAMS,
 ) -> CalibrationResult:
     """Calibrate a catalogue against reference surveys and measure (or limit) the target.
 

@@ -124,7 +124,8 @@ def limiting_magnitude(
     faintest = float(np.max(m[finite]))
 
     def fallback(why: str, slope: float | None = None, n: int = 0) -> LimitEstimate:
-        return LimitEstimate(mag=faintest, method=f"faintest star (fallback: {why})", slope_dex_per_mag=slope, n_stars=n)
+        return LimitEstimate(mag=faintest, method=f"faintest star (fallback: {why})", slope_dex_per_mag=slope,
+                             n_stars=n)
 
     with np.errstate(invalid="ignore"):
         good = finite & np.isfinite(e) & (e > 0)
@@ -139,7 +140,8 @@ def limiting_magnitude(
         return fallback("all stars have the same magnitude", n=int(x.size))
     a, b, n_kept, cov = _robust_line(x, y)
     if not (np.isfinite(a) and np.isfinite(b)) or b < min_slope_dex_per_mag:
-        return fallback(f"error-magnitude relation is flat (slope {b:.3g} dex/mag)", slope=float(b) if np.isfinite(b) else None, n=n_kept)
+        return fallback(f"error-magnitude relation is flat (slope {b:.3g} dex/mag)",
+                        slope=float(b) if np.isfinite(b) else None, n=n_kept)
     cut_snr = MAG_ERR_PER_INV_SNR / float(np.quantile(e[good], 0.95))
     sigma = max(float(n_sigma), float(cut_snr))
     target = np.log10(MAG_ERR_PER_INV_SNR / sigma)

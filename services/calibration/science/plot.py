@@ -6,10 +6,10 @@ import textwrap
 from collections.abc import Iterable
 
 import numpy as np
-from numpy.typing import NDArray
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from numpy.typing import NDArray
 
 from services.calibration.science.calibrate import CalibrationResult
 
@@ -153,7 +153,7 @@ def _right_panel(ax: Axes, result: CalibrationResult) -> None:
     names = [f"{f.survey}/{f.band}" for f in fits]
     vals = [f.scatter if f.scatter is not None else 0.0 for f in fits]
     colors = []
-    for f, name in zip(fits, names):
+    for f, name in zip(fits, names, strict=True):
         if result.filter is not None and name == result.filter:
             colors.append(_CHOSEN)
         elif f.passed:

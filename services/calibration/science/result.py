@@ -152,7 +152,7 @@ class CalibrationParams:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CalibrationParams":
+    def from_dict(cls, data: dict[str, Any]) -> CalibrationParams:
         """Parameters from :meth:`to_dict` output (e.g. a stored calibration, for a recalibration);
         keys this version does not know are refused, missing ones take today's defaults."""
         known = {f.name for f in fields(cls)}
@@ -245,7 +245,7 @@ class MatchedStars:
         """Plain-type dict."""
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), list) else v) for f in fields(self)}
 
-    def lean(self) -> "MatchedStars":
+    def lean(self) -> MatchedStars:
         """What a plot of this band needs (magnitudes, errors, outliers, colours, catalogue rows);
         positions, separations and reference rows are left out (they are in the chosen band's
         ``matched`` and follow from ``cat_index``)."""
@@ -353,7 +353,7 @@ class CalibrationResult:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CalibrationResult":
+    def from_dict(cls, data: dict[str, Any]) -> CalibrationResult:
         """Rebuild a result from :meth:`to_dict` output (also older documents without new fields)."""
         values: dict[str, Any] = {f.name: data.get(f.name) for f in fields(cls) if f.name in data}
         values["fits"] = [BandFitSummary(**{k: v for k, v in s.items() if k != "filter"})
@@ -364,7 +364,7 @@ class CalibrationResult:
 
     @classmethod
     def failure(cls, reason: str, *, target_ra_deg: float, target_dec_deg: float,
-                params: CalibrationParams | None = None) -> "CalibrationResult":
+                params: CalibrationParams | None = None) -> CalibrationResult:
         """A failed result before any fit (e.g. an unreadable catalogue), for records and plots."""
         params = params or CalibrationParams()
         return cls(status="failed", reason=reason, survey=None, band=None, filter=None, mode="AUTO",

@@ -64,8 +64,10 @@ def vizier_apass(rng) -> bytes:
     m = _mags(rng, n)
     cols = {"RAJ2000": ra, "DEJ2000": dec}
     fields = [
-        dict(name="RAJ2000", ID="RAJ2000", datatype="double", unit="deg", ucd="pos.eq.ra;meta.main", width=10, precision="6"),
-        dict(name="DEJ2000", ID="DEJ2000", datatype="double", unit="deg", ucd="pos.eq.dec;meta.main", width=10, precision="6"),
+        dict(name="RAJ2000", ID="RAJ2000", datatype="double", unit="deg", ucd="pos.eq.ra;meta.main", width=10,
+             precision="6"),
+        dict(name="DEJ2000", ID="DEJ2000", datatype="double", unit="deg", ucd="pos.eq.dec;meta.main", width=10,
+             precision="6"),
     ]
     for band, col, ucd in [("V", "Vmag", "phot.mag;em.opt.V"), ("B", "Bmag", "phot.mag;em.opt.B"),
                            ("g", "g'mag", "phot.mag;em.opt.B"), ("r", "r'mag", "phot.mag;em.opt.R"),
