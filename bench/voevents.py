@@ -16,12 +16,12 @@ import time
 
 import aiohttp
 
-from shared.contracts import VoeventProcessedV1
-from shared.db import make_client
-from shared.messaging import Broker
 from services import launcher
 from services.ingest.store import IngestStore
 from services.ingest.tokens import new_token
+from shared.contracts import VoeventProcessedV1
+from shared.db import make_client
+from shared.messaging import Broker
 
 STREAM = "ivo://cpcs.bench/alerts"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from shared.refcat.cli import app as refcat_app
 from services import launcher
+from shared.refcat.cli import app as refcat_app
 
 app = typer.Typer(help="Open photometric calibration server (CPCS-compatible).", no_args_is_help=True,
                   pretty_exceptions_enable=False)

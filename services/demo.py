@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.ingest.event_messages import event_created
+from services.ingest.settings import IngestSettings
+from services.ingest.store import INDEXES, IngestStore
+from services.ingest.tokens import new_token
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 from shared.refcat.importer import import_simulated_field
 from shared.refcat.store import RefcatStore
 from shared.refcat.surveys import DEMO_SURVEY
 from shared.simfield import simulate_field, write_catalogue
-from services.ingest.event_messages import event_created
-from services.ingest.settings import IngestSettings
-from services.ingest.store import INDEXES, IngestStore
-from services.ingest.tokens import new_token
 
 DEMO_EVENT = "ivo://CPCSDemo26a"
 DEMO_RA_DEG, DEMO_DEC_DEG = 150.1, 2.2

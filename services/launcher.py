@@ -42,7 +42,7 @@ class SystemSettings:
     services: dict[str, Any]
 
     @classmethod
-    def build(cls, services: tuple[str, ...] = SERVICES, **values: Any) -> "SystemSettings":
+    def build(cls, services: tuple[str, ...] = SERVICES, **values: Any) -> SystemSettings:
         models = {name: settings_model(name) for name in services}
         unused = sorted(set(values) - {f for model in models.values() for f in model.model_fields})
         if unused:
@@ -198,8 +198,8 @@ async def isolated_system(prefix: str):
 
     from pydantic import SecretStr
 
-    from shared.messaging import wait_for_consumers
     from services.local import service_queues
+    from shared.messaging import wait_for_consumers
 
     run_dir = Path(tempfile.mkdtemp(prefix=f"cpcs-{prefix}-"))
     name = prefix + uuid.uuid4().hex[:8]

@@ -6,8 +6,8 @@ import os
 import signal
 from pathlib import Path
 
-from shared.messaging import wait_for_consumers
 from services import launcher
+from shared.messaging import wait_for_consumers
 
 
 def _pid_dir(run_dir: Path) -> Path:

@@ -71,7 +71,7 @@ class CalibrationParameters(BaseModel):
 
     @classmethod
     def with_overrides(cls, overrides: Mapping[str, Any],
-                       base: "CalibrationParameters | None" = None) -> "CalibrationParameters":
+                       base: CalibrationParameters | None = None) -> CalibrationParameters:
         """``base`` (the defaults if None) with some replaced; ValueError naming any unknown or
         mistyped parameter.
 
@@ -126,7 +126,7 @@ class ParameterSet:
             out |= {"base_source": self.base_source, "overrides": list(self.overrides)}
         return out
 
-    def overridden(self, overrides: Mapping[str, Any] | None) -> "ParameterSet":
+    def overridden(self, overrides: Mapping[str, Any] | None) -> ParameterSet:
         """This set with a recalibration's overrides applied (itself when there are none)."""
         if not overrides:
             return self

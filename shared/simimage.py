@@ -32,7 +32,8 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from astropy.io import fits

@@ -4,11 +4,11 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from shared.imaging import buckets, running_image_stage
-from shared.refcat.store import RefcatStore
 from services.astrometry.handlers import AstrometryDeps, Solver
 from services.astrometry.science import AstrometryParams
 from services.astrometry.settings import AstrometrySettings
+from shared.imaging import buckets, running_image_stage
+from shared.refcat.store import RefcatStore
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from services.astrometry import work
+from services.astrometry.science import AstrometryParams, SolveAttempt, header_rejection
 from shared.contracts import AstrometrySummary, ImageReceivedV1, ImageSolvedV1, Message
 from shared.errors import TransientError
 from shared.fitsimage import ImageRefused
-from shared.pools import run_in_pool
 from shared.imaging import declared, failed, read_upload, upload_fields
-from services.astrometry import work
-from services.astrometry.science import AstrometryParams, SolveAttempt, header_rejection
+from shared.pools import run_in_pool
 
 log = logging.getLogger(__name__)
 ASTROMETRIC_SURVEYS = ("GaiaDR3", "GaiaDR2")  # preferred, in this order; else the survey with most stars

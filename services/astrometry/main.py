@@ -1,6 +1,6 @@
-from shared.runtime import run
 from services.astrometry.app import running
 from services.astrometry.settings import AstrometrySettings
+from shared.runtime import run
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import LoadedParameters, ServiceSettings, load_parameters
 from services.astrometry.science import AstrometryParams
+from shared.settings import LoadedParameters, ServiceSettings, load_parameters
 
 
 def load_params() -> LoadedParameters:

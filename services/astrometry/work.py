@@ -6,10 +6,16 @@ hands the frame back so the second call does not read the file again.
 """
 from __future__ import annotations
 
+from services.astrometry.science import (
+    AstrometryParams,
+    SolveAttempt,
+    plan_attempts,
+    solve_attempts,
+    target_outside_reason,
+)
 from shared.contracts import ObservationRecord
 from shared.fitsimage import ImageFrame, read_image, standardise_header
 from shared.imaging import observation_header, observation_record
-from services.astrometry.science import AstrometryParams, SolveAttempt, plan_attempts, solve_attempts, target_outside_reason
 
 
 def plan(record: ObservationRecord, shape: tuple[int, int], hint_ra_deg: float, hint_dec_deg: float,

@@ -5,14 +5,14 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 
+from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter
+from services.calibration.recalibration import Recalibrator
+from services.calibration.settings import CalibrationSettings
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 from shared.pools import lower_priority, process_pool
 from shared.refcat.providers import ReferenceSource
 from shared.refcat.store import RefcatStore
-from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter
-from services.calibration.recalibration import Recalibrator
-from services.calibration.settings import CalibrationSettings
 
 log = logging.getLogger(__name__)
 from services.calibration.store import INDEXES, CalibrationStore

@@ -8,16 +8,27 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
+from services.calibration import work
+from services.calibration.ports import CalibrationStorage, ReferenceCone
 from shared.calibration_params import ParameterSet
 from shared.catalogue import CatalogueError
-from shared.contracts import (REGISTRY, CalibrationSummary, CatalogueMeasuredV1, ForcedTarget, ImageMetadata, Message,
-                              ObservationCalibratedV1, ObservationDeletedV1, ObservationFailedV1, PlotRenderedV1,
-                              RecalibrationRequestedV1, UploadReceivedV1)
+from shared.contracts import (
+    REGISTRY,
+    CalibrationSummary,
+    CatalogueMeasuredV1,
+    ForcedTarget,
+    ImageMetadata,
+    Message,
+    ObservationCalibratedV1,
+    ObservationDeletedV1,
+    ObservationFailedV1,
+    PlotRenderedV1,
+    RecalibrationRequestedV1,
+    UploadReceivedV1,
+)
 from shared.errors import TransientError
 from shared.pools import run_in_pool
 from shared.refcat.astrometry import jyear_from_mjd
-from services.calibration import work
-from services.calibration.ports import CalibrationStorage, ReferenceCone
 
 log = logging.getLogger(__name__)
 MAX_REFCAT_RADIUS_DEG = 2.0

@@ -1,6 +1,6 @@
-from shared.runtime import run
 from services.calibration.app import running
 from services.calibration.settings import CalibrationSettings
+from shared.runtime import run
 
 
 def main() -> None:

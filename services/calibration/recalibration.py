@@ -7,11 +7,16 @@ that fails keeps the current calibration and records the failed attempt.
 """
 from __future__ import annotations
 
-from shared.contracts import (CalibrationSummary, Message, ObservationCalibratedV1, RecalibrationDoneV1,
-                              RecalibrationRequestedV1)
 from services.calibration import work
 from services.calibration.handlers import Calibrator, _revive, _stored
 from services.calibration.ports import CalibrationStorage
+from shared.contracts import (
+    CalibrationSummary,
+    Message,
+    ObservationCalibratedV1,
+    RecalibrationDoneV1,
+    RecalibrationRequestedV1,
+)
 
 
 class Recalibrator:

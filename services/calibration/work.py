@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from services.calibration.science.calibrate import CalibrationParams, CalibrationResult, calibrate
+from services.calibration.science.plot import render_calibration_plot
 from shared.calibration_params import CalibrationParameters, ParameterSet
 from shared.catalogue import StarTable, read_catalogue
 from shared.refcat.model import ReferenceStars
-from services.calibration.science.calibrate import CalibrationParams, CalibrationResult, calibrate
-from services.calibration.science.plot import render_calibration_plot
+
 
 def read_stars(data: bytes, filename: str, exptime_s: float | None) -> StarTable:
     return read_catalogue(data, filename=filename, exptime_s=exptime_s)

@@ -5,8 +5,6 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from shared.db import ensure_indexes, make_client
-from shared.messaging import Broker
 from services.ingest import http_admin, http_api, http_cgi, pages, proxy
 from services.ingest.amqp_intake import ROUTING_KEY as INTAKE_KEY
 from services.ingest.amqp_intake import AmqpIntake
@@ -19,6 +17,8 @@ from services.ingest.usecases.recalibrations import Recalibrations
 from services.ingest.usecases.uploads import Uploads
 from services.ingest.voevents import wiring as voevents
 from services.ingest.voevents.http import VOEVENTS
+from shared.db import ensure_indexes, make_client
+from shared.messaging import Broker
 
 RESULT_KEYS = ("observation.calibrated.v1", "observation.failed.v1")
 FEEDS = web.AppKey("voevent_feeds", voevents.Voevents)

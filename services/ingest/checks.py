@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared.catalogue import StarTable
 from shared.footprint import catalogue_footprint, describe_angle, separation_deg
@@ -83,7 +83,7 @@ def _mjd_of(value) -> float | None:
     if not isinstance(value, datetime):
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.timestamp() / 86400.0 + UNIX_EPOCH_MJD
 
 

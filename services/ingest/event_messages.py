@@ -8,11 +8,11 @@ highest ``revision``.
 """
 from __future__ import annotations
 
+from services.ingest.settings import IngestSettings
+from services.ingest.store import IngestStore
 from shared.contracts import EventCreatedV1, EventUpdatedV1
 from shared.db import make_client
 from shared.messaging import Broker
-from services.ingest.settings import IngestSettings
-from services.ingest.store import IngestStore
 
 
 def n_packets(doc: dict) -> int:

@@ -2,9 +2,9 @@
 dry run's scratch copy of the bytes once its outcome is known (ingest owns the ``scratch`` bucket)."""
 from __future__ import annotations
 
-from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
 from services.ingest.ports import StatusStore
 from services.ingest.store import scratch_copy_of
+from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
 
 
 class StatusRecorder:

@@ -1,6 +1,6 @@
-from shared.runtime import run
 from services.ingest.app import running
 from services.ingest.settings import IngestSettings
+from shared.runtime import run
 
 
 def main() -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from shared.settings import ServiceSettings
 from services.ingest.voevents.settings import VoeventSettings
+from shared.settings import ServiceSettings
 
 
 class IngestSettings(ServiceSettings):

@@ -11,8 +11,8 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from shared.db import IndexSpec, asc, next_sequence
 from services.ingest.tokens import token_hash
+from shared.db import IndexSpec, asc, next_sequence
 
 INDEXES = [
     IndexSpec("events", asc("alert_id"), unique=True),

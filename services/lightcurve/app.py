@@ -6,13 +6,13 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from shared.db import ensure_indexes, make_client
-from shared.messaging import Broker
 from services.lightcurve import alerts, events
 from services.lightcurve.handlers import PointKeeper
 from services.lightcurve.http import make_app
 from services.lightcurve.settings import LightcurveSettings
 from services.lightcurve.store import INDEXES, LightcurveStore
+from shared.db import ensure_indexes, make_client
+from shared.messaging import Broker
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.lightcurve.ports import EventCopyStore
 from shared.contracts import EventCreatedV1, EventRef, EventUpdatedV1, LightcurveEventStoredV1
 from shared.db import IndexSpec, asc
 from shared.errors import TransientError
-from services.lightcurve.ports import EventCopyStore
 
 INDEXES = [IndexSpec("lightcurve_events", asc("alert_id")), IndexSpec("lightcurve_aliases", asc("event"))]
 MINIMAL_REVISION = -1

@@ -1,9 +1,9 @@
 """Lightcurve's message handlers: a calibrated point joins its event's curve; a deleted one leaves."""
 from __future__ import annotations
 
-from shared.contracts import LightcurveUpdatedV1, ObservationCalibratedV1, ObservationDeletedV1
 from services.lightcurve.ports import PointStore
 from services.lightcurve.store import point_doc
+from shared.contracts import LightcurveUpdatedV1, ObservationCalibratedV1, ObservationDeletedV1
 
 
 class PointKeeper:

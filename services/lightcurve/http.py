@@ -13,7 +13,6 @@ from services.lightcurve.alerts import AlertPoints
 from services.lightcurve.settings import LightcurveSettings
 from services.lightcurve.store import LightcurveStore
 from services.lightcurve.views import all_rows, cpcs_columns, csv_text, render_lightcurve_png
-from shared.settings import Settings
 
 STORE = web.AppKey("store", LightcurveStore)
 SETTINGS = web.AppKey("settings", LightcurveSettings)

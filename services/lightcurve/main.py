@@ -1,6 +1,6 @@
-from shared.runtime import run
 from services.lightcurve.app import running
 from services.lightcurve.settings import LightcurveSettings
+from shared.runtime import run
 
 
 def main() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from shared.imaging import buckets, running_image_stage
-from shared.settings import LoadedParameters
 from services.photometry.handlers import Measurer, PhotometryDeps
 from services.photometry.settings import PhotometrySettings
+from shared.imaging import buckets, running_image_stage
+from shared.settings import LoadedParameters
 
 log = logging.getLogger(__name__)
 

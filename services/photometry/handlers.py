@@ -9,14 +9,21 @@ from datetime import UTC, datetime
 
 from gridfs.errors import NoFile
 
-from shared.contracts import (CatalogueMeasuredV1, ForcedTarget, ImageMetadata, ImageSolvedV1, Message, ObservationDeletedV1,
-                              UploadReceivedV1)
-from shared.fitsimage import ImageRefused
-from shared.pools import run_in_pool
-from shared.imaging import declared, failed, read_upload, upload_fields
-from shared.settings import LoadedParameters
 from services.photometry import work
 from services.photometry.science.model import PhotometryParams
+from shared.contracts import (
+    CatalogueMeasuredV1,
+    ForcedTarget,
+    ImageMetadata,
+    ImageSolvedV1,
+    Message,
+    ObservationDeletedV1,
+    UploadReceivedV1,
+)
+from shared.fitsimage import ImageRefused
+from shared.imaging import declared, failed, read_upload, upload_fields
+from shared.pools import run_in_pool
+from shared.settings import LoadedParameters
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-from shared.runtime import run
 from services.photometry.app import running
 from services.photometry.settings import PhotometrySettings
+from shared.runtime import run
 
 
 def main() -> None:

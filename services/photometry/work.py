@@ -8,11 +8,11 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from services.photometry.science import measure
+from services.photometry.science.model import PhotometryParams
 from shared.contracts import ObservationRecord
 from shared.fitsimage import read_image, standardise_header
 from shared.imaging import observation_header, observation_record
-from services.photometry.science import measure
-from services.photometry.science.model import PhotometryParams
 
 
 def catalogue_bytes(stars) -> bytes:

@@ -87,7 +87,7 @@ class Sources:
     def __len__(self) -> int:
         return int(self.x.size)
 
-    def take(self, index) -> "Sources":
+    def take(self, index) -> Sources:
         """A subset (index array or boolean mask), order kept."""
         return Sources(*(np.asarray(a)[index] for a in (self.x, self.y, self.flux, self.peak, self.fwhm_px,
                                                           self.area_px)))

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Mapping
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -133,7 +134,7 @@ class OnlineSettings(BaseSettings):
         return "all" in names or canonical_name(survey).lower() in names
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "OnlineSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OnlineSettings:
         """From ``CPCS_REFCAT_ONLINE``, ``CPCS_REFCAT_TIMEOUT_S``, ``CPCS_REFCAT_RETRIES``,
         ``CPCS_REFCAT_BACKOFF_S``, ``CPCS_REFCAT_VIZIER_SERVER``, ``CPCS_REFCAT_GAIA_SERVER``,
         ``CPCS_REFCAT_SDSS_SERVER``, ``CPCS_REFCAT_SDSS_RELEASE`` (of the process, or of ``environ``);

@@ -15,16 +15,16 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
-from services.ingest.settings import IngestSettings
 from services.ingest import http_admin, http_api, http_cgi, pages, proxy
 from services.ingest.app import make_app
 from services.ingest.deps import IngestDeps
 from services.ingest.results import ResultWaiters, cpcs_answer
+from services.ingest.settings import IngestSettings
 from services.ingest.usecases.uploads import Accepted
 from services.lightcurve import http as lightcurve_http
 from services.lightcurve.store import point_doc
 from services.lightcurve.views import CSV_COLUMNS, cpcs_columns, json_rows
+from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_FILE = ROOT / "services" / "ingest" / "openapi.yaml"

@@ -9,11 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shared.messaging import Broker
-from services.launcher import SystemSettings
 from services import launcher
+from services.launcher import SystemSettings
 from services.local import service_queues
-from shared.messaging import wait_for_consumers
+from shared.messaging import Broker, wait_for_consumers
 from tests.support.flows import seed_demo
 from tests.support.system import Probe, delete_topology, settings_for
 

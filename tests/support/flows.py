@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 
-from services.launcher import SystemSettings
 from services.demo import DEMO_DEC_DEG, DEMO_MJD, DEMO_RA_DEG, load_demo
+from services.launcher import SystemSettings
 
 IMAGE_SERVICES = ("ingest", "astrometry", "photometry", "calibration", "lightcurve")
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import aiohttp
 from pydantic import SecretStr
 
+from services.launcher import SystemSettings
 from shared.contracts import REGISTRY
 from shared.errors import PermanentError
 from shared.messaging import Broker, decode
-from services.launcher import SystemSettings
 from tests.support.servers import free_port
 
 

@@ -6,8 +6,6 @@ import inspect
 
 import pytest
 
-from shared.messaging import Broker
-from shared.refcat.providers import ReferenceSource
 from services.calibration import ports as calibration_ports
 from services.calibration.store import CalibrationStore
 from services.ingest import ports as ingest_ports
@@ -16,6 +14,8 @@ from services.ingest.voevents.log import PacketLog
 from services.lightcurve import ports as lightcurve_ports
 from services.lightcurve.events import EventCopies
 from services.lightcurve.store import LightcurveStore
+from shared.messaging import Broker
+from shared.refcat.providers import ReferenceSource
 
 PAIRS = [
     (calibration_ports.CalibrationStorage, CalibrationStore),

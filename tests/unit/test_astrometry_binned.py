@@ -22,8 +22,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from services.astrometry.science import (AstrometryParams, anet, plan_attempts, solve_attempts,
-                                         target_outside_reason)
+from services.astrometry.science import AstrometryParams, anet, plan_attempts, solve_attempts, target_outside_reason
 from shared.fitsimage import read_image, standardise_header
 from shared.refcat.model import ReferenceStars
 from shared.simimage import make_reference_field, select_cone, simulate_image, true_wcs, wcs_error_vs_truth_arcsec

@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from shared.contracts import ForcedTarget
 from services.calibration.handlers import apply_forced_limit
+from shared.contracts import ForcedTarget
 
 NOT_DETECTED = ForcedTarget(ra_deg=295.0, dec_deg=30.1, x_px=511.5, y_px=511.5, in_frame=True, flux_adu=12.0,
                             flux_err_adu=40.0, snr=0.3, detected=False, limit_sigma=5.0, limit_mag_inst=-4.0)

@@ -11,14 +11,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.contracts import (CatalogueMeasuredV1, ObservationCalibratedV1, ObservationDeletedV1, ObservationFailedV1,
-                              PlotRenderedV1, RecalibrationDoneV1, RecalibrationRequestedV1, UploadReceivedV1)
+from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter, forced_limit_err_mag
+from services.calibration.recalibration import Recalibrator
+from shared.contracts import (
+    CatalogueMeasuredV1,
+    ObservationCalibratedV1,
+    ObservationDeletedV1,
+    ObservationFailedV1,
+    PlotRenderedV1,
+    RecalibrationDoneV1,
+    RecalibrationRequestedV1,
+    UploadReceivedV1,
+)
 from shared.errors import TransientError
 from shared.refcat.model import ReferenceStars
 from shared.refcat.query import QueryResult, SurveyCoverage
 from shared.simfield import APASS_COLUMNS, simulate_field
-from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter, forced_limit_err_mag
-from services.calibration.recalibration import Recalibrator
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"
 RA_DEG, DEC_DEG = 295.00479, 30.13148  # the samples' event

@@ -21,8 +21,14 @@ from scipy.spatial import cKDTree
 from services.astrometry.science import anet
 from services.photometry.science import FLAGS, measure
 from shared.fitsimage import read_image
-from shared.fitsimage.sources import (_gaussian_smooth, _SortedMedianBackground, estimate_background, find_sources,
-                                      segment_properties, windowed_centroids)
+from shared.fitsimage.sources import (
+    _gaussian_smooth,
+    _SortedMedianBackground,
+    estimate_background,
+    find_sources,
+    segment_properties,
+    windowed_centroids,
+)
 from shared.simimage import make_reference_field, moffat_alpha_px, simulate_image, wcs_error_vs_truth_arcsec
 from tests.support.images import solve_simulated
 

@@ -6,12 +6,12 @@ import dataclasses
 
 from astropy.wcs import WCS
 
+from services.astrometry.science import AstrometryResult, SolveAttempt
+from services.photometry.science import ForcedPhotometry, measure
 from shared.contracts import AstrometrySummary, ForcedTarget, ImageMetadata, ObservationRecord, SolveTry
 from shared.fitsimage import ObservationHeader, read_image, standardise_header
 from shared.imaging import observation_header, observation_record
 from shared.simimage import make_reference_field, simulate_image
-from services.astrometry.science import AstrometryResult, SolveAttempt
-from services.photometry.science import ForcedPhotometry, measure
 
 
 def names(dataclass) -> set[str]:

@@ -19,14 +19,14 @@ from astropy.io import fits
 from bson import ObjectId
 
 import shared.fitsimage
-from shared.contracts import CatalogueMeasuredV1, EventRef, ImageReceivedV1, ImageSolvedV1, ObservatoryRef
-from shared.refcat.model import ReferenceStars
-from shared.simimage import make_reference_field, select_cone, simulate_image
 from services.astrometry.handlers import AstrometryDeps, Solver
 from services.astrometry.science import anet
 from services.ingest.images import inspect_image
 from services.ingest.usecases.uploads import _image_fields
 from services.photometry.handlers import Measurer, PhotometryDeps
+from shared.contracts import CatalogueMeasuredV1, EventRef, ImageReceivedV1, ImageSolvedV1, ObservatoryRef
+from shared.refcat.model import ReferenceStars
+from shared.simimage import make_reference_field, select_cone, simulate_image
 
 RA0, DEC0 = 150.0, 20.0
 OBSERVATORY = {"_id": 7, "name": "Test 0.5 m", "lon_deg": 20.81, "lat_deg": -32.38, "alt_m": 1798.0, "gain": 2.0}

@@ -5,7 +5,7 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 
-from shared.fitsimage import (calibration_refusal, missing_for_calibration, read_image, standardise_header)
+from shared.fitsimage import calibration_refusal, missing_for_calibration, read_image, standardise_header
 from shared.fitsimage._values import normalise_filter
 
 

@@ -10,14 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from shared.contracts import (REGISTRY, AlertPhotometryReceivedV1, EventUpdatedV1, ObservationCalibratedV1,
-                              ObservationFailedV1, VoeventProcessedV1)
-from shared.errors import PermanentError, TransientError
 from services.ingest.handlers import StatusRecorder
 from services.ingest.voevents.events import aliases_of, history_entry, new_event
 from services.ingest.voevents.intake import VoeventIntake
 from services.ingest.voevents.packet import parse_packet
 from services.ingest.voevents.policy import VoeventPolicy
+from shared.contracts import (
+    REGISTRY,
+    AlertPhotometryReceivedV1,
+    EventUpdatedV1,
+    ObservationCalibratedV1,
+    ObservationFailedV1,
+    VoeventProcessedV1,
+)
+from shared.errors import PermanentError, TransientError
 from tests.support.voevents import synthetic_packet
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"

@@ -6,8 +6,8 @@ import copy
 import json
 from pathlib import Path
 
-from shared.contracts import REGISTRY, EventRef, LightcurveUpdatedV1, ObservationCalibratedV1
 from services.lightcurve.handlers import PointKeeper
+from shared.contracts import REGISTRY, EventRef, LightcurveUpdatedV1, ObservationCalibratedV1
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"
 EVENT = "ivo://Gaia16aye"
@@ -211,8 +211,8 @@ async def test_an_event_message_replaces_the_minimal_copy_a_point_left():
 async def test_an_event_copy_that_keeps_changing_is_retried_then_a_transient_error():
     import pytest
 
-    from shared.errors import TransientError
     from services.lightcurve.events import EventCopyKeeper
+    from shared.errors import TransientError
 
     store = FakeEventCopyStore()
     keeper = EventCopyKeeper(store)

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from shared.calibration_params import CalibrationParameters, ParameterSet, load_parameter_set
-from shared.settings import SettingsError, load, load_parameters, parameter_values
 from services.astrometry.science import AstrometryParams
 from services.astrometry.settings import AstrometrySettings
 from services.calibration.settings import CalibrationSettings
@@ -18,6 +16,8 @@ from services.launcher import SETTINGS_MODELS, SystemSettings, settings_model
 from services.lightcurve.settings import LightcurveSettings
 from services.photometry.science.model import PhotometryParams
 from services.photometry.settings import PhotometrySettings
+from shared.calibration_params import CalibrationParameters, ParameterSet, load_parameter_set
+from shared.settings import SettingsError, load, load_parameters, parameter_values
 
 ROOT = Path(__file__).resolve().parents[2]
 #: every variable the configuration section of the README names, and who reads it

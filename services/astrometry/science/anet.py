@@ -204,7 +204,7 @@ class IndexBuild:
         return (tuple(int(v) for v in shape), float(scale_low_arcsec), float(scale_high_arcsec),
                 None if cone_centre is None else tuple(float(v) for v in cone_centre))
 
-    def start(self) -> "IndexBuild":
+    def start(self) -> IndexBuild:
         """Launch the builds in the background when they fit in one batch (else :meth:`wait` runs them)."""
         if not self._procs and self._indexes is None and len(self.commands) <= self._parallel:
             self._procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
@@ -238,7 +238,7 @@ class IndexBuild:
             proc.wait()
         self._dir.cleanup()
 
-    def __enter__(self) -> "IndexBuild":
+    def __enter__(self) -> IndexBuild:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -14,6 +14,13 @@ from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
+from services.ingest.answers import dead_letter_reason
+from services.ingest.errors import IngestError, InvalidInput, TooLarge
+from services.ingest.event_messages import event_created, event_updated
+from services.ingest.ports import EventStore, PacketRecords, Publish, RawDelivery
+from services.ingest.voevents.events import Merged, aliases_of, event_id, history_entry, merge, new_event
+from services.ingest.voevents.packet import Packet, PacketError, parse_packet
+from services.ingest.voevents.policy import VoeventPolicy, describe_angle
 from shared.contracts import (
     AlertPhotometryReceivedV1,
     AlertPoint,
@@ -22,13 +29,6 @@ from shared.contracts import (
 )
 from shared.db import next_sequence
 from shared.errors import PermanentError, TransientError
-from services.ingest.answers import dead_letter_reason
-from services.ingest.errors import IngestError, InvalidInput, TooLarge
-from services.ingest.event_messages import event_created, event_updated
-from services.ingest.ports import EventStore, PacketRecords, Publish, RawDelivery
-from services.ingest.voevents.events import Merged, aliases_of, event_id, history_entry, merge, new_event
-from services.ingest.voevents.packet import Packet, PacketError, parse_packet
-from services.ingest.voevents.policy import VoeventPolicy, describe_angle
 
 log = logging.getLogger(__name__)
 ROUTING_KEY = "voevent.received.v1"

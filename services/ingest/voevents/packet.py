@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from services.ingest.voevents._what import AlertMagnitude, alert_magnitudes, event_url, survey_name, transient_name
 from services.ingest.voevents._where import Position, parse_datetime, read_position, read_time
-from services.ingest.voevents._xml import PacketError, params as read_params, parse_xml, text
+from services.ingest.voevents._xml import PacketError, parse_xml, text
+from services.ingest.voevents._xml import params as read_params
 
 ROLES = ("observation", "prediction", "utility", "test")
 __all__ = ["Packet", "PacketError", "Position", "AlertMagnitude", "Citation", "parse_packet", "ROLES"]

@@ -29,7 +29,7 @@ class VoeventSettings(BaseSettings):
     vtp_backoff_max_s: float = 60.0
 
     @model_validator(mode="after")
-    def _remotes_read(self) -> "VoeventSettings":
+    def _remotes_read(self) -> VoeventSettings:
         self.remotes()  # a remote that is not host:port is refused at start, naming it
         return self
 

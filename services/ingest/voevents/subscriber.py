@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from shared.contracts import VoeventFeedChangedV1
 from services.ingest.voevents.policy import VoeventPolicy
 from services.ingest.voevents.vtp import Incoming, classify, frame, read_frame, transport
+from shared.contracts import VoeventFeedChangedV1
 
 log = logging.getLogger(__name__)
 Forward = Callable[[bytes], Awaitable[None]]

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.db import ensure_indexes
-from shared.messaging import ORIGINAL_KEY_HEADER
 from services.ingest.store import IngestStore
 from services.ingest.voevents.intake import ROUTING_KEY, VIA_HEADER, VoeventIntake
 from services.ingest.voevents.log import INDEXES, PacketLog
 from services.ingest.voevents.settings import VoeventSettings
 from services.ingest.voevents.subscriber import Backoff, VtpSubscriber
+from shared.db import ensure_indexes
+from shared.messaging import ORIGINAL_KEY_HEADER
 
 __all__ = ["Voevents", "start", "intake_router", "ROUTING_KEY"]
 

@@ -38,7 +38,7 @@ from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.spatial import cKDTree
 
 from services.photometry.science.model import FLAGS, ForcedPhotometry, PhotometryParams, PhotometryResult
-from services.photometry.science.psf import PsfModel, fit_fluxes, fit_psf_model, stamp_grid
+from services.photometry.science.psf import fit_fluxes, fit_psf_model, stamp_grid
 from shared.catalogue.model import StarTable
 from shared.fitsimage.header import standardise_header
 from shared.fitsimage.model import ImageFrame, ObservationHeader
