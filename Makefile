@@ -28,8 +28,10 @@ up: install
 down: install
 	$(BIN)/cpcs down
 
-# Type checks: mypy, strict, on the modules listed under [tool.mypy] in pyproject.toml.
+# Lint: ruff over the whole tree (rules under [tool.ruff] in pyproject.toml), then mypy, strict, on the
+# modules listed under [tool.mypy].
 lint: install
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test: install lint $(COMET)

@@ -65,10 +65,10 @@ def main() -> None:
         plain = as_int16(data)
         for name, raw in (("int16", plain), ("int16 .gz", gzip.compress(plain, compresslevel=6))):
             frame = read_image(raw)
-            row = [median_ms(lambda: read_image(raw), args.runs),
-                   median_ms(lambda: standardise_header(frame.header), args.runs),
-                   median_ms(lambda: pickle.loads(pickle.dumps(raw)), args.runs),
-                   median_ms(lambda: pickle.loads(pickle.dumps(frame)), args.runs)]
+            row = [median_ms(lambda raw=raw: read_image(raw), args.runs),
+                   median_ms(lambda frame=frame: standardise_header(frame.header), args.runs),
+                   median_ms(lambda raw=raw: pickle.loads(pickle.dumps(raw)), args.runs),
+                   median_ms(lambda frame=frame: pickle.loads(pickle.dumps(frame)), args.runs)]
             print(f"| {size} | {name} | {len(raw) / 1e6:.1f} | " + " | ".join(f"{v:.0f}" for v in row) + " |")
 
 

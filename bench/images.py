@@ -191,7 +191,7 @@ def main() -> None:
         n = args.runs_4k if size >= 4096 else args.runs
         runs = [one_run(reference, size, seed) for seed in range(n)]
 
-        def med(get):
+        def med(get, runs=runs):
             values = [get(r) for r in runs]
             values = [v for v in values if v is not None]
             return statistics.median(values) if values else float("nan")
@@ -207,7 +207,8 @@ def main() -> None:
               f"{med(lambda r: r['dmag']):+.4f} |", flush=True)
         accuracy += accuracy_rows(size, runs, total)
         cpu_rows.append(f"| {size} x {size} | {n} | " + " | ".join(
-            f"{med(lambda r, s=s: r['cpu'][s]):.3f}" for s in STAGES) + f" | **{med(lambda r: r['cpu']['total']):.3f}** | "
+            f"{med(lambda r, s=s: r['cpu'][s]):.3f}" for s in STAGES)
+            + f" | **{med(lambda r: r['cpu']['total']):.3f}** | "
             + " | ".join(f"{med(lambda r, s=s: r['t'][s]):.3f}" for s in ("solve", "measure"))
             + f" | {total:.3f} |")
     print()

@@ -111,7 +111,8 @@ async def run(settings: launcher.SystemSettings, n: int, clients: int, repeats: 
               f"{done - start:.2f} s = {n / (done - start):.0f} packets/s ({amqp_created} events created, "
               f"{n - amqp_created} lost or not created)")
         print(f"HTTP: {n} distinct packets by {clients} clients in {http_elapsed:.2f} s = {n / http_elapsed:.0f} "
-              f"packets/s; answer median {statistics.median(latencies):.1f} ms, p95 {launcher.percentile(latencies, 95):.1f} ms")
+              f"packets/s; answer median {statistics.median(latencies):.1f} ms, "
+              f"p95 {launcher.percentile(latencies, 95):.1f} ms")
         print(f"one packet delivered {repeats} times over AMQP and {repeats} times over HTTP: {events} event")
     finally:
         await broker.close()

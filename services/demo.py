@@ -8,6 +8,7 @@ calibrates against ``SYNTH-DEMO/r`` (band compatibility depends on the bands, no
 """
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from services.ingest.event_messages import event_created
@@ -43,6 +44,12 @@ def _is_legacy_demo(record: dict | None) -> bool:
         return False
     files = [f.get("file") for f in record.get("files") or []]
     return bool(files) and all(f in ("simfield", "shared.simfield") for f in files)
+
+
+def _write_field(field, out_dir: Path) -> Path:
+    """Write the demo field's catalogue into ``out_dir`` (made if missing); the file's absolute path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return write_catalogue(field, out_dir / "demo_field.cat").resolve()
 
 
 async def _announce(settings: IngestSettings, event: dict) -> None:
@@ -85,9 +92,8 @@ async def load_demo(*, out_dir: Path, settings: IngestSettings | None = None) ->
         stored = await refcat.get_survey(DEMO_SURVEY)
         if stored is None or stored.get("version") != DEMO_VERSION:  # none yet, or an older demo's field
             await import_simulated_field(refcat, field, version=DEMO_VERSION, replace=stored is not None)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        catalogue = write_catalogue(field, out_dir / "demo_field.cat")
+        catalogue = await asyncio.to_thread(_write_field, field, out_dir)
     finally:
         await client.close()
     return {"url": settings.public_url, "event": event["_id"], "token": token, "admin_token": admin,
-            "catalogue": str(catalogue.resolve()), "mjd": DEMO_MJD, "reference": f"{DEMO_SURVEY} {DEMO_VERSION}"}
+            "catalogue": str(catalogue), "mjd": DEMO_MJD, "reference": f"{DEMO_SURVEY} {DEMO_VERSION}"}

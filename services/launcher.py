@@ -63,8 +63,9 @@ class SystemSettings:
     def environment(self) -> dict[str, str]:
         """The ``CPCS_*`` variables that make service processes read the shared values of this system."""
         ingest = self.services["ingest"]
-        env = {"CPCS_AMQP_URL": ingest.amqp_url.get_secret_value(), "CPCS_MONGO_URL": ingest.mongo_url.get_secret_value(),
-               "CPCS_MONGO_DB": ingest.mongo_db, "CPCS_EXCHANGE": ingest.exchange,
+        env = {"CPCS_AMQP_URL": ingest.amqp_url.get_secret_value(),
+               "CPCS_MONGO_URL": ingest.mongo_url.get_secret_value(), "CPCS_MONGO_DB": ingest.mongo_db,
+               "CPCS_EXCHANGE": ingest.exchange,
                "CPCS_RETRY_DELAY_S": str(ingest.retry_delay_s), "CPCS_INGEST_PORT": str(ingest.ingest_port),
                "CPCS_PUBLIC_URL": ingest.public_url, "CPCS_LIGHTCURVE_URL": ingest.lightcurve_url}
         if "lightcurve" in self.services:

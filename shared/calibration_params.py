@@ -81,7 +81,8 @@ class CalibrationParameters(BaseModel):
         known = cls.model_fields
         unknown = sorted(set(overrides) - set(known))
         if unknown:
-            raise ValueError(f"unknown calibration parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ValueError(f"unknown calibration parameter(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
         defaults = base if base is not None else cls()
         values = {name: _coerced(name, getattr(defaults, name), value, nullable=_nullable(name))
                   for name, value in overrides.items()}

@@ -378,7 +378,7 @@ def simulate_image(
     np.minimum(data, saturation_adu, out=data)
     cr_x = rng.integers(0, nx, n_cosmic)
     cr_y = rng.integers(0, ny, n_cosmic)
-    for cx, cy in zip(cr_x, cr_y):
+    for cx, cy in zip(cr_x, cr_y, strict=True):
         length = int(rng.integers(1, 4))
         dxy = rng.integers(-1, 2, size=2)
         for k in range(length):
@@ -465,8 +465,8 @@ def simulate_image(
         "sky_sigma_adu": math.sqrt(max(sky_adu, 0.0) / gain + (read_noise_e / gain) ** 2),
         "limit_sigma": float(n_sigma_limit),
         "limit_instrumental_mag": _limit_5sigma(
-            sky_adu=float(sky[int(round(ey)), int(round(ex))]), gain=gain, read_noise_e=read_noise_e, alpha=alpha, beta=moffat_beta, half=half,
-            exptime_s=exptime_s, n_sigma=n_sigma_limit),
+            sky_adu=float(sky[int(round(ey)), int(round(ex))]), gain=gain, read_noise_e=read_noise_e, alpha=alpha,
+            beta=moffat_beta, half=half, exptime_s=exptime_s, n_sigma=n_sigma_limit),
     }
     return SimulatedImage((buf.getvalue(), truth))
 

@@ -6,6 +6,7 @@ from functools import partial
 
 from services.astrometry.handlers import AstrometryDeps, Solver
 from services.astrometry.science import AstrometryParams
+from services.astrometry.science.solver import DEFAULT_PARAMS
 from services.astrometry.settings import AstrometrySettings
 from shared.imaging import buckets, running_image_stage
 from shared.refcat.store import RefcatStore
@@ -13,7 +14,7 @@ from shared.refcat.store import RefcatStore
 log = logging.getLogger(__name__)
 
 
-def _build(db, executor, params: AstrometryParams = AstrometryParams()):
+def _build(db, executor, params: AstrometryParams = DEFAULT_PARAMS):
     uploads, scratch = buckets(db, "uploads", "scratch")
     deps = AstrometryDeps(db=db, uploads=uploads, scratch=scratch, refcat=RefcatStore(db), executor=executor)
     return deps, Solver(deps, params).on_image_received

@@ -10,6 +10,7 @@ import numpy as np
 
 from services.astrometry import work
 from services.astrometry.science import AstrometryParams, SolveAttempt, header_rejection
+from services.astrometry.science.solver import DEFAULT_PARAMS
 from shared.contracts import AstrometrySummary, ImageReceivedV1, ImageSolvedV1, Message
 from shared.errors import TransientError
 from shared.fitsimage import ImageRefused
@@ -41,7 +42,7 @@ def astrometric_reference(references: list) -> tuple[np.ndarray, np.ndarray, np.
 
 
 class Solver:
-    def __init__(self, deps: AstrometryDeps, params: AstrometryParams = AstrometryParams()):
+    def __init__(self, deps: AstrometryDeps, params: AstrometryParams = DEFAULT_PARAMS):
         self.deps = deps
         self.params = params
 
@@ -111,5 +112,6 @@ class Solver:
 
 
 def _plain(header: dict) -> dict:
-    return {str(k): v for k, v in header.items() if isinstance(v, (int, float, str, bool)) and k not in ("COMMENT", "HISTORY", "")}
+    return {str(k): v for k, v in header.items()
+            if isinstance(v, (int, float, str, bool)) and k not in ("COMMENT", "HISTORY", "")}
 

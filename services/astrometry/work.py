@@ -13,13 +13,14 @@ from services.astrometry.science import (
     solve_attempts,
     target_outside_reason,
 )
+from services.astrometry.science.solver import DEFAULT_PARAMS
 from shared.contracts import ObservationRecord
 from shared.fitsimage import ImageFrame, read_image, standardise_header
 from shared.imaging import observation_header, observation_record
 
 
 def plan(record: ObservationRecord, shape: tuple[int, int], hint_ra_deg: float, hint_dec_deg: float,
-         params: AstrometryParams = AstrometryParams()) -> list[SolveAttempt]:
+         params: AstrometryParams = DEFAULT_PARAMS) -> list[SolveAttempt]:
     """The attempts of the solver, each with the reference cone it needs (``shape`` is ``(ny, nx)``).
 
     The hint is the event position; the header pointing (pointing keywords, else the centre of the
@@ -52,7 +53,7 @@ def inspect(data: bytes, extension, record: ObservationRecord | None, upload: di
 def run_solve(image: bytes | ImageFrame, extension, record: ObservationRecord, *, attempts: list[dict],
               references: list, target_ra_deg: float, target_dec_deg: float, earlier: list[dict] | None = None,
               budget_s: float | None = None, header_rejected: str | None = None, keep_frame: bool = False,
-              params: AstrometryParams = AstrometryParams()) -> dict:
+              params: AstrometryParams = DEFAULT_PARAMS) -> dict:
     """Solve with the given attempts (``references[i]`` the stars of ``attempts[i]``'s cone or None).
 
     ``image`` is the uploaded file, or the frame an earlier call handed back. The result dict has
@@ -61,7 +62,8 @@ def run_solve(image: bytes | ImageFrame, extension, record: ObservationRecord, *
     """
     frame = image if isinstance(image, ImageFrame) else read_image(image, extension=extension)
     tries = [SolveAttempt(**a) for a in attempts]
-    by_attempt = dict(zip(((a.centre_ra_deg, a.centre_dec_deg, a.cone_radius_deg) for a in tries), references))
+    by_attempt = dict(zip(((a.centre_ra_deg, a.centre_dec_deg, a.cone_radius_deg) for a in tries), references,
+                          strict=True))
     result = solve_attempts(frame, tries, lambda a: by_attempt.get((a.centre_ra_deg, a.centre_dec_deg,
                                                                       a.cone_radius_deg)),
                             record=observation_header(record), params=params, earlier=earlier, budget_s=budget_s,

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter
 from services.calibration.recalibration import Recalibrator
 from services.calibration.settings import CalibrationSettings
+from services.calibration.store import INDEXES, CalibrationStore
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 from shared.pools import lower_priority, process_pool
@@ -15,7 +16,6 @@ from shared.refcat.providers import ReferenceSource
 from shared.refcat.store import RefcatStore
 
 log = logging.getLogger(__name__)
-from services.calibration.store import INDEXES, CalibrationStore
 
 
 @asynccontextmanager

@@ -53,7 +53,8 @@ class Calibrator:
         return await run_in_pool(self.deps.executor, fn, *args, **kwargs)
 
     async def on_upload_received(self, message: UploadReceivedV1) -> list[Message]:
-        return await self._calibrate_once(message, lambda: self.deps.store.upload_bytes(message.file_id, message.bucket))
+        return await self._calibrate_once(message,
+                                          lambda: self.deps.store.upload_bytes(message.file_id, message.bucket))
 
     async def on_catalogue_measured(self, message: CatalogueMeasuredV1) -> list[Message]:
         """An image's measured catalogue: as an upload, with the forced photometry for a limit."""

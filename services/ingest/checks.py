@@ -40,7 +40,8 @@ def catalogue_outside_event(stars: StarTable, event: Mapping, margin_arcsec: flo
         return None
     centre = footprint.centre_distance_deg(event["ra_deg"], event["dec_deg"])
     return (f"the catalogue does not cover the event: its {len(stars)} stars lie within "
-            f"{describe_angle(footprint.radius_deg)} of {_position(footprint.centre_ra_deg, footprint.centre_dec_deg)}, "
+            f"{describe_angle(footprint.radius_deg)} of "
+            f"{_position(footprint.centre_ra_deg, footprint.centre_dec_deg)}, "
             f"but {event['_id']} is at {_position(event['ra_deg'], event['dec_deg'])}, "
             f"{describe_angle(centre)} from that centre and {describe_angle(outside / 3600.0)} outside the "
             f"field (margin {margin:g} arcsec); upload the catalogue of a frame that contains the event, "

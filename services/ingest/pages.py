@@ -39,7 +39,8 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/uploader")
 async def uploader(request: web.Request) -> web.Response:
     return page("Upload follow-up data", form("/cgi/upload", [
-        ("EventID", "Event IVORN"), ("MJD", "MJD of mid-exposure"), ("expTime", "Exposure time [s]"), ("comment", "Comment"),
+        ("EventID", "Event IVORN"), ("MJD", "MJD of mid-exposure"), ("expTime", "Exposure time [s]"),
+        ("comment", "Comment"),
         ("sexCat", "Catalogue"), ("matchDist", "Matching radius [arcsec]"), ("forceFilter", "Force filter (no)"),
         ("dryRun", "Dry run (1)"), ("outputFormat", "Output (json/html)"), ("hashtag", "Hashtag")], files=True))
 

@@ -9,7 +9,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from services.photometry.science import measure
-from services.photometry.science.model import PhotometryParams
+from services.photometry.science.model import DEFAULT_PARAMS, PhotometryParams
 from shared.contracts import ObservationRecord
 from shared.fitsimage import read_image, standardise_header
 from shared.imaging import observation_header, observation_record
@@ -25,7 +25,7 @@ def catalogue_bytes(stars) -> bytes:
 
 
 def run_measure(data: bytes, extension, record: ObservationRecord | None, upload: dict, *, wcs_header: dict,
-                target_ra_deg: float, target_dec_deg: float, params: PhotometryParams = PhotometryParams()) -> dict:
+                target_ra_deg: float, target_dec_deg: float, params: PhotometryParams = DEFAULT_PARAMS) -> dict:
     """Measure the frame (read once here) with the message's header record.
 
     Without a record (an older astrometry), the header is standardised here without the observatory

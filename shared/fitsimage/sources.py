@@ -423,7 +423,8 @@ def find_sources(data: np.ndarray, *, background: Background | None = None, thre
         work = bin_mean(work, f)
         background = None
     if background is None:
-        background = estimate_background(work, box_px=max(8, 64 // f), stats_bin=2 if f > 1 and min(work.shape) >= 512 else None)
+        background = estimate_background(work, box_px=max(8, 64 // f),
+                                         stats_bin=2 if f > 1 and min(work.shape) >= 512 else None)
     sub = work - background.level
     smooth = _gaussian_smooth(sub, max(1.0, kernel_fwhm_px / f) / 2.3548)
     # the threshold is in units of the noise of the *smoothed* frame (a matched-filter S/N), measured
@@ -437,7 +438,8 @@ def find_sources(data: np.ndarray, *, background: Background | None = None, thre
     empty = Sources(*(np.zeros(0) for _ in range(6)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoDetectionsWarning)  # an empty frame is an outcome, not a warning
-        seg = detect_sources(smooth, threshold_sigma * noise_ratio * background.rms, n_pixels=max(1, int(round(n_pixels / f**2))))
+        seg = detect_sources(smooth, threshold_sigma * noise_ratio * background.rms,
+                             n_pixels=max(1, int(round(n_pixels / f**2))))
     if seg is None or seg.n_labels == 0:
         return empty, background
     x, y, flux, peak, area, fwhm = segment_properties(seg.data, sub, smooth, max_sources=max_sources,

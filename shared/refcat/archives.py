@@ -252,7 +252,8 @@ def _classify(exc: BaseException, timeout_s: float) -> ArchiveError:
     text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, (requests.Timeout, socket.timeout, TimeoutError)):
         return ArchiveError(f"no answer within {timeout_s:.0f} s", retry=True)
-    if isinstance(exc, (requests.ConnectionError, ConnectionError, OSError)) and not isinstance(exc, requests.HTTPError):
+    if (isinstance(exc, (requests.ConnectionError, ConnectionError, OSError))
+            and not isinstance(exc, requests.HTTPError)):
         return ArchiveError(f"cannot connect ({text})", retry=True)
     if isinstance(exc, requests.HTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)

@@ -71,7 +71,7 @@ async def processes(mongo_url, amqp_url, unique_name, tmp_path):
             system.start(name)
         await system.wait_ready()
         system.demo = await seed_demo(settings, tmp_path / "demo", probe)
-        system.catalogue = Path(system.demo["catalogue"]).read_bytes()
+        system.catalogue = await asyncio.to_thread(Path(system.demo["catalogue"]).read_bytes)
         yield system
     finally:
         procs.stop_all()

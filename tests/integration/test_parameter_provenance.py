@@ -1,6 +1,8 @@
 """An operator's parameter file changes the calibration, and every stored calibration records the parameter
 set's version, hash and source (real broker and database; the services in this process)."""
+import asyncio
 import json
+from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -36,7 +38,7 @@ async def curve(system):
 
 
 async def test_a_parameter_file_changes_the_calibration_and_is_recorded(system):
-    catalogue = open(system.demo["catalogue"], "rb").read()
+    catalogue = await asyncio.to_thread(Path(system.demo["catalogue"]).read_bytes)
     status, body = await post_upload(system, system.demo, catalogue, dryRun=0)
     assert status == 200, body
     answer = json.loads(body)

@@ -1,6 +1,7 @@
 """Shared steps of the flow tests: seed a field and an observer, upload like the manual's curl line."""
 from __future__ import annotations
 
+import asyncio
 import io
 import shutil
 from contextlib import asynccontextmanager
@@ -68,5 +69,5 @@ async def demo_system(mongo_url: str, amqp_url: str, name: str, tmp_path: Path, 
     async with running_system(settings, **kwargs) as running:
         services = kwargs.get("services", ("lightcurve",))
         running.demo = await seed_demo(settings, tmp_path, running.probe if "lightcurve" in services else None)
-        running.catalogue = Path(running.demo["catalogue"]).read_bytes()
+        running.catalogue = await asyncio.to_thread(Path(running.demo["catalogue"]).read_bytes)
         yield running

@@ -23,6 +23,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from services.astrometry.science import AstrometryParams, anet, plan_attempts, solve_attempts, target_outside_reason
+from services.astrometry.science.solver import DEFAULT_PARAMS
 from shared.fitsimage import read_image, standardise_header
 from shared.refcat.model import ReferenceStars
 from shared.simimage import make_reference_field, select_cone, simulate_image, true_wcs, wcs_error_vs_truth_arcsec
@@ -89,7 +90,7 @@ def pointing_of(record):
     return record.wcs_centre_ra_deg, record.wcs_centre_dec_deg
 
 
-def run(reference, frame, truth, params=AstrometryParams(), references=None):
+def run(reference, frame, truth, params=DEFAULT_PARAMS, references=None):
     record = standardise_header(frame.header)
     p_ra, p_dec = pointing_of(record)
     attempts = plan_attempts(frame.shape, pixel_scale_arcsec=record.pixel_scale_arcsec,

@@ -122,7 +122,8 @@ class FakeReferenceCone:
         if self.down:
             raise ConnectionError("server selection timed out")
         status = "covered" if self.stars else "outside"
-        return QueryResult(stars=self.stars, coverage={"APASS": SurveyCoverage("APASS", status, float(bool(self.stars)))})
+        return QueryResult(stars=self.stars,
+                           coverage={"APASS": SurveyCoverage("APASS", status, float(bool(self.stars)))})
 
 
 class RecordingPool(Executor):
@@ -177,7 +178,8 @@ FORCED_NOT_DETECTED = {"ra_deg": RA_DEG, "dec_deg": DEC_DEG, "x_px": 511.5, "y_p
 
 def measured(**changes) -> CatalogueMeasuredV1:
     raw = json.loads((SAMPLES / "catalogue.measured.v1.json").read_text())
-    raw |= {"filename": "frame.cat", "catalogue_file_id": CATALOGUE_ID, "match_radius_arcsec": None, "target": FORCED_NOT_DETECTED,
+    raw |= {"filename": "frame.cat", "catalogue_file_id": CATALOGUE_ID, "match_radius_arcsec": None,
+            "target": FORCED_NOT_DETECTED,
             "image_metadata": {"fwhm_arcsec": 1.25, "target_clear_radius_arcsec": 1.5}} | changes
     return CatalogueMeasuredV1.model_validate(raw)
 
@@ -332,7 +334,8 @@ async def test_a_recalibration_delivered_again_after_it_was_applied_answers_the_
     await service.calibrator.on_upload_received(upload())
     first = await service.recalibrator.on_recalibration_requested(recalibration())
     again = await service.recalibrator.on_recalibration_requested(recalibration())
-    assert again == first and service.pool.names().count("run_calibration") == 2  # the upload's, the first recalibration's
+    # the upload's, the first recalibration's
+    assert again == first and service.pool.names().count("run_calibration") == 2
     assert len(service.store.history) == 1
 
 

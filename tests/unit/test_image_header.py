@@ -156,7 +156,8 @@ def test_real_headers(shared_data):
     assert sdss.mjd_start == pytest.approx(_mjd("2000-09-27T02:50:45.01", "tai"), abs=1e-8)  # TAIHMS in TAI
     assert sdss.has_celestial_wcs and sdss.pixel_scale_arcsec == pytest.approx(1.188, abs=1e-3)
     ukidss = standardise_header(read_image((images / "ukidss_wfcam_K_gcs_cutout300.fits").read_bytes()).header)
-    assert (ukidss.filter, ukidss.gain_e_per_adu, ukidss.read_noise_e, ukidss.pixel_scale_arcsec) == ("K", 4.5, 25.0, 0.4)
+    assert (ukidss.filter, ukidss.gain_e_per_adu, ukidss.read_noise_e, ukidss.pixel_scale_arcsec) == (
+        "K", 4.5, 25.0, 0.4)
     assert ukidss.pointing_ra_deg == pytest.approx(83.90329) and ukidss.has_celestial_wcs  # TELRA in hours
     m13 = standardise_header(read_image((images / "M13_blue_0001.fits").read_bytes()).header)
     assert m13.pointing_ra_deg is None and m13.filter is None and not m13.has_celestial_wcs

@@ -29,7 +29,8 @@ from tests.support.voevents import synthetic_packet
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"
 OBSERVATION = "8d3f1c2b4a5e6f708192a3b4c5d6e7f8"  # the samples' observation
 DRY_RUN = "9e4f2d3c5b6a7f8091a2b3c4d5e6f708"
-SCRATCH_ID, OTHER_SCRATCH_ID, UPLOAD_ID = "65f0c1a2b3c4d5e6f7a8b9c1", "65f0c1a2b3c4d5e6f7a8b9c9", "6550a1b2c3d4e5f601234567"
+SCRATCH_ID, OTHER_SCRATCH_ID = "65f0c1a2b3c4d5e6f7a8b9c1", "65f0c1a2b3c4d5e6f7a8b9c9"
+UPLOAD_ID = "6550a1b2c3d4e5f601234567"
 
 
 def sample(key: str, **changes):

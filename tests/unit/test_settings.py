@@ -43,7 +43,8 @@ def test_defaults_are_those_of_before():
     assert ingest.amqp_url.get_secret_value() == "amqp://guest:guest@127.0.0.1:5672/"
     assert (ingest.mongo_db, ingest.exchange, ingest.prefetch, ingest.max_retries, ingest.retry_delay_s) == (
         "cpcs", "cpcs", 8, 3, 0.5)
-    assert (ingest.ingest_port, ingest.upload_wait_s, ingest.max_upload_mb, ingest.admin_token) == (8080, 30.0, 45.0, None)
+    assert (ingest.ingest_port, ingest.upload_wait_s, ingest.max_upload_mb, ingest.admin_token) == (
+        8080, 30.0, 45.0, None)
     assert ingest.voevent.roles == "observation" and ingest.voevent.vtp_remotes == ""
     assert lightcurve.lightcurve_port == 8081 and lightcurve.http_host == "127.0.0.1"
     assert calibration.refcat_margin_arcmin == 2.0 and calibration.online_refcat.enabled == frozenset()
@@ -105,16 +106,21 @@ def test_every_documented_variable_is_read_by_the_service_the_readme_names():
 @pytest.mark.parametrize(("model", "var", "value", "words"), [
     (IngestSettings, "CPCS_INGEST_PORT", "http", "CPCS_INGEST_PORT: Input should be a valid integer"),
     (LightcurveSettings, "CPCS_PREFETCH", "many", "CPCS_PREFETCH: Input should be a valid integer"),
-    (IngestSettings, "CPCS_VOEVENT_MAX_PACKET_KB", "big", "CPCS_VOEVENT_MAX_PACKET_KB: Input should be a valid integer"),
-    (IngestSettings, "CPCS_VOEVENT_VTP_REMOTES", "broker.example", "CPCS_VOEVENT_VTP_REMOTES: 'broker.example' is not host:port"),
-    (CalibrationSettings, "CPCS_REFCAT_ONLINE", "Hipparcos", "CPCS_REFCAT_ONLINE names Hipparcos, which has no archive"),
+    (IngestSettings, "CPCS_VOEVENT_MAX_PACKET_KB", "big",
+     "CPCS_VOEVENT_MAX_PACKET_KB: Input should be a valid integer"),
+    (IngestSettings, "CPCS_VOEVENT_VTP_REMOTES", "broker.example",
+     "CPCS_VOEVENT_VTP_REMOTES: 'broker.example' is not host:port"),
+    (CalibrationSettings, "CPCS_REFCAT_ONLINE", "Hipparcos",
+     "CPCS_REFCAT_ONLINE names Hipparcos, which has no archive"),
     (CalibrationSettings, "CPCS_REFCAT_TIMEOUT_S", "slow", "CPCS_REFCAT_TIMEOUT_S: Input should be a valid number"),
     (CalibrationSettings, "CPCS_CALIBRATION_MIN_NPOINTS", "many",
      "calibration parameter min_npoints (env CPCS_CALIBRATION_MIN_NPOINTS): Input should be a valid integer"),
     (CalibrationSettings, "CPCS_CALIBRATION_USE_COLOUR_TERMS", "maybe",
      "calibration parameter use_colour_terms (env CPCS_CALIBRATION_USE_COLOUR_TERMS): Input should be a valid boolean"),
-    (CalibrationSettings, "CPCS_CALIBRATION_MIN_NPONITS", "7", "CPCS_CALIBRATION_MIN_NPONITS: unknown calibration parameter"),
-    (AstrometrySettings, "CPCS_ASTROMETRY_MIN_STARS", "x", "astrometry parameter min_stars: Input should be a valid integer"),
+    (CalibrationSettings, "CPCS_CALIBRATION_MIN_NPONITS", "7",
+     "CPCS_CALIBRATION_MIN_NPONITS: unknown calibration parameter"),
+    (AstrometrySettings, "CPCS_ASTROMETRY_MIN_STARS", "x",
+     "astrometry parameter min_stars: Input should be a valid integer"),
     (PhotometrySettings, "CPCS_PHOTOMETRY_APERTURE", "2", "CPCS_PHOTOMETRY_APERTURE: unknown photometry parameter"),
 ])
 def test_a_refused_value_is_one_line_naming_it(model, var, value, words, monkeypatch):
@@ -131,15 +137,17 @@ def test_a_service_refusing_its_settings_exits_with_one_line(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.startswith("calibration: ")]
-    assert lines == ["calibration: settings refused: calibration parameter limit_sigma (env CPCS_CALIBRATION_LIMIT_SIGMA): "
-                     "Input should be a valid number, unable to parse string as a number, got 'five'"]
+    assert lines == ["calibration: settings refused: calibration parameter limit_sigma "
+                     "(env CPCS_CALIBRATION_LIMIT_SIGMA): Input should be a valid number, "
+                     "unable to parse string as a number, got 'five'"]
 
 
 def test_a_parameter_file_and_variables_over_it(tmp_path):
     toml = tmp_path / "night.toml"
     toml.write_text('version = "1"\nmin_npoints = 6\nastrometric_surveys = ["GaiaDR3"]\nscatter_prior_mag = 0.03\n')
     chosen = load_parameter_set({"CPCS_CALIBRATION_PARAMS": str(toml), "CPCS_CALIBRATION_MIN_NPOINTS": "8"})
-    assert chosen.params == CalibrationParameters(min_npoints=8, astrometric_surveys=("GaiaDR3",), scatter_prior_mag=0.03)
+    assert chosen.params == CalibrationParameters(min_npoints=8, astrometric_surveys=("GaiaDR3",),
+                                                  scatter_prior_mag=0.03)
     assert chosen.source == f"file {toml} + env CPCS_CALIBRATION_MIN_NPOINTS"
     assert chosen.provenance() == {"version": "1", "hash": chosen.params.hash(), "source": chosen.source}
     js = tmp_path / "night.json"

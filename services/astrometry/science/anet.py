@@ -109,7 +109,8 @@ def index_plan(shape: tuple[int, int], scale_low_arcsec: float, scale_high_arcse
     side_max = min(nx, ny) * scale_high_arcsec / 60.0
     if scale_high_arcsec <= 2.0 * scale_low_arcsec:
         lows = sorted({round(f * side_min, 4) for f in QUAD_FRACTIONS}
-                      | {round(f * side_max, 4) for f in QUAD_FRACTIONS if f * side_max > QUAD_FRACTIONS[-1] * side_min})
+                      | {round(f * side_max, 4) for f in QUAD_FRACTIONS
+                         if f * side_max > QUAD_FRACTIONS[-1] * side_min})
     else:
         lows, lo = [], QUAD_FRACTIONS[0] * side_min
         while lo <= QUAD_FRACTIONS[-1] * side_max * 1.0001:
@@ -193,7 +194,7 @@ class IndexBuild:
         self.commands = [["build-astrometry-index", "-i", src, "-o", out, "-N", str(max(1, int(round(3520.0 / lo)))),
                           "-l", f"{lo:.4f}", "-u", f"{lo * math.sqrt(2.0):.4f}", "-S", "MAG", "-E", "-M", "-j", "0.5",
                           "-I", str(9000 + i), "-p", str(QUAD_PASSES)]
-                         for i, ((lo, _), src, out) in enumerate(zip(plan, inputs, self.outputs))]
+                         for i, ((lo, _), src, out) in enumerate(zip(plan, inputs, self.outputs, strict=True))]
         self._parallel = max(2 * len(QUAD_FRACTIONS), os.cpu_count() or 1)
         self._procs: list[subprocess.Popen] = []
         self._indexes: list[str] | None = None
@@ -223,7 +224,8 @@ class IndexBuild:
                     timer.cancel()
             else:
                 codes = _run_all(self.commands, parallel=self._parallel, timeout_s=timeout_s)
-            self._indexes = [out for code, out in zip(codes, self.outputs) if code == 0 and os.path.exists(out)]
+            self._indexes = [out for code, out in zip(codes, self.outputs, strict=True)
+                             if code == 0 and os.path.exists(out)]
         return self._indexes
 
     def _kill(self) -> None:

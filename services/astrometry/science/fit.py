@@ -128,8 +128,8 @@ def fit_wcs(x, y, ra_deg, dec_deg, *, degree: int, crpix: tuple[float, float], c
     cx, *_ = np.linalg.lstsq(design, xi, rcond=None)
     cy, *_ = np.linalg.lstsq(design, eta, rcond=None)
     scale_of = {t: norm ** -(t[0] + t[1]) for t in terms}
-    coef_x = {t: c * scale_of[t] for t, c in zip(terms, cx)}
-    coef_y = {t: c * scale_of[t] for t, c in zip(terms, cy)}
+    coef_x = {t: c * scale_of[t] for t, c in zip(terms, cx, strict=True)}
+    coef_y = {t: c * scale_of[t] for t, c in zip(terms, cy, strict=True)}
     cd = np.array([[coef_x[(1, 0)], coef_x[(0, 1)]], [coef_y[(1, 0)], coef_y[(0, 1)]]])
     wcs = WCS(naxis=2)
     wcs.wcs.crpix = [float(crpix[0]), float(crpix[1])]
@@ -160,7 +160,8 @@ def fit_wcs(x, y, ra_deg, dec_deg, *, degree: int, crpix: tuple[float, float], c
                   n_stars=int(n), bic=bic)
 
 
-def _inverse_sip(a: np.ndarray, b: np.ndarray, degree: int, shape: tuple[int, int], crpix) -> tuple[np.ndarray, np.ndarray]:
+def _inverse_sip(a: np.ndarray, b: np.ndarray, degree: int, shape: tuple[int, int],
+                 crpix) -> tuple[np.ndarray, np.ndarray]:
     """AP/BP of degree ``degree + 1`` fitted on a 25 x 25 grid over the frame."""
     ny, nx = shape
     gu, gv = np.meshgrid(np.linspace(1, max(nx, 2), 25) - crpix[0], np.linspace(1, max(ny, 2), 25) - crpix[1])
@@ -176,7 +177,7 @@ def _inverse_sip(a: np.ndarray, b: np.ndarray, degree: int, shape: tuple[int, in
     cv, *_ = np.linalg.lstsq(design, v - V, rcond=None)
     ap = np.zeros((inv_deg + 1, inv_deg + 1))
     bp = np.zeros((inv_deg + 1, inv_deg + 1))
-    for (p, q), c1, c2 in zip(terms, cu, cv):
+    for (p, q), c1, c2 in zip(terms, cu, cv, strict=True):
         ap[p, q] = c1 * norm ** -(p + q)
         bp[p, q] = c2 * norm ** -(p + q)
     return ap, bp

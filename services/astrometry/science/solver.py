@@ -62,8 +62,8 @@ from shared.fitsimage.header import standardise_header
 from shared.fitsimage.model import ImageFrame, ObservationHeader
 from shared.fitsimage.sources import find_sources
 
-__all__ = ["AstrometryParams", "AstrometryResult", "SolveAttempt", "field_radius_deg", "header_rejection", "plan_attempts",
-           "reference_cone", "solve", "solve_attempts", "target_outside_reason"]
+__all__ = ["DEFAULT_PARAMS", "AstrometryParams", "AstrometryResult", "SolveAttempt", "field_radius_deg",
+           "header_rejection", "plan_attempts", "reference_cone", "solve", "solve_attempts", "target_outside_reason"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,10 @@ class AstrometryParams:
         d["unknown_scale_range_arcsec"] = list(self.unknown_scale_range_arcsec)
         d["wide_scale_range_arcsec"] = list(self.wide_scale_range_arcsec)
         return d
+
+
+#: The defaults, shared by every function that takes ``params`` (frozen, so safe as an argument default).
+DEFAULT_PARAMS = AstrometryParams()
 
 
 @dataclass(frozen=True)
@@ -236,7 +240,7 @@ def _failed(reason: str, **kw) -> AstrometryResult:
 def solve(frame: ImageFrame | np.ndarray, *, references_ra_deg, references_dec_deg, references_mag=None,
           hint_ra_deg: float | None = None, hint_dec_deg: float | None = None,
           pixel_scale_arcsec: float | None = None, record: ObservationHeader | None = None,
-          header_wcs: WCS | None | str = "from-frame", params: AstrometryParams = AstrometryParams(),
+          header_wcs: WCS | None | str = "from-frame", params: AstrometryParams = DEFAULT_PARAMS,
           attempt: SolveAttempt | None = None, header_rejected: str | None = None) -> AstrometryResult:
     """Solve the WCS of a frame against reference stars.
 
@@ -345,8 +349,8 @@ def solve(frame: ImageFrame | np.ndarray, *, references_ra_deg, references_dec_d
         if start_wcs is None:
             if not anet.available():
                 return _failed("the header has no WCS that matches the stars, and astrometry.net (the Debian package "
-                               "'astrometry.net') is not installed on this server to solve the field", header_wcs=h_state,
-                               notes=tuple(notes), retryable=False, **common)
+                               "'astrometry.net') is not installed on this server to solve the field",
+                               header_wcs=h_state, notes=tuple(notes), retryable=False, **common)
             t = time.perf_counter()
             lo, hi, hint, radius, time_limit_s, cone_centre = _anet_request(shape, scale, params, attempt, hint_ra_deg,
                                                                             hint_dec_deg)
@@ -424,7 +428,7 @@ def _distance_text(arcsec: float) -> str:
 
 def plan_attempts(shape: tuple[int, int], *, pixel_scale_arcsec: float | None, event_ra_deg: float,
                   event_dec_deg: float, pointing_ra_deg: float | None = None, pointing_dec_deg: float | None = None,
-                  params: AstrometryParams = AstrometryParams()) -> list[SolveAttempt]:
+                  params: AstrometryParams = DEFAULT_PARAMS) -> list[SolveAttempt]:
     """The tries of :func:`solve_attempts`, in order, each with the reference cone it needs.
 
     1. the hinted scale +-``scale_tolerance`` around the event position (the cone of
@@ -460,7 +464,7 @@ def plan_attempts(shape: tuple[int, int], *, pixel_scale_arcsec: float | None, e
 
 
 def solve_attempts(frame: ImageFrame, attempts: list[SolveAttempt], references, *,
-                   record: ObservationHeader | None = None, params: AstrometryParams = AstrometryParams(),
+                   record: ObservationHeader | None = None, params: AstrometryParams = DEFAULT_PARAMS,
                    earlier: list[dict[str, Any]] | None = None, budget_s: float | None = None,
                    header_rejected: str | None = None) -> AstrometryResult:
     """Try the attempts in order until one solves; the failure names every try and what happened.
@@ -512,10 +516,11 @@ def solve_attempts(frame: ImageFrame, attempts: list[SolveAttempt], references, 
                 notes.append(f"solved at {attempt.describe()} after " + "; ".join(
                     f"{_describe(a)}: {_short(a)}" for a in tried[:-1]))
             hinted = record.pixel_scale_arcsec if record is not None else None
-            if hinted and result.pixel_scale_arcsec and abs(result.pixel_scale_arcsec / hinted - 1) > params.scale_tolerance:
+            if (hinted and result.pixel_scale_arcsec
+                    and abs(result.pixel_scale_arcsec / hinted - 1) > params.scale_tolerance):
                 notes.append(f"the header or observatory pixel scale ({hinted:.4g} arcsec/pixel) is wrong: the frame "
-                             f"has {result.pixel_scale_arcsec:.4g} arcsec/pixel ({result.pixel_scale_arcsec / hinted:.3g} "
-                             "times it; binned or resampled)")
+                             f"has {result.pixel_scale_arcsec:.4g} arcsec/pixel "
+                             f"({result.pixel_scale_arcsec / hinted:.3g} times it; binned or resampled)")
             return _replace(result, notes=tuple(notes), attempts=tuple(tried))
         tried.append({**attempt.to_dict(), "outcome": result.reason})
         last = result

@@ -88,7 +88,7 @@ def position_state(history: list[dict]) -> dict:
 
 def _state(entry: dict | None, usable: bool, reason: str | None) -> dict:
     if entry is None:
-        return dict(zip(_STATE_KEYS, (None, None, None, None, usable, reason)))
+        return dict(zip(_STATE_KEYS, (None, None, None, None, usable, reason), strict=True))
     return {"ra_deg": entry["ra_deg"] % 360.0, "dec_deg": entry["dec_deg"],
             "error_radius_deg": entry.get("error_radius_deg"), "position_from": entry.get("packet_ivorn"),
             "target_usable": usable, "no_target_reason": reason}

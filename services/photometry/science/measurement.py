@@ -37,7 +37,13 @@ from astropy.wcs import WCS
 from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.spatial import cKDTree
 
-from services.photometry.science.model import FLAGS, ForcedPhotometry, PhotometryParams, PhotometryResult
+from services.photometry.science.model import (
+    DEFAULT_PARAMS,
+    FLAGS,
+    ForcedPhotometry,
+    PhotometryParams,
+    PhotometryResult,
+)
 from services.photometry.science.psf import fit_fluxes, fit_psf_model, stamp_grid
 from shared.catalogue.model import StarTable
 from shared.fitsimage.header import standardise_header
@@ -119,7 +125,7 @@ def _failed(reason: str, **kw) -> PhotometryResult:
 
 def measure(frame: ImageFrame | np.ndarray, wcs: WCS, *, target_ra_deg: float, target_dec_deg: float,
             record: ObservationHeader | None = None, exptime_s: float | None = None, gain: float | None = None,
-            saturation_adu: float | None = None, params: PhotometryParams = PhotometryParams()) -> PhotometryResult:
+            saturation_adu: float | None = None, params: PhotometryParams = DEFAULT_PARAMS) -> PhotometryResult:
     """Measure all stars of a frame and the event position.
 
     Parameters
@@ -244,7 +250,8 @@ def measure(frame: ImageFrame | np.ndarray, wcs: WCS, *, target_ra_deg: float, t
     ay = np.concatenate([y, [ty] if in_frame else []])
     f_ap, e_ap, edge_ap = _aperture(sub, bkg.rms, ax, ay, r_ap, gain)
     edge = edge_ap[:x.size]
-    corr_sel = np.flatnonzero(~saturated & ~cosmic & ~edge & (d_nn > 2.0 * r_big) & (f_ap[:x.size] > 50 * e_ap[:x.size]))
+    corr_sel = np.flatnonzero(~saturated & ~cosmic & ~edge & (d_nn > 2.0 * r_big)
+                              & (f_ap[:x.size] > 50 * e_ap[:x.size]))
     # the brightest of them: their ratios are the least noisy, and each big aperture costs (0.07 s for
     # the 400 of a 2k frame)
     corr_sel = corr_sel[np.argsort(-f_ap[corr_sel], kind="stable")[:params.aperture_correction_stars]]
@@ -350,7 +357,8 @@ def measure(frame: ImageFrame | np.ndarray, wcs: WCS, *, target_ra_deg: float, t
         "aperture_correction_err_mag": None if ap_corr_err is None else _MAG_ERR * ap_corr_err / ap_corr,
         "n_detected": int(x.size), "n_catalogue": len(stars), "n_saturated": int(saturated.sum()),
         "n_blended": int(blended.sum()), "target_clear_radius_arcsec": clear_px * pix_scale if pix_scale else None,
-        "mjd_mid": record.mjd_mid if record else None, "filter": (record.filter or record.filter_raw) if record else None,
+        "mjd_mid": record.mjd_mid if record else None,
+        "filter": (record.filter or record.filter_raw) if record else None,
     }
     timings["total"] = time.perf_counter() - t0
     return PhotometryResult(status="measured", reason=None, stars=stars, target=target, sources=table,

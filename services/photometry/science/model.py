@@ -9,7 +9,7 @@ from astropy.table import Table
 
 from shared.catalogue.model import StarTable
 
-__all__ = ["FLAGS", "ForcedPhotometry", "PhotometryParams", "PhotometryResult"]
+__all__ = ["DEFAULT_PARAMS", "FLAGS", "ForcedPhotometry", "PhotometryParams", "PhotometryResult"]
 
 #: Bit flags of the ``sources`` table.
 FLAGS = {"saturated": 1, "blended": 2, "edge": 4, "cosmic_ray": 8, "bad_psf_fit": 16, "target": 32, "poor_fit": 64}
@@ -36,6 +36,10 @@ class PhotometryParams:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (provenance)."""
         return asdict(self)
+
+
+#: The defaults, shared by every function that takes ``params`` (frozen, so safe as an argument default).
+DEFAULT_PARAMS = PhotometryParams()
 
 
 @dataclass(frozen=True)

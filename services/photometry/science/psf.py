@@ -155,7 +155,8 @@ def fit_psf_model(sub: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarra
         good[i] = bool(converged and np.all(np.isfinite(fits[i])) and f > 0 and abs(x0 - ix) <= half
                        and abs(y0 - iy) <= half and 0.21 < alpha < 29.9 and beta < 14.9)
     if good.sum() < 3:
-        return fallback, f"the PSF fit converged on only {int(good.sum())} stars: a Moffat of the measured FWHM is assumed"
+        return fallback, (f"the PSF fit converged on only {int(good.sum())} stars: "
+                          "a Moffat of the measured FWHM is assumed")
     return PsfModel(alpha_px=float(np.median(fits[good, 3])), beta=float(np.median(fits[good, 4])),
                     n_stars=int(good.sum())), None
 
