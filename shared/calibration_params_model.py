@@ -164,10 +164,7 @@ class CalibrationParameters(BaseModel):
         try:
             return cls.model_validate(defaults.model_dump() | values)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            name = ".".join(map(str, error["loc"]))
-            raise ValueError(f"calibration parameter {name}: {error['msg']}, "
-                             f"got {overrides.get(name)!r}") from None
+            raise _refusal(exc, overrides) from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CalibrationParameters:
@@ -179,9 +176,7 @@ class CalibrationParameters(BaseModel):
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
-            error = exc.errors()[0]
-            name = ".".join(map(str, error["loc"]))
-            raise ValueError(f"calibration parameter {name}: {error['msg']}, got {data.get(name)!r}") from None
+            raise _refusal(exc, data) from None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (lists for the tuples), as the calibration stores them."""
@@ -208,6 +203,13 @@ CalibrationParams = CalibrationParameters
 def nullable(name: str) -> bool:
     """Whether the parameter ``name`` may be None (cleared)."""
     return type(None) in get_args(CalibrationParameters.model_fields[name].annotation)
+
+
+def _refusal(exc: ValidationError, given: Mapping[str, Any]) -> ValueError:
+    """The first refused value, with the parameter named."""
+    error = exc.errors()[0]
+    name = ".".join(map(str, error["loc"]))
+    return ValueError(f"calibration parameter {name}: {error['msg']}, got {given.get(name)!r}")
 
 
 def _coerced(name: str, default: Any, value: Any, *, nullable: bool) -> Any:
