@@ -46,14 +46,13 @@ def params_with(overrides: dict, base: CalibrationParameters | None = None) -> C
     """``base`` (the defaults if None) with some parameters replaced; ValueError naming any unknown or
     mistyped one (read by the shared model ``shared.calibration_params``, which ingest also checks
     them with)."""
-    return CalibrationParams.from_dict(CalibrationParameters.with_overrides(overrides, base).as_dict())
+    return CalibrationParameters.with_overrides(overrides, base)
 
 
 def failure(reason: str, *, target_ra_deg: float, target_dec_deg: float, params: ParameterSet | None = None) -> dict:
     """A failed result before any fit, recording the parameter set it would have used."""
-    science = None if params is None else CalibrationParams.from_dict(params.params.as_dict())
     result = CalibrationResult.failure(reason, target_ra_deg=target_ra_deg, target_dec_deg=target_dec_deg,
-                                       params=science).to_dict()
+                                       params=None if params is None else params.params).to_dict()
     if params is not None:
         result["params_provenance"] = params.provenance()
     return result

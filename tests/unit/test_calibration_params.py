@@ -1,19 +1,32 @@
-"""The shared parameter model and the science's parameters agree; overrides read as before."""
-import dataclasses
+"""The calibration parameters are declared once; overrides read as before."""
+import json
 
 import pytest
 
+import shared.calibration_params_model as shared_model
 from services.calibration.science.result import CalibrationParams
 from services.calibration.work import params_with
 from shared.calibration_params import VERSION, CalibrationParameters
 
 
-def test_the_shared_model_has_the_science_fields_and_defaults():
+def test_the_science_and_the_services_use_one_declaration():
+    assert CalibrationParams is CalibrationParameters is shared_model.CalibrationParameters
     science = CalibrationParams()
-    assert [f.name for f in dataclasses.fields(CalibrationParams)] == list(CalibrationParameters.model_fields)
-    assert CalibrationParameters().as_dict() == science.to_dict()
+    assert CalibrationParameters().as_dict() == science.to_dict() == json.loads(science.canonical_json())
+    assert science.as_dict()["astrometric_surveys"] == list(science.astrometric_surveys)
     assert params_with({}) == science and params_with({}).hash() == science.hash()
     assert CalibrationParameters.version == VERSION == "1"
+
+
+def test_the_science_parameters_are_validated():
+    with pytest.raises(ValueError, match="colour_criterion"):
+        CalibrationParams(colour_criterion="chi2")
+    with pytest.raises(ValueError, match="unknown calibration parameters: bogus"):
+        CalibrationParams.from_dict({"bogus": 1})
+    with pytest.raises(ValueError, match="calibration parameter min_npoints: "):
+        CalibrationParams.from_dict({"min_npoints": "many"})
+    stored = CalibrationParams.from_dict({"astrometric_surveys": ["GaiaDR3"], "limit_sigma": 3})
+    assert stored.astrometric_surveys == ("GaiaDR3",) and stored.limit_sigma == 3.0
 
 
 def test_overrides_from_text_and_json_read_as_before():

@@ -1,11 +1,17 @@
-"""The parameters and the result of a calibration (plain, serialisable dataclasses)."""
+"""The parameters and the result of a calibration (plain, serialisable).
+
+The parameters, ``CalibrationParams``, are declared in ``shared/calibration_params_model.py`` (the
+same class as ``shared.calibration_params.CalibrationParameters``, with which ingest checks
+recalibration overrides and an operator sets them) and re-exported here.
+"""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from shared.calibration_params_model import CalibrationParams
 
 __all__ = [
     "ALGORITHM_VERSION",
@@ -27,148 +33,6 @@ def opt_float(x: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
-
-
-@dataclass(frozen=True)
-class CalibrationParams:
-    """Every tunable of the calibration (CPCS version 2 gate values by default, except the scatter).
-
-    Attributes
-    ----------
-    max_ref_err_mag : float
-        Reference magnitudes with an error at or above this are not used.
-    max_inst_mag : float
-        Catalogue rows with an instrumental magnitude at or above this are dropped.
-    max_inst_err_mag : float
-        Catalogue rows with an instrumental error at or above this are dropped.
-    max_outlier_fraction : float
-        Gate: the fitted outlier fraction must be below this.
-    min_npoints : int
-        Gate: at least this many matched stars with usable reference values.
-    max_scatter_mag : float
-        Gate: the intrinsic scatter must be below this. 0.5 mag, not the original's 1.5: stars that
-        scatter by more than half a magnitude do not follow one zero point (a wrong band, blends, a
-        broken catalogue), and such fits made most of the wrong limits in ``bench/accuracy.py``.
-    scatter_floor_mag : float
-        Floor of the reported scatter.
-    scatter_prior_mag : float or None
-        Soft floor of the intrinsic scatter: a one-sided log-normal prior below this value (see
-        ``fit_zeropoint``); None for plain maximum likelihood.
-    scatter_prior_width : float
-        Width of the soft floor in ``ln s`` (1.0: one sigma at 0.37 times the value).
-    outlier_scale_factor : float
-        Width of the outlier density in units of the robust spread (see ``fit_zeropoint``).
-    outlier_scale_min_mag : float
-        Minimum width of the outlier density.
-    limit_sigma : float
-        Detection threshold (S/N) of upper limits.
-    limit_min_stars : int
-        Fewest stars for the error-magnitude relation of the limit.
-    limit_min_slope_dex_per_mag : float
-        Flatter error-magnitude relations fall back to the faintest star.
-    limit_max_extrapolation_mag : float
-        Largest extrapolation of the relation beyond the faintest star.
-    use_declared_filter : bool
-        Restrict automatic selection to bands compatible with the declared filter.
-    exclude_target_from_fit : bool
-        Never use the catalogue star identified as the target as a calibration star.
-    default_match_radius_arcsec : float
-        Radius when none is given and the astrometric offsets cannot be fitted.
-    first_match_radius_arcsec : float
-        Radius of the generous first match for the automatic radius.
-    match_radius_k_sigma : float
-        Automatic radius = systematic offset + this many sigma of the offsets.
-    min_match_radius_arcsec, max_match_radius_arcsec : float
-        Bounds of the automatic radius.
-    match_radius_min_pairs : int
-        Fewest first-match pairs for the automatic radius.
-    astrometric_surveys : tuple of str
-        The astrometric standard: the first of these present in the field gives the target's
-        radius and the radius of surveys whose own offsets cannot be fitted. Without one, the
-        target's radius is the calibrating survey's own (never another survey's, whatever its size).
-    use_colour_terms : bool
-        Try a colour term where the survey gives the band's natural colour.
-    colour_criterion : str
-        ``"aic"`` or ``"bic"``: the colour term is kept only when it lowers this criterion. AIC
-        (the default) aims at the best prediction of a new star's magnitude, which is what the
-        target needs; BIC keeps fewer colour terms and left colour residuals unaccounted for in
-        ``bench/accuracy.py``.
-    colour_min_stars : int
-        Fewest stars with a colour for the colour term to be tried.
-    max_colour_slope : float
-        Bound of the colour slope in magnitudes per magnitude. A slope at the bound is not a
-        colour term (a wrong band or a degenerate sample): the band is calibrated without one and
-        ``colour_note`` says so.
-    colour_slope_bound_sigma : float
-        A fitted slope counts as at its bound also when the bound is within this many standard
-        errors of it (so that nearly identical catalogues do not fall on both sides of the bound).
-    band_identification_min_delta_lnl : float
-        Least log-likelihood difference for one band to beat another in the request-independent
-        order of bands (see ``_select.rank_fits``).
-    infer_undeclared_filter : bool
-        With no declared filter, infer it from the data (``_select.identify_filter``) and keep the
-        choice compatible with it; when the data cannot tell, fail and ask for the filter.
-        False: any band may be chosen (the original's behaviour, without its smallest-scatter rule).
-    band_identification_min_stars : int
-        Fewest stars of the inferred band.
-    """
-
-    max_ref_err_mag: float = 0.3
-    max_inst_mag: float = 50.0
-    max_inst_err_mag: float = 1.0
-    max_outlier_fraction: float = 0.5
-    min_npoints: int = 5
-    max_scatter_mag: float = 0.5
-    scatter_floor_mag: float = 1e-4
-    scatter_prior_mag: float | None = 0.02
-    scatter_prior_width: float = 1.0
-    outlier_scale_factor: float = 5.0
-    outlier_scale_min_mag: float = 0.05
-    limit_sigma: float = 5.0
-    limit_min_stars: int = 10
-    limit_min_slope_dex_per_mag: float = 0.02
-    limit_max_extrapolation_mag: float = 3.0
-    use_declared_filter: bool = True
-    exclude_target_from_fit: bool = True
-    default_match_radius_arcsec: float = 2.0
-    first_match_radius_arcsec: float = 5.0
-    match_radius_k_sigma: float = 3.0
-    min_match_radius_arcsec: float = 0.5
-    max_match_radius_arcsec: float = 5.0
-    match_radius_min_pairs: int = 8
-    astrometric_surveys: tuple[str, ...] = ("GaiaDR3", "GaiaDR2", "GaiaEDR3", "Gaia")
-    use_colour_terms: bool = True
-    colour_criterion: str = "aic"
-    colour_min_stars: int = 10
-    max_colour_slope: float = 1.0
-    colour_slope_bound_sigma: float = 3.0
-    band_identification_min_delta_lnl: float = 3.0
-    infer_undeclared_filter: bool = True
-    band_identification_min_stars: int = 10
-
-    def to_dict(self) -> dict[str, Any]:
-        """The parameters as a plain dict (tuples as lists)."""
-        out: dict[str, Any] = json.loads(json.dumps(asdict(self)))
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CalibrationParams:
-        """Parameters from :meth:`to_dict` output (e.g. a stored calibration, for a recalibration);
-        keys this version does not know are refused, missing ones take today's defaults."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown calibration parameters: {', '.join(unknown)}")
-        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**values)
-
-    def canonical_json(self) -> str:
-        """Sorted-key, compact JSON of the parameters."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-
-    def hash(self) -> str:
-        """First 16 hex digits of the SHA-256 of :meth:`canonical_json`."""
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
