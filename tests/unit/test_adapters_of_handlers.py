@@ -12,6 +12,7 @@ from services.ingest import ports as ingest_ports
 from services.ingest.store import IngestStore
 from services.ingest.voevents.log import PacketLog
 from services.lightcurve import ports as lightcurve_ports
+from services.lightcurve.alerts import AlertPointCollection
 from services.lightcurve.events import EventCopies
 from services.lightcurve.store import LightcurveStore
 from shared.messaging import Broker
@@ -25,6 +26,7 @@ PAIRS = [
     (ingest_ports.PacketRecords, PacketLog),
     (lightcurve_ports.PointStore, LightcurveStore),
     (lightcurve_ports.EventCopyStore, EventCopies),
+    (lightcurve_ports.AlertPointStore, AlertPointCollection),
 ]
 
 
