@@ -45,11 +45,12 @@ class AmqpIntake:
             data = delivery.body or await self._fetch(headers.get("catalogue_url", ""))
             req = request_from_fields(headers, data, headers.get("filename", "catalogue"),
                                       headers.get("hashtag", ""))
-            self.waiters.expect(correlation_id)
+            first = self.waiters.expect(correlation_id)
             try:
                 accepted = await self.uploads.accept(req, correlation_id)
             except BaseException:
-                self.waiters.forget(correlation_id)
+                if first:  # a copy refused must not take the outcome from the message still waiting
+                    self.waiters.forget(correlation_id)
                 raise
         except IngestError as exc:
             await self._reply(delivery.reply_to, amqp_reply(exc), correlation_id)

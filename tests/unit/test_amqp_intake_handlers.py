@@ -193,3 +193,13 @@ async def test_closing_the_intake_stops_the_answers_still_waiting():
         await waiting[0]
     assert intake.broker.replies.empty()
 
+
+async def test_the_same_message_sent_twice_at_once_still_answers_the_first_with_its_outcome():
+    intake = Intake()
+    await intake.intake.on_submission(Delivery())
+    await intake.intake.on_submission(Delivery())  # the same bytes and correlation id again, while waiting
+    _, refused, _ = await intake.broker.next_reply()
+    assert refused["status"] == 409 and "point 42" in refused["error"]
+    await intake.waiters.on_result(sample("observation.calibrated.v1", correlation_id=CORRELATION))
+    _, answer, correlation_id = await intake.broker.next_reply()
+    assert answer["followup_id"] == 42 and answer["mag"] is not None and correlation_id == CORRELATION
