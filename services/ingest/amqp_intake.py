@@ -18,6 +18,7 @@ from services.ingest.answers import CALIBRATION_FAILED, amqp_reply
 from services.ingest.cpcs_fields import request_from_fields
 from services.ingest.deps import IngestDeps
 from services.ingest.errors import IngestError, InvalidInput, TooLarge
+from services.ingest.ports import AcceptUpload, OutcomeWaiters, Reply, UploadDelivery
 from services.ingest.results import cpcs_answer, status_url
 from shared.contracts import ObservationCalibratedV1
 
@@ -26,22 +27,30 @@ ROUTING_KEY = "upload.submitted.v1"
 
 
 class AmqpIntake:
-    def __init__(self, deps: IngestDeps, broker):
+    """Accept an upload now, answer ``reply_to`` when its outcome arrives (or after the wait).
+
+    It calls ``deps.uploads`` (``AcceptUpload``), ``deps.waiters`` (``OutcomeWaiters``), reads
+    ``deps.settings`` and answers through ``broker`` (``Reply``)."""
+
+    def __init__(self, deps: IngestDeps, broker: Reply):
         self.deps, self.broker = deps, broker
+        self.uploads: AcceptUpload = deps.uploads
+        self.waiters: OutcomeWaiters = deps.waiters
         self._tasks: set[asyncio.Task] = set()
 
-    async def on_submission(self, delivery) -> None:
+    async def on_submission(self, delivery: UploadDelivery) -> None:
         headers = {str(k): _text(v) for k, v in (delivery.headers or {}).items()}
         correlation_id = delivery.correlation_id or uuid.uuid4().hex
         try:
             data = delivery.body or await self._fetch(headers.get("catalogue_url", ""))
             req = request_from_fields(headers, data, headers.get("filename", "catalogue"),
                                       headers.get("hashtag", ""))
-            self.deps.waiters.expect(correlation_id)
+            first = self.waiters.expect(correlation_id)
             try:
-                accepted = await self.deps.uploads.accept(req, correlation_id)
+                accepted = await self.uploads.accept(req, correlation_id)
             except BaseException:
-                self.deps.waiters.forget(correlation_id)
+                if first:  # a copy refused must not take the outcome from the message still waiting
+                    self.waiters.forget(correlation_id)
                 raise
         except IngestError as exc:
             await self._reply(delivery.reply_to, amqp_reply(exc), correlation_id)
@@ -51,7 +60,7 @@ class AmqpIntake:
         task.add_done_callback(self._tasks.discard)
 
     async def _answer_later(self, reply_to, correlation_id, accepted) -> None:
-        outcome = await self.deps.waiters.wait(correlation_id, self.deps.settings.upload_wait_s)
+        outcome = await self.waiters.wait(correlation_id, self.deps.settings.upload_wait_s)
         public = self.deps.settings.public_url
         if outcome is None:
             answer = {"status": "processing", "observation_id": accepted.observation_id,

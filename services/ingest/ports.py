@@ -1,7 +1,9 @@
 """What ingest's message handlers need from outside, as the methods they call.
 
 ``services.ingest.store.IngestStore`` is the store, ``services.ingest.voevents.log.PacketLog`` the
-packet log and ``shared.messaging.Broker.publish`` the publisher; the unit tests use fakes.
+packet log, ``shared.messaging.Broker.publish`` the publisher and ``Broker.reply`` the replier,
+``services.ingest.usecases.uploads.Uploads`` the upload use case and ``services.ingest.results.ResultWaiters``
+the waiters of outcomes; the unit tests use fakes.
 """
 from __future__ import annotations
 
@@ -9,9 +11,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from pymongo.asynchronous.database import AsyncDatabase
-
-    from shared.contracts import Message
+    from services.ingest.usecases.uploads import Accepted, UploadRequest
+    from shared.contracts import Message, ObservationCalibratedV1, ObservationFailedV1
 
 
 class Publish(Protocol):
@@ -42,10 +43,9 @@ class StatusStore(OutcomeRecords, ScratchBytes, Protocol):
 
 
 class EventStore(Protocol):
-    """The events, their aliases and (through ``db``) the counter of their numeric ids."""
+    """The events, their aliases and the counter of their numeric ids."""
 
-    @property
-    def db(self) -> AsyncDatabase[dict[str, Any]]: ...
+    async def next_alert_id(self) -> int: ...
 
     async def get_event(self, event_id: str) -> dict[str, Any] | None: ...
 
@@ -74,3 +74,42 @@ class RawDelivery(Protocol):
 
     @property
     def body(self) -> bytes: ...
+
+
+class RecalibrationResults(Protocol):
+    """One result per (recalibration, observation): a result delivered again replaces its own."""
+
+    async def put_recalibration_result(self, doc: dict[str, Any]) -> None: ...
+
+
+class AcceptUpload(Protocol):
+    """The upload use case: check, store and send one upload on its way (or raise an ``IngestError``)."""
+
+    async def accept(self, req: UploadRequest, correlation_id: str | None = None) -> Accepted: ...
+
+
+class OutcomeWaiters(Protocol):
+    """Who waits for which correlation id's outcome (``None`` after the timeout)."""
+
+    def expect(self, correlation_id: str) -> bool: ...
+
+    async def wait(self, correlation_id: str,
+                   timeout_s: float) -> ObservationCalibratedV1 | ObservationFailedV1 | None: ...
+
+    def forget(self, correlation_id: str) -> None: ...
+
+
+class Reply(Protocol):
+    """Send an answer straight to a caller's queue."""
+
+    async def reply(self, reply_to: str, body: bytes, *, correlation_id: str | None) -> None: ...
+
+
+class UploadDelivery(RawDelivery, Protocol):
+    """An AMQP upload as the intake sees it: the bytes, the CPCS fields in headers, where to answer."""
+
+    @property
+    def correlation_id(self) -> str | None: ...
+
+    @property
+    def reply_to(self) -> str | None: ...

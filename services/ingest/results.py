@@ -15,8 +15,13 @@ class ResultWaiters:
     def __init__(self):
         self._futures: dict[str, asyncio.Future] = {}
 
-    def expect(self, correlation_id: str) -> None:
+    def expect(self, correlation_id: str) -> bool:
+        """Await this id's outcome; ``False`` when it was awaited already (the same message twice in
+        flight): both wait for the one outcome, and only the first may ``forget`` it."""
+        if correlation_id in self._futures:
+            return False
         self._futures[correlation_id] = asyncio.get_running_loop().create_future()
+        return True
 
     async def wait(self, correlation_id: str, timeout_s: float) -> Outcome | None:
         future = self._futures[correlation_id]

@@ -92,6 +92,10 @@ class IngestStore:
         held = await self.db.event_aliases.find({"_id": {"$in": taken}}).to_list(None)
         return {a["_id"]: a["event"] for a in held if a["event"] != event_id}
 
+    async def next_alert_id(self) -> int:
+        """The numeric id of a new event (the counter ``alert_id``)."""
+        return await next_sequence(self.db, "alert_id")
+
     async def find_event_by_id(self, alert_id: int) -> dict | None:
         return await self.db.events.find_one({"alert_id": alert_id})
 
@@ -101,7 +105,7 @@ class IngestStore:
         existing = await self.find_event(ivorn)
         if existing:
             return existing, False
-        doc = {"_id": ivorn, "alert_id": await next_sequence(self.db, "alert_id"), "ra_deg": ra_deg,
+        doc = {"_id": ivorn, "alert_id": await self.next_alert_id(), "ra_deg": ra_deg,
                "dec_deg": dec_deg, "url": url, "source": source, "published": now(), "target_usable": True,
                "no_target_reason": None}
         try:
@@ -217,6 +221,11 @@ class IngestStore:
         for doc in stale:
             await self.delete_bytes(str(doc["_id"]), scratch=True)
         return len(stale)
+
+    # recalibrations
+    async def put_recalibration_result(self, doc: dict) -> None:
+        """One recalibration's result for one point, keyed by ``_id``: delivered again, it replaces itself."""
+        await self.db.recalibration_results.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
     # observations
     async def insert_observation(self, doc: dict) -> None:

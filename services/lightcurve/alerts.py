@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.lightcurve.ports import AlertPointStore
 from shared.contracts import AlertPhotometryReceivedV1, AlertPhotometryStoredV1, AlertPoint
 from shared.db import IndexSpec, asc
 
@@ -21,9 +22,22 @@ def alert_point_id(packet_ivorn: str, point: AlertPoint) -> str:
     return f"{packet_ivorn}|{point.band}|{point.mjd:.6f}"
 
 
-class AlertPoints:
+class AlertPointCollection:
+    """The ``alert_points`` collection (the ``AlertPointStore`` of the handler, and the pages' reader)."""
+
     def __init__(self, db: AsyncDatabase):
         self.points = db.alert_points
+
+    async def replace_alert_point(self, doc: dict) -> None:
+        await self.points.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def of_event(self, ivorn: str) -> list[dict]:
+        return await self.points.find({"event_ivorn": ivorn}).sort([("mjd", 1), ("_id", 1)]).to_list(None)
+
+
+class AlertPoints:
+    def __init__(self, store: AlertPointStore):
+        self.store = store
 
     async def on_alert_photometry_received(self, message: AlertPhotometryReceivedV1) -> list[AlertPhotometryStoredV1]:
         ids = []
@@ -32,10 +46,7 @@ class AlertPoints:
                    "packet_ivorn": message.packet_ivorn, "survey": message.survey, "mjd": point.mjd,
                    "mag": point.mag, "mag_err": point.mag_err, "filter": point.band, "is_limit": point.is_limit,
                    "stored_at": datetime.now(UTC)}
-            await self.points.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+            await self.store.replace_alert_point(doc)
             ids.append(doc["_id"])
         return [AlertPhotometryStoredV1(event_ivorn=message.event_ivorn, packet_ivorn=message.packet_ivorn,
                                         point_ids=ids)]
-
-    async def of_event(self, ivorn: str) -> list[dict]:
-        return await self.points.find({"event_ivorn": ivorn}).sort([("mjd", 1), ("_id", 1)]).to_list(None)

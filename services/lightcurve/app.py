@@ -26,10 +26,11 @@ async def running(settings: LightcurveSettings):
     broker = Broker.from_settings(settings)
     await broker.start()
     keeper = PointKeeper(store)
+    alert_points = alerts.AlertPoints(alerts.AlertPointCollection(db))
     await broker.subscribe(f"{settings.exchange}.lightcurve", {
         "observation.calibrated.v1": keeper.on_observation_calibrated,
         "observation.deleted.v1": keeper.on_observation_deleted,
-        "alert.photometry.received.v1": alerts.AlertPoints(db).on_alert_photometry_received,
+        "alert.photometry.received.v1": alert_points.on_alert_photometry_received,
         "event.created.v1": store.copies.on_event_message,
         "event.updated.v1": store.copies.on_event_message})
     if await store.copies.count() == 0:

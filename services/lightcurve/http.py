@@ -9,14 +9,14 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from services.lightcurve.alerts import AlertPoints
+from services.lightcurve.alerts import AlertPointCollection
 from services.lightcurve.settings import LightcurveSettings
 from services.lightcurve.store import LightcurveStore
 from services.lightcurve.views import all_rows, cpcs_columns, csv_text, render_lightcurve_png
 
 STORE = web.AppKey("store", LightcurveStore)
 SETTINGS = web.AppKey("settings", LightcurveSettings)
-ALERT_POINTS = web.AppKey("alert_points", AlertPoints)
+ALERT_POINTS = web.AppKey("alert_points", AlertPointCollection)
 routes = web.RouteTableDef()
 
 
@@ -148,6 +148,6 @@ def _dumps(value) -> str:
 def make_app(store: LightcurveStore, settings: LightcurveSettings) -> web.Application:
     app = web.Application()
     app[STORE], app[SETTINGS] = store, settings
-    app[ALERT_POINTS] = AlertPoints(store.db)
+    app[ALERT_POINTS] = AlertPointCollection(store.db)
     app.add_routes(routes)
     return app

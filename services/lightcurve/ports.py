@@ -1,5 +1,6 @@
-"""What lightcurve's handlers need from outside: ``services.lightcurve.store.LightcurveStore`` and
-``services.lightcurve.events.EventCopies`` are the adapters; the unit tests use fakes."""
+"""What lightcurve's handlers need from outside: ``services.lightcurve.store.LightcurveStore``,
+``services.lightcurve.events.EventCopies`` and ``services.lightcurve.alerts.AlertPointCollection`` are
+the adapters; the unit tests use fakes."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,3 +39,9 @@ class EventCopyStore(Protocol):
     async def replace_at(self, doc: dict[str, Any], revision: int | None) -> bool: ...
 
     async def hold_aliases(self, ivorn: str, aliases: list[str]) -> None: ...
+
+
+class AlertPointStore(Protocol):
+    """The alert stream's own points, keyed by id (packet, band, epoch): a point stored again replaces itself."""
+
+    async def replace_alert_point(self, doc: dict[str, Any]) -> None: ...

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import inspect
 
+import aio_pika
 import pytest
 
 from services.calibration import ports as calibration_ports
 from services.calibration.store import CalibrationStore
 from services.ingest import ports as ingest_ports
+from services.ingest.results import ResultWaiters
 from services.ingest.store import IngestStore
+from services.ingest.usecases.uploads import Uploads
 from services.ingest.voevents.log import PacketLog
 from services.lightcurve import ports as lightcurve_ports
+from services.lightcurve.alerts import AlertPointCollection
 from services.lightcurve.events import EventCopies
 from services.lightcurve.store import LightcurveStore
 from shared.messaging import Broker
@@ -23,8 +27,13 @@ PAIRS = [
     (ingest_ports.StatusStore, IngestStore),
     (ingest_ports.EventStore, IngestStore),
     (ingest_ports.PacketRecords, PacketLog),
+    (ingest_ports.RecalibrationResults, IngestStore),
+    (ingest_ports.AcceptUpload, Uploads),
+    (ingest_ports.OutcomeWaiters, ResultWaiters),
+    (ingest_ports.Reply, Broker),
     (lightcurve_ports.PointStore, LightcurveStore),
     (lightcurve_ports.EventCopyStore, EventCopies),
+    (lightcurve_ports.AlertPointStore, AlertPointCollection),
 ]
 
 
@@ -73,6 +82,15 @@ def test_the_adapter_has_every_member_of_the_port(protocol, adapter):
 
 def test_the_broker_publishes_as_the_publish_port_calls_it():
     assert accepts(Broker.publish, ingest_ports.Publish.__call__) == []
+
+
+def test_an_amqp_message_has_what_the_upload_intake_reads_of_a_delivery():
+    message = aio_pika.Message(b"catalogue bytes", headers={"EventID": "ivo://Gaia16aye"}, correlation_id="c1",
+                               reply_to="amq.gen-answers")
+    for name in members(ingest_ports.UploadDelivery):
+        assert hasattr(message, name), f"aio_pika messages have no {name}"
+    assert (message.body, message.correlation_id, message.reply_to) == (b"catalogue bytes", "c1", "amq.gen-answers")
+    assert message.headers == {"EventID": "ivo://Gaia16aye"}
 
 
 def test_the_check_itself_sees_a_missing_parameter():

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from services.ingest.handlers import StatusRecorder
+from services.ingest.usecases.recalibrations import Recalibrations
 from services.ingest.voevents.events import aliases_of, history_entry, new_event
 from services.ingest.voevents.intake import VoeventIntake
 from services.ingest.voevents.packet import parse_packet
@@ -18,6 +20,7 @@ from services.ingest.voevents.policy import VoeventPolicy
 from shared.contracts import (
     REGISTRY,
     AlertPhotometryReceivedV1,
+    EventCreatedV1,
     EventUpdatedV1,
     ObservationCalibratedV1,
     ObservationFailedV1,
@@ -141,17 +144,22 @@ async def test_an_outcome_for_an_unknown_observation_changes_nothing():
 
 
 class FakeEventStore:
-    """In memory, the methods of ``EventStore``. ``db`` (the counter of new events' numeric ids) is
-    not faked: creating an event is covered by the integration tests on the real server."""
+    """In memory, the methods of ``EventStore``: events unique by ``_id``, aliases first come first
+    held, the counter of new events' numeric ids."""
 
     def __init__(self):
         self.events: dict[str, dict] = {}
         self.aliases: dict[str, str] = {}
         self.replaced, self.conflict = 0, False
+        self.alert_ids = 0
+        self.counter_down = False  # the counter cannot be reached
+        self.racing: dict | None = None  # an event another delivery inserts just before this one
 
-    @property
-    def db(self):
-        raise AssertionError("a new event needs the real counter (tests/integration/test_voevent_intake.py)")
+    async def next_alert_id(self):
+        if self.counter_down:
+            raise ConnectionError("the database went away")
+        self.alert_ids += 1
+        return self.alert_ids
 
     async def get_event(self, event_id):
         return copy.deepcopy(self.events.get(event_id))
@@ -160,6 +168,11 @@ class FakeEventStore:
         return {n: self.aliases[n] for n in names if n in self.aliases} | {n: n for n in names if n in self.events}
 
     async def insert_event(self, doc):
+        if self.racing is not None:
+            racing, self.racing = self.racing, None
+            self.events[racing["_id"]] = copy.deepcopy(racing)
+        if doc["_id"] in self.events:
+            raise DuplicateKeyError(f"E11000 duplicate key: {doc['_id']}")
         self.events[doc["_id"]] = copy.deepcopy(doc)
 
     async def replace_event(self, doc, *, revision):
@@ -297,3 +310,142 @@ async def test_an_event_that_keeps_changing_under_the_intake_is_a_transient_erro
         await intake.intake.receive(SECOND, via="amqp")
     assert intake.store.events[EVENT]["revision"] == 1 and intake.publish.sent == []
     assert "ivo://cpcs.test/alerts#Synth000001-2" not in intake.log.records  # retried later, not a duplicate
+
+
+# ------------------------------------------------------------------------------ a new event from a packet
+
+
+def first_event(alert_id: int) -> dict:
+    """The event the first packet makes, as another delivery of it would have stored it."""
+    packet = parse_packet(FIRST)
+    entry = history_entry(packet, VoeventPolicy(), via="amqp", received_at=datetime(2019, 3, 1, tzinfo=UTC))
+    return new_event(packet, entry, alert_id=alert_id, now=datetime(2019, 3, 1, tzinfo=UTC))
+
+
+async def test_the_first_packet_of_a_transient_creates_its_event_with_the_next_alert_id():
+    intake = Intake(known=False)
+    intake.store.alert_ids = 41  # ids already given to other events
+    outcome = await intake.intake.receive(FIRST, via="amqp")
+    assert outcome.outcome == "created" and outcome.event_created and EVENT in outcome.reason
+    event = intake.store.events[EVENT]
+    assert event["alert_id"] == 42 and event["revision"] == 1 and event["target_usable"]
+    assert len(event["history"]) == 1 and event["error_radius_deg"] == 0.0001
+    created, photometry, processed = intake.publish.sent
+    assert isinstance(created, EventCreatedV1) and created.ivorn == EVENT and created.alert_id == 42
+    assert created.revision == 1 and created.target_usable
+    assert isinstance(photometry, AlertPhotometryReceivedV1) and photometry.event_ivorn == EVENT
+    assert isinstance(processed, VoeventProcessedV1) and processed.outcome == "created"
+    assert processed.event_ivorn == EVENT and processed.target_usable
+    assert intake.log.records["ivo://cpcs.test/alerts#Synth000001-1"]["outcome"] == "created"
+    assert intake.store.aliases["ivo://cpcs.test/alerts#Synth000001-1"] == EVENT
+
+
+async def test_the_first_packet_delivered_again_creates_nothing_and_takes_no_new_id():
+    intake = Intake(known=False)
+    await intake.intake.on_delivery(Delivery(FIRST))
+    event, sent = copy.deepcopy(intake.store.events[EVENT]), len(intake.publish.sent)
+    outcome = await intake.intake.receive(FIRST, via="amqp")
+    assert outcome.outcome == "duplicate" and not outcome.event_created
+    assert intake.store.events == {EVENT: event} and intake.store.alert_ids == 1
+    assert intake.publish.keys()[sent:] == ["voevent.processed.v1"]
+
+
+async def test_a_packet_without_a_usable_position_makes_an_event_recorded_without_target():
+    intake = Intake(known=False)
+    outcome = await intake.intake.receive(synthetic_packet(1, error_deg=1.0), via="amqp")
+    assert outcome.outcome == "recorded_without_target" and outcome.event_created
+    event = intake.store.events[EVENT]
+    assert event["alert_id"] == 1 and not event["target_usable"] and event["no_target_reason"]
+    created = intake.publish.sent[0]
+    assert isinstance(created, EventCreatedV1) and not created.target_usable
+    assert intake.publish.sent[-1].target_usable is False
+
+
+async def test_an_event_created_meanwhile_by_another_delivery_is_joined_not_created_twice():
+    intake = Intake(known=False)
+    intake.store.racing = first_event(alert_id=7)  # inserted between our look-up and our insert
+    outcome = await intake.intake.receive(FIRST, via="amqp")
+    assert outcome.outcome == "duplicate" and not outcome.event_created
+    assert intake.store.events[EVENT]["alert_id"] == 7 and list(intake.store.events) == [EVENT]
+    # the other delivery announces the event; this one resends only the photometry, stored idempotently
+    assert intake.publish.keys() == ["alert.photometry.received.v1", "voevent.processed.v1"]
+    assert intake.log.records["ivo://cpcs.test/alerts#Synth000001-1"]["event"] == EVENT
+
+
+async def test_a_counter_out_of_reach_fails_the_delivery_before_anything_is_stored_or_sent():
+    intake = Intake(known=False)
+    intake.store.counter_down = True
+    with pytest.raises(ConnectionError):  # not a refusal: the delivery is retried
+        await intake.intake.on_delivery(Delivery(FIRST))
+    assert intake.store.events == {} and intake.publish.sent == [] and intake.log.records == {}
+    intake.store.counter_down = False
+    assert (await intake.intake.receive(FIRST, via="amqp")).outcome == "created"
+
+
+# ------------------------------------------------------------------------------ recalibration results
+
+
+class FakeRecalibrationResults:
+    """In memory, the method of ``RecalibrationResults``: results replaced by ``_id``."""
+
+    def __init__(self):
+        self.results: dict[str, dict] = {}
+        self.down = False
+
+    async def put_recalibration_result(self, doc):
+        if self.down:
+            raise ConnectionError("the database went away")
+        self.results[doc["_id"]] = copy.deepcopy(doc)
+
+
+def recalibration_done(**changes):
+    return sample("recalibration.done.v1", **changes)
+
+
+RECALIBRATION = "r5e1c0a9b8d7f6e5d4c3b2a190817263"  # the sample's
+
+
+def recalibrations(store) -> Recalibrations:
+    async def no_publishing(message, *, correlation_id=None):
+        raise AssertionError(f"a result publishes nothing, got {message.routing_key}")
+
+    return Recalibrations(store, no_publishing)
+
+
+async def test_a_recalibration_result_is_kept_under_its_recalibration_and_point():
+    store = FakeRecalibrationResults()
+    assert await recalibrations(store).on_recalibration_done(recalibration_done()) is None
+    [(key, doc)] = store.results.items()
+    assert key == f"{RECALIBRATION}:{OBSERVATION}" and doc["recalibration_id"] == RECALIBRATION
+    assert doc["outcome"] == "applied" and doc["followup_id"] == 42 and doc["params_hash"] == "9a8b7c6d5e4f3a2b"
+    assert doc["before"]["mag"] == 17.012 and doc["after"]["mag"] == 17.015 and doc["after"]["filter"] == "APASS/r"
+
+
+async def test_a_result_delivered_again_replaces_itself_and_another_recalibration_keeps_its_own():
+    store = FakeRecalibrationResults()
+    handler = recalibrations(store)
+    await handler.on_recalibration_done(recalibration_done())
+    first = copy.deepcopy(store.results)
+    await handler.on_recalibration_done(recalibration_done())
+    assert store.results == first  # the same message: the same document, still one
+    await handler.on_recalibration_done(recalibration_done(recalibration_id="another", outcome="previewed",
+                                                           dry_run=True))
+    assert set(store.results) == {f"{RECALIBRATION}:{OBSERVATION}", f"another:{OBSERVATION}"}
+    assert store.results[f"{RECALIBRATION}:{OBSERVATION}"]["outcome"] == "applied"
+
+
+async def test_a_failed_recalibration_is_kept_with_its_reason_and_no_after():
+    store = FakeRecalibrationResults()
+    await recalibrations(store).on_recalibration_done(recalibration_done(
+        outcome="failed", reason="no reference stars in the field", after=None, params_hash=None))
+    doc = store.results[f"{RECALIBRATION}:{OBSERVATION}"]
+    assert doc["outcome"] == "failed" and doc["reason"] == "no reference stars in the field"
+    assert doc["after"] is None and doc["before"]["mag"] == 17.012
+
+
+async def test_a_store_failure_fails_the_delivery_so_the_result_comes_again():
+    store = FakeRecalibrationResults()
+    store.down = True
+    with pytest.raises(ConnectionError):
+        await recalibrations(store).on_recalibration_done(recalibration_done())
+    assert store.results == {}

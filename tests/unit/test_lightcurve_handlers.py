@@ -1,13 +1,24 @@
-"""Lightcurve's point handler with a fake of its port: a calibrated point joins its event's curve once
-however often it is delivered, a recalibration replaces it, a deleted point leaves and stays away."""
+"""Lightcurve's handlers with fakes of their ports: a calibrated point joins its event's curve once
+however often it is delivered, a recalibration replaces it, a deleted point leaves and stays away; the
+event copies keep the highest revision; an alert's own points are stored once per packet, band and epoch."""
 from __future__ import annotations
 
 import copy
 import json
 from pathlib import Path
 
+import pytest
+
+from services.lightcurve.alerts import AlertPoints
 from services.lightcurve.handlers import PointKeeper
-from shared.contracts import REGISTRY, EventRef, LightcurveUpdatedV1, ObservationCalibratedV1
+from shared.contracts import (
+    REGISTRY,
+    AlertPhotometryReceivedV1,
+    AlertPhotometryStoredV1,
+    EventRef,
+    LightcurveUpdatedV1,
+    ObservationCalibratedV1,
+)
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"
 EVENT = "ivo://Gaia16aye"
@@ -224,3 +235,74 @@ async def test_an_event_copy_that_keeps_changing_is_retried_then_a_transient_err
     with pytest.raises(TransientError, match="kept changing"):
         await keeper.on_event_message(updated(revision=3))
     assert store.events[stored.event_ivorn]["revision"] == 2
+
+
+# ------------------------------------------------------------------------------ the alert's own points
+
+
+class FakeAlertPointStore:
+    """In memory, the method of ``AlertPointStore``: points replaced by ``_id``."""
+
+    def __init__(self, *, fail_after: int | None = None):
+        self.points: dict[str, dict] = {}
+        self.writes, self.fail_after = 0, fail_after
+
+    async def replace_alert_point(self, doc):
+        if self.fail_after is not None and self.writes >= self.fail_after:
+            raise ConnectionError("the database went away")
+        self.writes += 1
+        self.points[doc["_id"]] = copy.deepcopy(doc)
+
+
+ALERT_EVENT, ALERT_PACKET = "ivo://Gaia16aac", "ivo://gaia.cam.uk/alerts#Gaia16aac"
+
+
+def alert_photometry(**changes) -> AlertPhotometryReceivedV1:
+    return sample("alert.photometry.received.v1", **changes)
+
+
+TWO_POINTS = [{"mjd": 57403.32708, "mag": 17.32, "mag_err": 0.05, "band": "G"},
+              {"mjd": 57403.32708, "mag": 19.5, "band": "BP", "is_limit": True}]
+
+
+async def test_an_alerts_points_are_stored_with_their_values_and_announced_by_id():
+    store = FakeAlertPointStore()
+    [stored] = await AlertPoints(store).on_alert_photometry_received(alert_photometry(points=TWO_POINTS))
+    ids = [f"{ALERT_PACKET}|G|57403.327080", f"{ALERT_PACKET}|BP|57403.327080"]
+    assert isinstance(stored, AlertPhotometryStoredV1) and stored.point_ids == ids
+    assert stored.event_ivorn == ALERT_EVENT and stored.packet_ivorn == ALERT_PACKET
+    g, bp = (without_stored_at(store.points[i]) for i in ids)
+    assert g == {"_id": ids[0], "event_ivorn": ALERT_EVENT, "packet_ivorn": ALERT_PACKET, "survey": "Gaia",
+                 "mjd": 57403.32708, "mag": 17.32, "mag_err": 0.05, "filter": "G", "is_limit": False}
+    assert bp["is_limit"] and bp["mag"] == 19.5 and bp["mag_err"] is None and bp["filter"] == "BP"
+
+
+async def test_an_alert_delivered_again_replaces_its_own_points_and_adds_none():
+    store = FakeAlertPointStore()
+    points = AlertPoints(store)
+    [first] = await points.on_alert_photometry_received(alert_photometry(points=TWO_POINTS))
+    before = {k: without_stored_at(v) for k, v in store.points.items()}
+    [again] = await points.on_alert_photometry_received(alert_photometry(points=TWO_POINTS))
+    assert again.point_ids == first.point_ids and set(store.points) == set(first.point_ids)
+    assert {k: without_stored_at(v) for k, v in store.points.items()} == before
+
+
+async def test_another_packet_or_epoch_of_the_same_event_is_another_point():
+    store = FakeAlertPointStore()
+    points = AlertPoints(store)
+    await points.on_alert_photometry_received(alert_photometry())
+    await points.on_alert_photometry_received(alert_photometry(packet_ivorn=ALERT_PACKET + "-2"))
+    await points.on_alert_photometry_received(alert_photometry(
+        points=[{"mjd": 57404.5, "mag": 17.1, "band": "G"}]))
+    assert len(store.points) == 3 and {p["event_ivorn"] for p in store.points.values()} == {ALERT_EVENT}
+
+
+async def test_a_store_failure_announces_nothing_and_the_redelivery_completes_the_same_points():
+    store = FakeAlertPointStore(fail_after=1)
+    points = AlertPoints(store)
+    with pytest.raises(ConnectionError):  # not acknowledged: the delivery comes again
+        await points.on_alert_photometry_received(alert_photometry(points=TWO_POINTS))
+    assert len(store.points) == 1
+    store.fail_after = None
+    [stored] = await points.on_alert_photometry_received(alert_photometry(points=TWO_POINTS))
+    assert set(store.points) == set(stored.point_ids) and len(stored.point_ids) == 2

@@ -102,10 +102,9 @@ class Recalibrations:
         return observatory_filters(observatory or {})
 
     async def on_recalibration_done(self, message: RecalibrationDoneV1) -> None:
-        await self.db.recalibration_results.replace_one(
-            {"_id": f"{message.recalibration_id}:{message.observation_id}"},
+        await self.store.put_recalibration_result(
             {"_id": f"{message.recalibration_id}:{message.observation_id}",
-             "recalibration_id": message.recalibration_id, **message.model_dump(mode="json")}, upsert=True)
+             "recalibration_id": message.recalibration_id, **message.model_dump(mode="json")})
 
     async def report(self, recalibration_id: str) -> dict:
         record = await self.db.recalibrations.find_one({"_id": recalibration_id})

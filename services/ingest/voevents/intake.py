@@ -27,7 +27,6 @@ from shared.contracts import (
     Message,
     VoeventProcessedV1,
 )
-from shared.db import next_sequence
 from shared.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -100,7 +99,7 @@ class VoeventIntake:
         for _ in range(_ATTEMPTS):
             current = await self._known_event(packet)
             if current is None:
-                doc = new_event(packet, entry, alert_id=await next_sequence(self.store.db, "alert_id"),
+                doc = new_event(packet, entry, alert_id=await self.store.next_alert_id(),
                                 now=datetime.now(UTC))
                 try:
                     await self.store.insert_event(doc)
