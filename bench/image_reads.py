@@ -17,7 +17,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import gzip  # noqa: E402
-import io  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -27,18 +26,9 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from astropy.io import fits  # noqa: E402
 
 from shared.fitsimage import read_image, standardise_header  # noqa: E402
-from shared.simimage import make_reference_field, simulate_image  # noqa: E402
-
-
-def as_int16(data: bytes) -> bytes:
-    with fits.open(io.BytesIO(data)) as hdus:
-        hdus[0].scale("int16", bzero=32768)
-        out = io.BytesIO()
-        hdus.writeto(out)
-    return out.getvalue()
+from shared.simimage import as_int16, make_reference_field, simulate_image  # noqa: E402
 
 
 def median_ms(step, runs: int) -> float:

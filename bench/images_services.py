@@ -30,7 +30,7 @@ from shared.messaging import Broker
 from shared.refcat.store import RefcatStore
 from shared.refcat.surveys import DEMO_SURVEY
 from shared.simfield import simulate_field
-from shared.simimage import simulate_image
+from shared.simimage import as_int16, simulate_image
 
 RA0, DEC0, SCALE = 210.5, -12.3, 0.4
 STAGES = ("ingest", "astrometry", "photometry", "calibration", "answer")
@@ -57,17 +57,6 @@ class Stamps:
         async with asyncio.timeout(30), self.changed:
             await self.changed.wait_for(lambda: (key, observation_id) in self.at)
             return self.at[(key, observation_id)]
-
-
-def as_int16(data: bytes) -> bytes:
-    """The frame as 16-bit integers (BZERO 32768), as CCD cameras write it: half the bytes of float32."""
-    from astropy.io import fits
-
-    with fits.open(io.BytesIO(data)) as hdus:
-        hdus[0].scale("int16", bzero=32768)
-        out = io.BytesIO()
-        hdus.writeto(out)
-    return out.getvalue()
 
 
 async def upload(http, url: str, token: str, event: str, data: bytes, n: int) -> tuple[float, float, dict]:

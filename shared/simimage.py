@@ -471,6 +471,16 @@ def simulate_image(
     return SimulatedImage((buf.getvalue(), truth))
 
 
+def as_int16(data: bytes) -> bytes:
+    """A simulated frame (FITS bytes) as 16-bit integers with BZERO 32768, as CCD cameras write it: half
+    the bytes of float32."""
+    with fits.open(io.BytesIO(data)) as hdus:
+        hdus[0].scale("int16", bzero=32768)
+        out = io.BytesIO()
+        hdus.writeto(out)
+    return out.getvalue()
+
+
 def select_cone(reference: ReferenceStars, ra_deg: float, dec_deg: float, radius_deg: float) -> ReferenceStars:
     """The stars of ``reference`` within ``radius_deg`` of a position (what the store's cone returns).
 
