@@ -34,10 +34,12 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from astropy.stats import SigmaClip
 from astropy.utils.exceptions import AstropyUserWarning
+from numpy.typing import NDArray
 from photutils.background import Background2D, MedianBackground
 from photutils.segmentation import detect_sources
 from photutils.utils.exceptions import NoDetectionsWarning
@@ -87,7 +89,7 @@ class Sources:
     def __len__(self) -> int:
         return int(self.x.size)
 
-    def take(self, index) -> Sources:
+    def take(self, index: NDArray[np.intp] | NDArray[np.bool_]) -> Sources:
         """A subset (index array or boolean mask), order kept."""
         return Sources(*(np.asarray(a)[index] for a in (self.x, self.y, self.flux, self.peak, self.fwhm_px,
                                                           self.area_px)))
@@ -136,7 +138,7 @@ def _expand(mesh: np.ndarray, shape: tuple[int, int], box_out: tuple[float, floa
     return np.ascontiguousarray(wy @ (mesh.astype(np.float32) @ wx.T), dtype=np.float32)
 
 
-class _SortedMedianBackground(MedianBackground):
+class _SortedMedianBackground(MedianBackground):  # type: ignore[misc]  # photutils ships no type information
     """photutils' ``MedianBackground`` (the NaN-ignoring median of each box's sigma-clipped pixels), one sort per box.
 
     ``numpy.nanmedian`` along an axis loops over the boxes in Python (32 ms for the 1 024 boxes of a
@@ -145,7 +147,7 @@ class _SortedMedianBackground(MedianBackground):
     box arrays goes to photutils' own code.
     """
 
-    def calc_background(self, data, axis=None, masked=False):
+    def calc_background(self, data: Any, axis: Any = None, masked: bool = False) -> Any:
         if self.sigma_clip is not None or masked or axis is None or isinstance(data, np.ma.MaskedArray):
             return super().calc_background(data, axis=axis, masked=masked)
         data = np.asarray(data)

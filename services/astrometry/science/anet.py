@@ -37,6 +37,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
+from numpy.typing import NDArray
 
 from services.astrometry.science.fit import sky_separation_arcsec
 
@@ -81,7 +82,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], timeout_s: float) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
     """Run a program in its own process group; past ``timeout_s`` the whole group is killed
     (solve-field starts astrometry-engine as a child) and ``TimeoutExpired`` is raised."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
@@ -132,7 +133,7 @@ def _run_all(commands: list[list[str]], parallel: int, timeout_s: float = 60.0) 
                  for i, cmd in enumerate(commands[start:start + parallel], start)]
         killed: set[int] = set()
 
-        def kill_all(batch=batch, killed=killed):
+        def kill_all(batch: list[tuple[int, subprocess.Popen[bytes]]] = batch, killed: set[int] = killed) -> None:
             for i, proc in batch:
                 if proc.poll() is None:
                     killed.add(i)
@@ -180,6 +181,7 @@ class IndexBuild:
             if cone_centre is not None:
                 order = np.argsort(mag, kind="stable")
                 ra, dec, mag, dist_deg = ra[order], dec[order], mag[order], dist_deg[order]
+            keep: NDArray[np.intp] | slice
             for i, (lo, reach_deg) in enumerate(plan):
                 if cone_centre is not None:  # the brightest that fill its uniformisation cells (of ~lo arcmin)
                     cells = math.pi * (reach_deg * 60.0) ** 2 / lo ** 2
@@ -196,11 +198,12 @@ class IndexBuild:
                           "-I", str(9000 + i), "-p", str(QUAD_PASSES)]
                          for i, ((lo, _), src, out) in enumerate(zip(plan, inputs, self.outputs, strict=True))]
         self._parallel = max(2 * len(QUAD_FRACTIONS), os.cpu_count() or 1)
-        self._procs: list[subprocess.Popen] = []
+        self._procs: list[subprocess.Popen[bytes]] = []
         self._indexes: list[str] | None = None
 
     @staticmethod
-    def key_of(shape, scale_low_arcsec, scale_high_arcsec, cone_centre) -> tuple:
+    def key_of(shape: tuple[int, int], scale_low_arcsec: float, scale_high_arcsec: float,
+               cone_centre: tuple[float, float] | None) -> tuple[object, ...]:
         """What an index set depends on besides the reference stars (the caller passes the same stars)."""
         return (tuple(int(v) for v in shape), float(scale_low_arcsec), float(scale_high_arcsec),
                 None if cone_centre is None else tuple(float(v) for v in cone_centre))
@@ -215,6 +218,7 @@ class IndexBuild:
     def wait(self, timeout_s: float = 60.0) -> list[str]:
         """The index files built (waiting for the builds, killed past ``timeout_s``)."""
         if self._indexes is None:
+            codes: list[int | None]
             if self._procs:
                 timer = threading.Timer(timeout_s, self._kill)
                 timer.start()
@@ -243,11 +247,12 @@ class IndexBuild:
     def __enter__(self) -> IndexBuild:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def start_index_build(*, shape: tuple[int, int], ref_ra_deg, ref_dec_deg, ref_mag, scale_low_arcsec: float,
+def start_index_build(*, shape: tuple[int, int], ref_ra_deg: np.ndarray, ref_dec_deg: np.ndarray,
+                      ref_mag: np.ndarray | None, scale_low_arcsec: float,
                       scale_high_arcsec: float, cone_centre: tuple[float, float] | None = None) -> IndexBuild:
     """An :class:`IndexBuild` already started (see there)."""
     return IndexBuild(shape=shape, ref_ra_deg=ref_ra_deg, ref_dec_deg=ref_dec_deg, ref_mag=ref_mag,

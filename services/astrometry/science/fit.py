@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.wcs import WCS, Sip
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["WcsFit", "fit_wcs", "gnomonic", "pixel_residuals_arcsec", "sky_separation_arcsec"]
 
 
-def gnomonic(ra_deg, dec_deg, ra0_deg: float, dec0_deg: float) -> tuple[np.ndarray, np.ndarray]:
+def gnomonic(ra_deg: ArrayLike, dec_deg: ArrayLike, ra0_deg: float, dec0_deg: float) -> tuple[np.ndarray, np.ndarray]:
     """Gnomonic (TAN) projection about (ra0, dec0): (xi, eta) in degrees, xi towards east."""
     ra, dec = np.radians(ra_deg), np.radians(dec_deg)
     a0, d0 = math.radians(ra0_deg), math.radians(dec0_deg)
@@ -44,20 +45,21 @@ def _deproject(xi_deg: float, eta_deg: float, ra0_deg: float, dec0_deg: float) -
     return math.degrees(ra) % 360.0, math.degrees(dec)
 
 
-def sky_separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
+def sky_separation_arcsec(ra1: ArrayLike, dec1: ArrayLike, ra2: ArrayLike, dec2: ArrayLike) -> NDArray[np.float64]:
     """Angular separation (Vincenty formula) in arcsec."""
     l1, b1, l2, b2 = (np.radians(np.asarray(v, dtype=float)) for v in (ra1, dec1, ra2, dec2))
     dl = l2 - l1
     num = np.hypot(np.cos(b2) * np.sin(dl), np.cos(b1) * np.sin(b2) - np.sin(b1) * np.cos(b2) * np.cos(dl))
     den = np.sin(b1) * np.sin(b2) + np.cos(b1) * np.cos(b2) * np.cos(dl)
-    return np.degrees(np.arctan2(num, den)) * 3600.0
+    out: NDArray[np.float64] = np.degrees(np.arctan2(num, den)) * 3600.0
+    return out
 
 
 def _terms(degree: int, first: int = 0) -> list[tuple[int, int]]:
     return [(p, t - p) for t in range(first, degree + 1) for p in range(t, -1, -1)]
 
 
-def _design(u: np.ndarray, v: np.ndarray, terms) -> np.ndarray:
+def _design(u: np.ndarray, v: np.ndarray, terms: list[tuple[int, int]]) -> np.ndarray:
     return np.column_stack([u**p * v**q for p, q in terms])
 
 
@@ -73,13 +75,15 @@ class WcsFit:
     bic: float
 
 
-def pixel_residuals_arcsec(wcs: WCS, x, y, ra_deg, dec_deg) -> np.ndarray:
+def pixel_residuals_arcsec(wcs: WCS, x: ArrayLike, y: ArrayLike, ra_deg: ArrayLike,
+                           dec_deg: ArrayLike) -> NDArray[np.float64]:
     """Separation between the sky positions of pixels (0-based) under ``wcs`` and the given ones."""
     r, d = wcs.all_pix2world(np.asarray(x, float), np.asarray(y, float), 0)
     return sky_separation_arcsec(r, d, ra_deg, dec_deg)
 
 
-def fit_wcs(x, y, ra_deg, dec_deg, *, degree: int, crpix: tuple[float, float], crval: tuple[float, float],
+def fit_wcs(x: ArrayLike, y: ArrayLike, ra_deg: ArrayLike, dec_deg: ArrayLike, *, degree: int,
+            crpix: tuple[float, float], crval: tuple[float, float],
             shape: tuple[int, int] | None = None, n_pass: int = 3) -> WcsFit:
     """Fit a TAN (``degree`` 1) or TAN-SIP (``degree`` >= 2) WCS to matched stars.
 
@@ -161,7 +165,7 @@ def fit_wcs(x, y, ra_deg, dec_deg, *, degree: int, crpix: tuple[float, float], c
 
 
 def _inverse_sip(a: np.ndarray, b: np.ndarray, degree: int, shape: tuple[int, int],
-                 crpix) -> tuple[np.ndarray, np.ndarray]:
+                 crpix: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """AP/BP of degree ``degree + 1`` fitted on a 25 x 25 grid over the frame."""
     ny, nx = shape
     gu, gv = np.meshgrid(np.linspace(1, max(nx, 2), 25) - crpix[0], np.linspace(1, max(ny, 2), 25) - crpix[1])

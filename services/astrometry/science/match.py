@@ -17,9 +17,11 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from astropy.wcs import WCS
+from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 from scipy.stats import poisson
 
@@ -45,14 +47,17 @@ def project(wcs: WCS, ra_deg: np.ndarray, dec_deg: np.ndarray, shape: tuple[int,
     return idx, x[idx], y[idx]
 
 
-def _mutual_nearest(sx, sy, rx, ry, radius_px: float) -> tuple[np.ndarray, np.ndarray]:
+def _mutual_nearest(sx: NDArray[np.float64], sy: NDArray[np.float64], rx: NDArray[np.float64],
+                    ry: NDArray[np.float64], radius_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (source, reference) that are each other's nearest within the radius."""
     if sx.size == 0 or rx.size == 0:
         return np.zeros(0, int), np.zeros(0, int)
     st = cKDTree(np.c_[sx, sy])
     rt = cKDTree(np.c_[rx, ry])
-    d_sr, i_sr = rt.query(np.c_[sx, sy], distance_upper_bound=radius_px)
-    d_rs, i_rs = st.query(np.c_[rx, ry], distance_upper_bound=radius_px)
+    d_sr, i_sr_any = rt.query(np.c_[sx, sy], distance_upper_bound=radius_px)
+    _, i_rs_any = st.query(np.c_[rx, ry], distance_upper_bound=radius_px)
+    # 2-D queries: index arrays (the stub also allows the scalar of a 1-D query)
+    i_sr, i_rs = cast(NDArray[np.intp], i_sr_any), cast(NDArray[np.intp], i_rs_any)
     s_idx = np.flatnonzero(np.isfinite(d_sr))
     r_idx = i_sr[s_idx]
     keep = i_rs[r_idx] == s_idx
@@ -71,7 +76,8 @@ class Check:
     reason: str | None
 
 
-def _vote_shift(sx, sy, rx, ry, max_shift_px: float, bin_px: float) -> tuple[float, float, int]:
+def _vote_shift(sx: NDArray[np.float64], sy: NDArray[np.float64], rx: NDArray[np.float64],
+                ry: NDArray[np.float64], max_shift_px: float, bin_px: float) -> tuple[float, float, int]:
     """The (dx, dy) from references to sources most pairs agree on, and how many agree."""
     tree = cKDTree(np.c_[sx, sy])
     pairs = tree.query_ball_point(np.c_[rx, ry], r=max_shift_px)

@@ -48,11 +48,13 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from astropy.wcs import WCS
+from numpy.typing import ArrayLike
 
 from services.astrometry.science import anet
 from services.astrometry.science.fit import sky_separation_arcsec
@@ -229,15 +231,17 @@ def _geometry(wcs: WCS, shape: tuple[int, int]) -> dict[str, Any]:
     }
 
 
-def _failed(reason: str, **kw) -> AstrometryResult:
-    base = dict(status="failed", reason=reason, method=None, wcs=None, rms_arcsec=None, n_stars=0, n_sources=0,
-                n_references=0, sip_degree=None, pixel_scale_arcsec=None, rotation_deg=None, flipped=None,
-                centre_ra_deg=None, centre_dec_deg=None, header_wcs="absent", header_wcs_offset_arcsec=None)
+def _failed(reason: str, **kw: Any) -> AstrometryResult:
+    base: dict[str, Any] = dict(
+        status="failed", reason=reason, method=None, wcs=None, rms_arcsec=None, n_stars=0, n_sources=0,
+        n_references=0, sip_degree=None, pixel_scale_arcsec=None, rotation_deg=None, flipped=None,
+        centre_ra_deg=None, centre_dec_deg=None, header_wcs="absent", header_wcs_offset_arcsec=None)
     base.update(kw)
     return AstrometryResult(**base)
 
 
-def solve(frame: ImageFrame | np.ndarray, *, references_ra_deg, references_dec_deg, references_mag=None,
+def solve(frame: ImageFrame | np.ndarray, *, references_ra_deg: ArrayLike, references_dec_deg: ArrayLike,
+          references_mag: ArrayLike | None = None,
           hint_ra_deg: float | None = None, hint_dec_deg: float | None = None,
           pixel_scale_arcsec: float | None = None, record: ObservationHeader | None = None,
           header_wcs: WCS | None | str = "from-frame", params: AstrometryParams = DEFAULT_PARAMS,
@@ -321,7 +325,7 @@ def solve(frame: ImageFrame | np.ndarray, *, references_ra_deg, references_dec_d
                                   max_sources=params.max_sources, measure_shape=False)
         timings["detect"] = time.perf_counter() - t
         sx, sy = sources.x, sources.y
-        common = dict(n_sources=len(sources), n_references=int(ref_ra.size), params=p)
+        common: dict[str, Any] = dict(n_sources=len(sources), n_references=int(ref_ra.size), params=p)
         if len(sources) < params.min_stars:
             return _failed(f"only {len(sources)} stars detected above {params.detection_sigma:g} sigma: the frame is "
                            "too shallow, empty or cloudy to solve", header_wcs=h_state, retryable=False, **common)
@@ -403,7 +407,9 @@ def solve(frame: ImageFrame | np.ndarray, *, references_ra_deg, references_dec_d
 
 
 def _anet_request(shape: tuple[int, int], scale: float | None, params: AstrometryParams, attempt: SolveAttempt | None,
-                  hint_ra_deg: float | None, hint_dec_deg: float | None):
+                  hint_ra_deg: float | None, hint_dec_deg: float | None
+                  ) -> tuple[float, float, tuple[float, float] | None, float | None, float,
+                             tuple[float, float] | None]:
     """``(scale_low, scale_high, hint, hint_radius, time_limit_s, cone_centre)`` of the astrometry.net call."""
     lo, hi = ((scale * (1 - params.scale_tolerance), scale * (1 + params.scale_tolerance)) if scale
               else params.unknown_scale_range_arcsec)
@@ -463,7 +469,8 @@ def plan_attempts(shape: tuple[int, int], *, pixel_scale_arcsec: float | None, e
     return attempts
 
 
-def solve_attempts(frame: ImageFrame, attempts: list[SolveAttempt], references, *,
+def solve_attempts(frame: ImageFrame, attempts: list[SolveAttempt],
+                   references: Callable[[SolveAttempt], tuple[ArrayLike, ArrayLike, ArrayLike | None] | None], *,
                    record: ObservationHeader | None = None, params: AstrometryParams = DEFAULT_PARAMS,
                    earlier: list[dict[str, Any]] | None = None, budget_s: float | None = None,
                    header_rejected: str | None = None) -> AstrometryResult:
@@ -505,6 +512,9 @@ def solve_attempts(frame: ImageFrame, attempts: list[SolveAttempt], references, 
         if left < attempt.time_limit_s:
             attempt = SolveAttempt(**{**attempt.to_dict(), "time_limit_s": left})
         refs = references(attempt)
+        ra: ArrayLike
+        dec: ArrayLike
+        mag: ArrayLike | None
         ra, dec, mag = refs if refs is not None else ([], [], None)
         result = solve(frame, references_ra_deg=ra, references_dec_deg=dec, references_mag=mag,
                        hint_ra_deg=attempt.centre_ra_deg, hint_dec_deg=attempt.centre_dec_deg, record=record,
@@ -534,7 +544,7 @@ def solve_attempts(frame: ImageFrame, attempts: list[SolveAttempt], references, 
     return _replace(base, reason=reason, attempts=tuple(tried))
 
 
-def header_rejection(notes) -> str | None:
+def header_rejection(notes: Sequence[str] | None) -> str | None:
     """Why a result's header WCS was rejected (from its notes), or None."""
     prefix = "header WCS rejected: "
     return next((n[len(prefix):] for n in notes or () if n.startswith(prefix)), None)
@@ -552,7 +562,7 @@ def _short(attempt: dict[str, Any]) -> str:
     return str(attempt["outcome"]).replace(f" at {lo:.3g}-{hi:.3g} arcsec/pixel", "")
 
 
-def _replace(result: AstrometryResult, **changes) -> AstrometryResult:
+def _replace(result: AstrometryResult, **changes: Any) -> AstrometryResult:
     from dataclasses import replace
 
     return replace(result, **changes)

@@ -30,10 +30,12 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from typing import Any, cast
 
 import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
+from numpy.typing import NDArray
 from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.spatial import cKDTree
 
@@ -67,7 +69,8 @@ def _local_max(data: np.ndarray, x: np.ndarray, y: np.ndarray, half: int = 1) ->
     gx, gy = stamp_grid(x, y, half)
     inside = (gx >= 0) & (gx < nx) & (gy >= 0) & (gy < ny)
     vals = np.where(inside, data[np.clip(gy, 0, ny - 1), np.clip(gx, 0, nx - 1)], -np.inf)
-    return np.nanmax(np.where(np.isfinite(vals), vals, -np.inf), axis=(1, 2))
+    peak: np.ndarray = np.nanmax(np.where(np.isfinite(vals), vals, -np.inf), axis=(1, 2))
+    return peak
 
 
 def _aperture(sub: np.ndarray, rms: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float,
@@ -93,7 +96,8 @@ def _aperture(sub: np.ndarray, rms: np.ndarray, x: np.ndarray, y: np.ndarray, ra
     return flux, np.sqrt(var), edge
 
 
-def _mag(flux, err, exptime):
+def _mag(flux: NDArray[np.float64], err: NDArray[np.float64],
+         exptime: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     with np.errstate(invalid="ignore", divide="ignore"):
         mag = np.where(flux > 0, -2.5 * np.log10(np.where(flux > 0, flux, 1.0) / exptime), np.nan)
         mag_err = np.where(flux > 0, _MAG_ERR * err / np.where(flux > 0, flux, 1.0), np.nan)
@@ -119,7 +123,7 @@ def _poor_fit(chi2: np.ndarray, snr: np.ndarray, ratio: float, group: int = 20) 
     return out
 
 
-def _failed(reason: str, **kw) -> PhotometryResult:
+def _failed(reason: str, **kw: Any) -> PhotometryResult:
     return PhotometryResult(status="failed", reason=reason, stars=None, target=None, sources=None, **kw)
 
 
@@ -193,7 +197,7 @@ def measure(frame: ImageFrame | np.ndarray, wcs: WCS, *, target_ra_deg: float, t
     raw_peak = _local_max(data, x, y)
     saturated = raw_peak >= params.saturation_fraction * sat if sat else np.zeros(x.size, bool)
     tree = cKDTree(np.c_[x, y])
-    d_nn = tree.query(np.c_[x, y], k=2)[0][:, 1] if x.size > 1 else np.full(x.size, np.inf)
+    d_nn = cast(NDArray[np.float64], tree.query(np.c_[x, y], k=2)[0])[:, 1] if x.size > 1 else np.full(x.size, np.inf)
     fwhm_m = sources.fwhm_px
     snr_seg = sources.flux / np.sqrt(np.maximum(sources.area_px, 1.0) * bkg.median_rms_adu**2)
     ref_m = np.nanmedian(fwhm_m[(~saturated) & (snr_seg > 20)]) if np.any((~saturated) & (snr_seg > 20)) else \
@@ -329,7 +333,7 @@ def measure(frame: ImageFrame | np.ndarray, wcs: WCS, *, target_ra_deg: float, t
         ("near the event", near_target.sum()),
         ("poor PSF fit (unresolved blend)", drop_poor.sum())) if n}
     c_ra, c_dec, c_mag, c_err = ra[usable], dec[usable], mag_cat[usable], err_cat_mag[usable]
-    if target.detected:
+    if target.detected and target.mag_inst is not None and target.mag_err is not None:  # both set when detected
         c_ra = np.append(c_ra, target.ra_deg)
         c_dec = np.append(c_dec, target.dec_deg)
         c_mag = np.append(c_mag, target.mag_inst)

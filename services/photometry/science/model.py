@@ -99,7 +99,7 @@ class PhotometryResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain types without the tables (store ``sources`` as a FITS table beside it)."""
 
-        def clean(v):
+        def clean(v: object) -> object:
             if isinstance(v, float) and not math.isfinite(v):
                 return None
             return v

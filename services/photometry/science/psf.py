@@ -22,6 +22,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 from photutils.psf import MoffatPSF
 from scipy import sparse
 from scipy.optimize import least_squares
@@ -47,7 +48,8 @@ class PsfModel:
 
     def evaluate(self, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
         """PSF value (unit total flux) at offsets from the centre, via photutils' ``MoffatPSF``."""
-        return _MOFFAT.evaluate(dx, dy, 1.0, 0.0, 0.0, np.asarray(self.alpha_px), np.asarray(self.beta))
+        value: np.ndarray = _MOFFAT.evaluate(dx, dy, 1.0, 0.0, 0.0, np.asarray(self.alpha_px), np.asarray(self.beta))
+        return value
 
     def sum_p2(self, half: int) -> float:
         """``sum P^2`` over a centred stamp: ``1 / sum P^2`` is the noise-equivalent area in pixels."""
@@ -73,7 +75,8 @@ def _fit_one_moffat(d: np.ndarray, gx: np.ndarray, gy: np.ndarray, start: list[f
     ``beta > 1``).
     """
 
-    def parts(p):
+    def parts(p: NDArray[np.float64]) -> tuple[float, float, float, NDArray[np.float64], NDArray[np.float64],
+                                               NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         x0, y0, f, s, t = p
         a, b = math.exp(s), 1.0 + math.exp(t)
         dx, dy = gx - x0, gy - y0
@@ -81,11 +84,12 @@ def _fit_one_moffat(d: np.ndarray, gx: np.ndarray, gy: np.ndarray, start: list[f
         u = 1.0 + r2 / (a * a)
         return f, a, b, dx, dy, r2, u, (b - 1.0) / (math.pi * a * a) * u ** (-b)
 
-    def residuals(p):
+    def residuals(p: NDArray[np.float64]) -> NDArray[np.float64]:
         f, a, b, dx, dy, r2, u, prof = parts(p)
-        return f * prof - d
+        out: NDArray[np.float64] = f * prof - d
+        return out
 
-    def jacobian(p):
+    def jacobian(p: NDArray[np.float64]) -> NDArray[np.float64]:
         f, a, b, dx, dy, r2, u, prof = parts(p)
         m = f * prof
         return np.column_stack([m * 2.0 * b * dx / (a * a * u), m * 2.0 * b * dy / (a * a * u), prof,
