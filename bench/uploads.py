@@ -59,7 +59,7 @@ class CurveWatcher:
 
 async def one_upload(http, url, token, event, data, n, watcher):
     form = aiohttp.FormData()
-    for key, value in {"EventID": event, "hashtag": token, "MJD": str(61000 + n), "expTime": "60", "matchDist": "2",
+    for key, value in {"EventID": event, "hashtag": token, "MJD": str(60000 + n), "expTime": "60", "matchDist": "2",
                        "forceFilter": "no", "dryRun": "0", "noPlot": "1", "outputFormat": "json"}.items():
         form.add_field(key, value)
     form.add_field("sexCat", data, filename=f"bench{n}.cat")
