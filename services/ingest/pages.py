@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from services.ingest.deps import DEPS
@@ -26,14 +27,8 @@ def form(action: str, fields: list[tuple[str, str]], *, files: bool = False) -> 
 
 
 @routes.get("/")
-async def index(request: web.Request) -> web.Response:
-    links = [("/list_of_alerts?observed_only=1", "List of alerts (observed only)"),
-             ("/list_of_alerts", "List of alerts"), ("/list_of_followups", "List of follow-up data"),
-             ("/observatories", "List of observatories"), ("/uploader", "Upload new follow-up data"),
-             ("/newevent", "Enter a new event"), ("/delpoint", "Delete a follow-up point"),
-             ("/api/v1/openapi.yaml", "REST API (OpenAPI)")]
-    items = "".join(f"<li><a href='{href}'>{text}</a></li>" for href, text in links)
-    return page("Photometric calibration server", f"<ul>{items}</ul>")
+async def index(request: web.Request) -> web.StreamResponse:
+    return aiohttp_jinja2.render_template("index.html", request, {})
 
 
 @routes.get("/uploader")
