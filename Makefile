@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 COMET := .run/comet/bin/twistd
 
-.PHONY: up down test install lint bench clean comet
+.PHONY: up down test install lint bench clean comet chromium
 
 $(BIN)/cpcs: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,7 +34,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: install lint $(COMET)
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it never downloads one).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
+	  { echo "the browser tests need Debian's chromium package: apt-get install chromium"; exit 1; }
+
+test: install lint $(COMET) chromium
 	$(BIN)/python -m tests.support.ensure_broker
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/pytest -q -p no:cacheprovider
 
