@@ -14,6 +14,8 @@ from services.ingest.settings import IngestSettings
 from services.ingest.web import render, session
 
 STATIC = Path(__file__).with_name("static")
+#: The route tables of the pages (the login's are added by ``session.setup``).
+ROUTE_TABLES = (session.routes,)
 
 
 def setup(app: web.Application, settings: IngestSettings) -> None:
