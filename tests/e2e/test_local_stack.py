@@ -41,7 +41,8 @@ async def test_cpcs_up_on_other_ports_and_the_commands_that_follow_it(amqp_url, 
         written = (run_dir / "settings.env").read_text()
         assert f"CPCS_LIGHTCURVE_URL=http://127.0.0.1:{lightcurve_port}" in written
         assert f"CPCS_MONGO_URL=mongodb://127.0.0.1:{mongo_port}" in written
-        demo = dict(line.strip().split(": ", 1) for line in up.stdout.splitlines() if line.startswith("  ") and ": " in line)
+        demo = dict(line.strip().split(": ", 1) for line in up.stdout.splitlines()
+                    if line.startswith("  ") and ": " in line)
 
         listed = await asyncio.to_thread(cpcs, "refcat", "list", env=env)  # no --mongo-url: the running stack's
         assert listed.returncode == 0 and "SYNTH-DEMO" in listed.stdout, listed.stdout + listed.stderr
