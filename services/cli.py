@@ -100,6 +100,26 @@ def upload(catalogue: Path, event: str = typer.Option(..., "--event", help="IVOR
 
 
 @app.command()
+def watch(folder: Path, event: str = typer.Option(..., "--event", help="IVORN of the event the files observe"),
+          token: str = typer.Option(..., "--token", envvar="CPCS_TOKEN"),
+          store: bool = typer.Option(False, "--store/--dry-run", help="store the points (default: dry runs)"),
+          match_dist: float = typer.Option(None, help="matching radius [arcsec] (default: automatic)"),
+          force_filter: str = "no", mjd: float = typer.Option(None, help="MJD for files without one in the header"),
+          interval: float = typer.Option(5.0, help="seconds between looks at the folder"),
+          once: bool = typer.Option(False, "--once", help="send what is there now, then stop"),
+          url: str = typer.Option(None, help="the server (default: the running stack's)")) -> None:
+    """Upload each new catalogue or image that appears in FOLDER, once (a journal in the folder remembers
+    what was sent across restarts), retrying while the server is unreachable."""
+    from services.watch import Options
+    from services.watch import watch as watch_folder
+
+    options = Options(url=url or server_url(), token=token, event=event, store=store, match_dist_arcsec=match_dist,
+                      force_filter=force_filter, mjd=mjd)
+    tally = watch_folder(folder, options, once=once, interval_s=interval, echo=typer.echo)
+    raise typer.Exit(0 if tally.failed == 0 else 1)
+
+
+@app.command()
 def recalibrate(point: list[int] = typer.Option([], "--point", help="follow-up id (repeatable)"),
                 event: str = typer.Option(None, help="every point of this event (IVORN)"),
                 observatory: int = typer.Option(None, help="every point of this observatory id"),

@@ -60,3 +60,20 @@ def test_errors_end_in_one_line(tmp_path, capsys, monkeypatch):
     assert down.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith(f"cpcs: the server at {closed} is not answering") and err.count("\n") == 1
+
+
+def test_a_file_is_taken_only_once_it_has_stopped_changing(tmp_path):
+    import time
+
+    from services.watch import candidates
+
+    path = tmp_path / "frame.cat"
+    path.write_text("# 1 NUMBER\n")
+    seen: dict = {}
+    assert candidates(tmp_path, seen, time.time(), settle_s=60) == []  # just written: wait
+    with path.open("a") as handle:
+        handle.write("1\n")  # still growing
+    assert candidates(tmp_path, seen, time.time(), settle_s=60) == []
+    assert candidates(tmp_path, seen, time.time(), settle_s=60) == [path]  # unchanged since the last look
+    (tmp_path / "readme.md").write_text("no")
+    assert candidates(tmp_path, seen, time.time() + 120, settle_s=60) == [path]  # old enough; patterns only
