@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 from services import launcher, runfile
-from shared.messaging import wait_for_consumers
+from shared.messaging import service_queues, wait_for_consumers
 
 
 def _pid_dir(run_dir: Path) -> Path:
@@ -39,11 +39,6 @@ def stop_local(*, run_dir: Path, include_database: bool = True) -> None:
         pid_file.unlink()
 
 
-def service_queues(exchange: str) -> list[str]:
-    return [f"{exchange}.ingest", f"{exchange}.calibration", f"{exchange}.calibration.plots",
-            f"{exchange}.lightcurve", f"{exchange}.astrometry", f"{exchange}.photometry"]
-
-
 class LocalError(RuntimeError):
     """``cpcs up`` cannot start as asked; the message is one line saying what to do."""
 
@@ -66,8 +61,12 @@ def local_environment(*, mongo_port: int, ingest_port: int, lightcurve_port: int
     return {**derived, **{k: v for k, v in environ.items() if k in derived}}
 
 
+#: The services without HTTP of their own serve /metrics, /healthz and /readyz on metrics_base + offset.
+METRICS_OFFSETS = {"calibration": 0, "astrometry": 1, "photometry": 2}
+
+
 def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, lightcurve_port: int = 8081,
-                adopt_database: bool = False) -> None:
+                adopt_database: bool = False, metrics_base: int = 9181) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     logs, pids = run_dir / "logs", _pid_dir(run_dir)
     os.environ.update(local_environment(mongo_port=mongo_port, ingest_port=ingest_port,
@@ -91,8 +90,12 @@ def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, ligh
         launcher.start_mongo(processes, data_dir=run_dir / "mongo", port=mongo_port, log_dir=logs)
         print(f"database server: nx-27017 started on port {mongo_port} (data in {run_dir / 'mongo'})")
     stop_local(run_dir=run_dir, include_database=False)
+    metrics = {name: metrics_base + offset for name, offset in METRICS_OFFSETS.items()}
     for name in launcher.SERVICES:
-        launcher.start_service(processes, name, env=dict(os.environ), log_dir=logs)
+        env = dict(os.environ)
+        if name in metrics:
+            env.setdefault("CPCS_METRICS_PORT", str(metrics[name]))
+        launcher.start_service(processes, name, env=env, log_dir=logs)
     for name, proc in processes.procs.items():
         (pids / f"{name}.pid").write_text(str(proc.pid))
     launcher.wait_healthy(f"http://127.0.0.1:{settings.ingest_port}")
@@ -107,6 +110,9 @@ def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, ligh
           f"Open {settings.public_url}/\n")
     for key, value in info.items():
         print(f"  {key}: {value}")
+    endpoints = [f"{settings.public_url}/metrics", f"http://127.0.0.1:{settings.lightcurve_port}/metrics",
+                 *(f"http://127.0.0.1:{port}/metrics" for port in metrics.values())]
+    print(f"\nMetrics (Prometheus): {', '.join(endpoints)}; readiness: the same hosts' /readyz")
     print(f"\nTry the manual's curl line:\n  curl -F matchDist=2 -F EventID='{info['event']}' "
           f"-F sexCat=\"@{info['catalogue']};filename=test.cat\" -F \"hashtag={info['token']}\" "
           f"-F \"MJD={info['mjd']}\" -F expTime=1 -F noPlot=1 -F forceFilter=no -F dryRun=1 "
