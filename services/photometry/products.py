@@ -176,7 +176,8 @@ def _stretch(pixels: np.ndarray, background: float | None, noise: float | None) 
     sigma = noise if noise and noise > 0 else float(np.median(np.abs(finite - level)) * 1.4826) or 1.0
     top = max(float(np.percentile(finite, 99.7)) - level, 10.0 * sigma)
     soft = 3.0 * sigma
-    scaled = np.arcsinh(np.clip(pixels - level + 2.0 * sigma, 0.0, None) / soft) / math.asinh((top + 2.0 * sigma) / soft)
+    lifted = np.clip(pixels - level + 2.0 * sigma, 0.0, None)  # the sky a little above black
+    scaled = np.arcsinh(lifted / soft) / math.asinh((top + 2.0 * sigma) / soft)
     out = np.clip(np.nan_to_num(scaled, nan=0.0) * 255.0, 0, 255).astype(np.uint8)
     out[~np.isfinite(pixels)] = 40  # off the frame or missing: dark grey, not black sky
     return out
