@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gridfs.errors import NoFile
+from pymongo.errors import OperationFailure
 
 from services.photometry import work
 from services.photometry.products import CUTOUT_PX, FILES
@@ -142,8 +143,7 @@ class Measurer:
         cutoff = time.time() if now_unix is None else now_unix
         expired = await bucket.find({"metadata.expires_at_unix": {"$lt": cutoff}}).to_list(None)
         for f in expired:
-            with contextlib.suppress(NoFile):
-                await bucket.delete(f._id)
+            await self._delete_product(f._id)
         return len(expired)
 
     async def on_observation_deleted(self, message: ObservationDeletedV1) -> None:
@@ -157,8 +157,18 @@ class Measurer:
             return
         files = await self.deps.products.find({"metadata.observation_id": observation_id}).to_list(None)
         for f in files:
-            with contextlib.suppress(NoFile):
-                await self.deps.products.delete(f._id)
+            await self._delete_product(f._id)
+
+    async def _delete_product(self, file_id) -> None:
+        """Delete one product; one already gone (a concurrent delivery deleted it) is no error."""
+        bucket = self.deps.products
+        try:
+            await bucket.delete(file_id)
+        except NoFile:
+            pass
+        except OperationFailure:  # some servers answer a missing file with an error of their own
+            if await bucket.find({"_id": file_id}).to_list(1):
+                raise
 
     async def _drop_catalogues(self, observation_id: str) -> None:
         files = await self.deps.catalogues.find({"metadata.observation_id": observation_id}).to_list(None)

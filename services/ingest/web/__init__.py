@@ -15,7 +15,7 @@ from services.ingest.web import products, render, session
 
 STATIC = Path(__file__).with_name("static")
 #: The route tables of the pages (the login's are added by ``session.setup``).
-ROUTE_TABLES = (session.routes,)
+ROUTE_TABLES = (session.routes, products.routes)
 
 
 def setup(app: web.Application, settings: IngestSettings) -> None:

@@ -3,7 +3,7 @@
 Photometry writes the products while it measures the frame (it owns the GridFS bucket ``products``)
 and names them in ``image.products.v1``; ingest keeps those ids per observation (``image_products``)
 and reads the bytes by id (``BLOB_READERS``). Only the observatory that uploaded the image, or an admin,
-signed in, may download them.
+signed in, may download them; a refusal (404, 403) is the problem page with its reason.
 
 Routes (``{observation_id}`` is the upload's uuid hex):
 
@@ -33,7 +33,6 @@ from aiohttp import web
 
 from services.ingest.deps import DEPS
 from services.ingest.errors import IngestError
-from services.ingest.http_render import plain_refusal
 from services.ingest.usecases.products import image_products, product_bytes
 from services.ingest.web.session import current_user, login_required
 
@@ -41,11 +40,11 @@ routes = web.RouteTableDef()
 
 #: route file name -> (product kind, label, format for people)
 DOWNLOADS = {
-    "catalogue.cat": ("catalogue_ascii", "Catalogue of every star measured", "SExtractor ASCII_HEAD"),
-    "catalogue.ldac.fits": ("catalogue_ldac", "Catalogue of every star measured", "SExtractor FITS_LDAC"),
+    "catalogue.cat": ("catalogue_ascii", "Catalogue of every star measured, text", "SExtractor ASCII_HEAD"),
+    "catalogue.ldac.fits": ("catalogue_ldac", "Catalogue of every star measured, FITS", "SExtractor FITS_LDAC"),
     "wcs.hdr": ("wcs_header", "Astrometric solution (TAN-SIP WCS)", "FITS header"),
     "cutout.fits": ("cutout_fits", "Cutout around the event, with its WCS", "FITS image"),
-    "cutout.png": ("cutout_png", "Cutout around the event", "PNG, asinh stretch"),
+    "cutout.png": ("cutout_png", "Cutout around the event, picture", "PNG, asinh stretch"),
 }
 _INLINE = {"cutout_png"}
 
@@ -130,21 +129,15 @@ async def _zeropoint(request: web.Request, observation_id: str) -> float | None:
 @login_required
 async def products_page(request: web.Request) -> web.StreamResponse:
     observation_id = request.match_info["observation_id"]
-    try:
-        doc = await _products_of(request, observation_id)
-    except IngestError as exc:
-        return plain_refusal(exc)
+    doc = await _products_of(request, observation_id)  # a refusal is the problem page (web.errors)
     context = context_of(doc, zeropoint=await _zeropoint(request, observation_id))
     return aiohttp_jinja2.render_template("image_products.html", request, {
         "image_products": context, "event_ivorn": doc.get("event_ivorn"), "followup_id": doc.get("followup_id")})
 
 
 async def _download(request: web.Request, route_name: str) -> web.StreamResponse:
-    try:
-        doc = await _products_of(request, request.match_info["observation_id"])
-        product, data = await product_bytes(request.app[DEPS].store, doc, DOWNLOADS[route_name][0])
-    except IngestError as exc:
-        return plain_refusal(exc)
+    doc = await _products_of(request, request.match_info["observation_id"])
+    product, data = await product_bytes(request.app[DEPS].store, doc, DOWNLOADS[route_name][0])
     kind = product["kind"]
     disposition = "inline" if kind in _INLINE else "attachment"
     return web.Response(body=data, headers={
