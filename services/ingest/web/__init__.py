@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.ingest.settings import IngestSettings
-from services.ingest.web import render, session
+from services.ingest.web import render, session, upload
 
 STATIC = Path(__file__).with_name("static")
 
@@ -22,3 +22,4 @@ def setup(app: web.Application, settings: IngestSettings) -> None:
                   max_age_s=settings.session_max_age_s)
     render.setup(app)
     app.router.add_static("/static", STATIC, name="static", append_version=False)
+    app.add_routes(upload.routes)
