@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
+from playwright.async_api import expect
 
 from services.demo import DEMO_MJD
 from tests.browser.conftest import SCREENSHOTS, log_in
@@ -83,6 +84,29 @@ async def test_dry_run_then_store_then_refused_again(page, mongo_url, amqp_url, 
         assert f"already uploaded for {event} as point {followup_id}" in reason
         await page.screenshot(path=str(SHOTS / "refused.png"), full_page=True)
         assert dialogs == []
+
+
+async def test_the_force_filter_choices_follow_the_event(page, mongo_url, amqp_url, unique_name, tmp_path):
+    async with demo_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
+        async with running.http.post(f"{running.url}/cgi/newevent", data={
+                "EventID": "ivo://Elsewhere2", "ra": "10.0", "dec": "-40.0", "hashtag": running.demo["token"]}) as r:
+            assert r.status == 200
+        await log_in(page, running.url, running.demo["token"], next_path="/uploader")
+        assert await page.locator("#event-list option").evaluate_all("os => os.map(o => o.value)") == [
+            "ivo://Elsewhere2", running.demo["event"]]  # newest first
+        force, event = page.get_by_label("Force survey/band"), page.get_by_label("Event")
+        await expect(force.locator("option")).to_have_count(1)  # no event yet: automatic only
+        await event.fill(running.demo["event"])
+        await event.press("Tab")
+        await expect(force.locator("option", has_text="SYNTH-DEMO")).not_to_have_count(0)
+        await expect(page.locator("#force-hint")).to_contain_text("survey/band choices at " + running.demo["event"])
+        await event.fill("ivo://Elsewhere2")  # no reference stars there
+        await event.press("Tab")
+        await expect(force.locator("option")).to_have_count(1)
+        await expect(page.locator("#force-hint")).to_contain_text("no stars around ivo://Elsewhere2")
+        await event.fill("ivo://Nowhere")
+        await event.press("Tab")
+        await expect(page.locator("#force-hint")).to_contain_text("Pick a known event")
 
 
 async def test_store_button_refuses_a_dry_run_that_is_gone(page, mongo_url, amqp_url, unique_name, tmp_path):

@@ -214,6 +214,7 @@ def _band_panel(ax: Axes, result: CalibrationResult, stars: MatchedStars) -> Non
     for spine in ax.spines.values():
         spine.set_edgecolor(_CHOSEN if chosen else "0.6")
         spine.set_linewidth(2.5 if chosen else 0.8)
+    ax.locator_params(nbins=4)
     ax.tick_params(labelsize=6)
     ax.grid(alpha=0.3)
 
