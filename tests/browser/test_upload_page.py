@@ -13,6 +13,7 @@ from playwright.async_api import expect
 
 from services.demo import DEMO_MJD
 from tests.browser.conftest import SCREENSHOTS, log_in
+from tests.support.catalogues import shifted
 from tests.support.flows import cpcs_form, demo_system
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -107,6 +108,23 @@ async def test_the_force_filter_choices_follow_the_event(page, mongo_url, amqp_u
         await event.fill("ivo://Nowhere")
         await event.press("Tab")
         await expect(page.locator("#force-hint")).to_contain_text("Pick a known event")
+
+
+async def test_a_failed_calibration_shows_its_reason_and_plot(page, mongo_url, amqp_url, unique_name, tmp_path):
+    async with demo_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
+        async with running.http.post(f"{running.url}/cgi/newevent", data={
+                "EventID": "ivo://Elsewhere3", "ra": "10.0", "dec": "-40.0", "hashtag": running.demo["token"]}) as r:
+            assert r.status == 200
+        moved = tmp_path / "elsewhere.cat"
+        moved.write_bytes(shifted(running.catalogue, d_ra_deg=-140.1, d_dec_deg=-42.2))
+        await log_in(page, running.url, running.demo["token"], next_path="/uploader?event=ivo://Elsewhere3")
+        await fill_upload(page, str(moved), dry_run=True)
+        assert await page.title() == "The calibration failed · CPCS"
+        assert "no reference catalogue" in await page.get_by_role("alert").inner_text()
+        await page.wait_for_function(ALL_IMAGES_LOADED, timeout=45_000)  # the failed attempt's plot
+        assert await page.get_by_role("link", name="Back to the upload form").get_attribute("href") == \
+            "/uploader?event=ivo%3A%2F%2FElsewhere3"
+        assert await page.locator("input[name=kept]").count() == 0  # nothing to store
 
 
 async def test_store_button_refuses_a_dry_run_that_is_gone(page, mongo_url, amqp_url, unique_name, tmp_path):

@@ -47,7 +47,7 @@ def refcat(app: web.Application) -> RefcatStore:
 
 async def filter_choices(app: web.Application, event: dict | None) -> list[FilterChoice]:
     """"Automatic" and every SURVEY/band the reference store has stars in around the event."""
-    choices = [FilterChoice("no", "automatic (the best for this field)")]
+    choices = [FilterChoice("no", "automatic")]
     if not event or event.get("ra_deg") is None or event.get("dec_deg") is None:
         return choices
     found = await refcat(app).cone(float(event["ra_deg"]), float(event["dec_deg"]), FILTER_CONE_DEG)
