@@ -42,7 +42,7 @@ BLOB_READERS: dict[str, frozenset[str]] = {
 
 #: The reference catalogue store's collections (``shared.refcat.store``) and who uses it.
 REFCAT_COLLECTIONS = frozenset({"refcat_surveys", "refcat_blocks"})
-REFCAT_USERS = frozenset({"calibration", "astrometry"})
+REFCAT_USERS = frozenset({"calibration", "astrometry", "ingest"})  # ingest: reads (the upload form's filters)
 
 
 def owner_of_collection(name: str) -> str | None:

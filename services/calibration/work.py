@@ -59,4 +59,5 @@ def failure(reason: str, *, target_ra_deg: float, target_dec_deg: float, params:
 
 
 def draw_plot(result: dict, title: str) -> bytes:
-    return render_calibration_plot(CalibrationResult.from_dict(result), title=title)
+    """The stored calibration's plot: the chosen band's panels, then every survey/band tried."""
+    return render_calibration_plot(CalibrationResult.from_dict(result), title=title, per_band=True)

@@ -15,6 +15,7 @@ from services.ingest.usecases.access import authenticate, require_admin
 from services.ingest.usecases.events import create_event
 from services.ingest.usecases.observations import delete_observation
 from services.ingest.usecases.observatories import create_observatory
+from services.ingest.web import results as browser_results
 
 routes = web.RouteTableDef()
 _UNKNOWN = "unknown or missing hashtag"
@@ -61,6 +62,8 @@ async def upload(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     try:
         fields, data, filename = await read_form(request)
+        if browser_results.wants_page(request, fields):  # a person's browser: the result page
+            return await browser_results.cgi_upload_page(request, fields, data, filename)
         req = request_from_fields(fields, data, filename, token_from(request, fields))
         status, answer = await upload_and_wait(deps, req)
     except IngestError as exc:

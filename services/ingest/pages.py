@@ -31,15 +31,6 @@ async def index(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("index.html", request, {})
 
 
-@routes.get("/uploader")
-async def uploader(request: web.Request) -> web.Response:
-    return page("Upload follow-up data", form("/cgi/upload", [
-        ("EventID", "Event IVORN"), ("MJD", "MJD of mid-exposure"), ("expTime", "Exposure time [s]"),
-        ("comment", "Comment"),
-        ("sexCat", "Catalogue"), ("matchDist", "Matching radius [arcsec]"), ("forceFilter", "Force filter (no)"),
-        ("dryRun", "Dry run (1)"), ("outputFormat", "Output (json/html)"), ("hashtag", "Hashtag")], files=True))
-
-
 @routes.get("/newevent")
 async def newevent_form(request: web.Request) -> web.Response:
     return page("New event", form("/cgi/newevent", [("EventID", "IVORN"), ("ra", "RA [deg]"),

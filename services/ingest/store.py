@@ -5,6 +5,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
+from bson.errors import InvalidId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ReturnDocument
@@ -180,11 +181,27 @@ class IngestStore:
     async def release_upload(self, observation_id: str) -> None:
         await self.db.upload_hashes.delete_many({"observation_id": observation_id})
 
-    async def put_bytes(self, data: bytes, filename: str, sha256: str, *, scratch: bool) -> str:
+    async def put_bytes(self, data: bytes, filename: str, sha256: str, *, scratch: bool,
+                        kept: dict | None = None) -> str:
+        """Store bytes; ``kept`` (scratch only) is what a kept dry run needs to be stored later."""
         bucket = self.scratch if scratch else self.uploads
-        file_id = await bucket.upload_from_stream(filename, data, metadata={"sha256": sha256,
-                                                                            "stored_at_unix": time.time()})
+        metadata: dict = {"sha256": sha256, "stored_at_unix": time.time()}
+        if kept is not None:
+            metadata["kept"] = kept
+        file_id = await bucket.upload_from_stream(filename, data, metadata=metadata)
         return str(file_id)
+
+    async def kept_scratch_copy(self, file_id: str) -> tuple[bytes, str, dict] | None:
+        """A kept dry run's bytes, file name and ``kept`` values (None: unknown, expired or not kept)."""
+        try:
+            key = ObjectId(file_id)
+        except (TypeError, InvalidId):
+            return None
+        doc = await self.db["scratch.files"].find_one({"_id": key, "metadata.kept": {"$exists": True}})
+        data = None if doc is None else await self.get_bytes(file_id, scratch=True)
+        if doc is None or data is None:
+            return None
+        return data, str(doc.get("filename") or "catalogue"), dict(doc["metadata"]["kept"])
 
     async def get_bytes(self, file_id: str, *, scratch: bool = False) -> bytes | None:
         bucket = self.scratch if scratch else self.uploads

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
 from services.calibration.science.calibrate import CalibrationResult
+from services.calibration.science.result import MatchedStars
 
 __all__ = ["render_calibration_plot"]
 
@@ -177,6 +178,47 @@ def _right_panel(ax: Axes, result: CalibrationResult) -> None:
     ax.grid(axis="x", alpha=0.3)
 
 
+#: At most this many per-band panels in a row of the per-band plot.
+_BANDS_PER_ROW = 6
+
+
+def _band_panel(ax: Axes, result: CalibrationResult, stars: MatchedStars) -> None:
+    """One survey/band tried: m_inst - m_ref of its matched stars and its fitted zero point; the chosen
+    band is framed in orange and says so."""
+    name = f"{stars.survey}/{stars.band}"
+    chosen = result.filter is not None and name == result.filter
+    fit = next((f for f in result.fits if (f.survey, f.band) == (stars.survey, stars.band)), None)
+    ref, inst, err = _floats(stars.ref_mag), _floats(stars.inst_mag), _floats(stars.err_mag)
+    out = np.asarray(stars.outlier, dtype=bool) if len(stars.outlier) == ref.size else np.zeros(ref.size, bool)
+    diff = inst - ref
+    ok = np.isfinite(diff) & np.isfinite(ref)
+    zp = fit.constant_zeropoint if fit is not None and fit.constant_zeropoint is not None else \
+        (fit.zeropoint if fit is not None else None)
+    if ok.any():
+        ax.plot(ref[ok & ~out], diff[ok & ~out], "o", ms=2.5, color=_GOOD, alpha=0.8)
+        ax.plot(ref[ok & out], diff[ok & out], "x", ms=3, color=_OUT, alpha=0.8)
+        half = 0.3 if fit is None or fit.scatter is None else max(0.1, 4.0 * fit.scatter)
+        lo, hi = _y_limits(diff[ok], np.nan_to_num(err[ok]), ~out[ok], zp, half)
+        ax.set_ylim(lo, hi)
+    else:
+        ax.text(0.5, 0.5, "no matched stars", ha="center", va="center", transform=ax.transAxes, color="0.4",
+                fontsize=7)
+    if zp is not None:
+        ax.axhline(zp, color=_CHOSEN if chosen else "0.35", lw=1.2)
+    verdict = "chosen" if chosen else ("passed" if fit is not None and fit.passed else "failed")
+    detail = f"n={fit.npoints}" if fit is not None else f"n={int(ok.sum())}"
+    if fit is not None and fit.scatter is not None:
+        detail += f", σ={fit.scatter:.3f}"
+    ax.set_title(f"{name} ({verdict})\n{detail}", fontsize=7, color=_CHOSEN if chosen else
+                 ("black" if verdict == "passed" else "0.45"), weight="bold" if chosen else "normal")
+    for spine in ax.spines.values():
+        spine.set_edgecolor(_CHOSEN if chosen else "0.6")
+        spine.set_linewidth(2.5 if chosen else 0.8)
+    ax.locator_params(nbins=4)
+    ax.tick_params(labelsize=6)
+    ax.grid(alpha=0.3)
+
+
 def _headline(result: CalibrationResult) -> tuple[str, str]:
     if result.status == "calibrated":
         return (f"{result.filter} ({result.mode}): mag {result.mag:.3f} ± {result.total_err:.3f}  "
@@ -188,7 +230,8 @@ def _headline(result: CalibrationResult) -> tuple[str, str]:
     return "FAILED: " + (result.reason or "calibration failed"), _OUT
 
 
-def render_calibration_plot(result: CalibrationResult, *, title: str = "", dpi: int = 80) -> bytes:
+def render_calibration_plot(result: CalibrationResult, *, title: str = "", dpi: int = 80,
+                            per_band: bool = False) -> bytes:
     """Render the calibration diagnostic as PNG bytes.
 
     Left: reference magnitude against ``m_inst - m_ref`` (brought to the target's colour when a
@@ -205,26 +248,38 @@ def render_calibration_plot(result: CalibrationResult, *, title: str = "", dpi: 
     title : str, optional
         A first title line (e.g. event and observatory).
     dpi : int, optional
-        Resolution; the figure is 12 x 4 inches.
+        Resolution; the figure is 12 x 4 inches (plus 2.6 inches per row of per-band panels).
+    per_band : bool, optional
+        Add a row of small panels, one per survey/band tried (``band_matches``), the chosen one framed
+        in orange.
 
     Returns
     -------
     bytes
         A PNG image.
     """
-    fig = Figure(figsize=(12, 4), dpi=dpi)
+    bands = list(result.band_matches) if per_band else []
+    rows = -(-len(bands) // _BANDS_PER_ROW)
+    height = 4.0 + 2.6 * rows
+    fig = Figure(figsize=(12, height), dpi=dpi)
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(1, 3, width_ratios=(1.6, 1.0, 1.0), left=0.07, right=0.98, bottom=0.13, top=0.8,
-                            wspace=0.4)
+    main_bottom = 1.0 - 4.0 / height  # the first 4 inches hold the panels drawn without per-band rows
+    grid = fig.add_gridspec(1, 3, width_ratios=(1.6, 1.0, 1.0), left=0.07, right=0.98,
+                            bottom=main_bottom + 0.13 * 4.0 / height, top=1.0 - 0.2 * 4.0 / height, wspace=0.4)
+    if bands:
+        band_grid = fig.add_gridspec(rows, _BANDS_PER_ROW, left=0.05, right=0.98, bottom=0.35 / height,
+                                     top=main_bottom - 0.25 / height, wspace=0.35, hspace=0.75)
+        for i, stars in enumerate(bands):
+            _band_panel(fig.add_subplot(band_grid[i // _BANDS_PER_ROW, i % _BANDS_PER_ROW]), result, stars)
     _left_panel(fig.add_subplot(grid[0, 0]), result)
     _colour_panel(fig.add_subplot(grid[0, 1]), result)
     _right_panel(fig.add_subplot(grid[0, 2]), result)
     headline, colour = _headline(result)
     lines = textwrap.wrap(headline, 120)[:3]
-    top = 0.98
+    top = 1.0 - 0.02 * 4.0 / height
     if title:
         fig.text(0.5, top, title, ha="center", va="top", fontsize=10, weight="bold")
-        top -= 0.07
+        top -= 0.07 * 4.0 / height
     fig.text(0.5, top, "\n".join(lines), ha="center", va="top", fontsize=8.5, color=colour)
     fig.text(0.995, 0.005, f"algorithm {result.algorithm_version} · params {result.params_hash}",
              ha="right", va="bottom", fontsize=6, color="0.5")

@@ -209,6 +209,45 @@ async def upload_and_wait(uploads: Uploads, waiters: ResultWaiters, store: Inges
     return Waited(accepted, outcome)
 
 
+#: What a kept dry run remembers, so that it can be stored later with the same parameters.
+KEPT_FIELDS = ("event_ivorn", "mjd", "exptime_s", "match_radius_arcsec", "force_filter", "comment",
+               "declared_filter", "no_plot")
+GONE_DRY_RUN = ("this dry run is no longer kept (it was stored already, or it is older than a day): "
+                "upload the file again")
+
+
+async def keep_dry_run(store: IngestStore, req: UploadRequest, observatory_id: int) -> str:
+    """Keep the bytes of a dry run that was answered (ingest's ``scratch`` bucket, removed after a day
+    like every scratch copy) so that its observatory can store it without sending the file again; the
+    id of the kept copy."""
+    kept = {name: getattr(req, name) for name in KEPT_FIELDS} | {"observatory_id": observatory_id}
+    return await store.put_bytes(req.data, req.filename, hashlib.sha256(req.data).hexdigest(), scratch=True,
+                                 kept=kept)
+
+
+async def kept_dry_run(store: IngestStore, kept_id: str, *, token: str, observatory_id: int | None) -> UploadRequest:
+    """The stored (not dry) upload of a kept dry run, for the observatory that sent it; ``NotFound`` when it
+    is gone or is another observatory's."""
+    found = await store.kept_scratch_copy(kept_id)
+    if found is None or observatory_id is None or found[2].get("observatory_id") != observatory_id:
+        raise NotFound(GONE_DRY_RUN)
+    data, filename, kept = found
+    return UploadRequest(data=data, filename=filename, token=token, dry_run=False,
+                         **{name: kept.get(name) for name in KEPT_FIELDS if kept.get(name) is not None})
+
+
+async def store_kept_dry_run(uploads: Uploads, waiters: ResultWaiters, store: IngestStore, kept_id: str, *,
+                             token: str, observatory_id: int | None, wait_s: float) -> tuple[UploadRequest, Waited]:
+    """Store a kept dry run as a point, with the parameters it was tried with. The same checks apply as
+    to any upload (a file already stored for the event is a ``Conflict``); once it is accepted and not
+    failed, the kept copy is deleted (the bytes are in ``uploads`` now)."""
+    req = await kept_dry_run(store, kept_id, token=token, observatory_id=observatory_id)
+    waited = await upload_and_wait(uploads, waiters, store, req, wait_s)
+    if not isinstance(waited.outcome, ObservationFailedV1):
+        await store.delete_bytes(kept_id, scratch=True)
+    return req, waited
+
+
 async def _quietly(step) -> None:
     """An undo step after a failure: the first error is the one to report, not this one's."""
     try:

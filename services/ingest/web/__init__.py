@@ -11,11 +11,11 @@ from pathlib import Path
 from aiohttp import web
 
 from services.ingest.settings import IngestSettings
-from services.ingest.web import products, render, session
+from services.ingest.web import products, render, session, upload
 
 STATIC = Path(__file__).with_name("static")
 #: The route tables of the pages (the login's are added by ``session.setup``).
-ROUTE_TABLES = (session.routes, products.routes)
+ROUTE_TABLES = (session.routes, products.routes, upload.routes)
 
 
 def setup(app: web.Application, settings: IngestSettings) -> None:
@@ -25,3 +25,4 @@ def setup(app: web.Application, settings: IngestSettings) -> None:
     render.setup(app)
     app.router.add_static("/static", STATIC, name="static", append_version=False)
     app.add_routes(products.routes)
+    app.add_routes(upload.routes)
