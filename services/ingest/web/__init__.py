@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.ingest.settings import IngestSettings
-from services.ingest.web import render, session
+from services.ingest.web import admin, lists, manual, observatory_page, render, session
 
 STATIC = Path(__file__).with_name("static")
 
@@ -21,4 +21,9 @@ def setup(app: web.Application, settings: IngestSettings) -> None:
     session.setup(app, secret=secret, secure=settings.public_url.startswith("https://"),
                   max_age_s=settings.session_max_age_s)
     render.setup(app)
+    manual.add_static_routes(app)  # /static/plotly.min.js, /static/swagger-ui/: before the /static folder
     app.router.add_static("/static", STATIC, name="static", append_version=False)
+    # Before the forward of the light-curve paths (added later by the app): these pages answer browsers,
+    # and forward ``format=json`` themselves.
+    for table in (lists.routes, observatory_page.routes, admin.routes, manual.routes):
+        app.add_routes(table)
