@@ -164,3 +164,13 @@ async def test_api_docs_show_the_operations(page, mongo_url, amqp_url, unique_na
         assert await operations.count() > 20
         await expect(page.locator("#swagger-ui").get_by_role("link", name="/cgi/upload", exact=True)).to_be_visible()
         await page.screenshot(path=str(tmp_path / "api_docs.png"))
+
+
+async def test_cgi_newevent_html_answer_escapes_the_ivorn(mongo_url, amqp_url, unique_name, tmp_path):
+    async with demo_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
+        async with running.http.post(f"{running.url}/cgi/newevent", data={
+                "EventID": f"ivo://test/{XSS}", "ra": "12.5", "dec": "-3.25", "hashtag": running.demo["token"],
+                "outputFormat": "html"}) as response:
+            body = await response.text()
+        assert response.status == 200
+        assert XSS not in body and "ivo://test/&lt;script&gt;alert(1)&lt;/script&gt;" in body

@@ -89,6 +89,13 @@ def pager(request: web.Request, listing: Listing, total: int, per_page: int = PE
             "next": link(listing.page + 1) if listing.page < pages else None}
 
 
+def check_page(listing: Listing, total: int, per_page: int = PER_PAGE) -> None:
+    """``NotFound`` for a page past the last one (an empty list has its page 1)."""
+    pages = max(1, -(-total // per_page))
+    if listing.page > pages:
+        raise NotFound(f"there is no page {listing.page}: the list has {pages} page{'s' if pages > 1 else ''}")
+
+
 def sort_links(request: web.Request, listing: Listing, labels: dict[str, str]) -> list[dict]:
     """One link per sort key; choosing the current key again flips the order."""
     links = []
@@ -114,6 +121,7 @@ async def list_of_alerts(request: web.Request) -> web.StreamResponse:
         listing = Listing.of(request, ("date", "points"))
         answer = await lightcurve_json(request, "/api/v1/lists/alerts",
                                        listing.params() | ({"observed_only": 1} if observed_only else {}))
+        check_page(listing, answer["total"])
     except IngestError as exc:
         return refusal_page(request, exc, "Alerts")
     return aiohttp_jinja2.render_template("list_alerts.html", request, {
@@ -129,6 +137,7 @@ async def list_of_followups(request: web.Request) -> web.StreamResponse:
     try:
         listing = Listing.of(request, ("date", "mjd", "points"))
         answer = await lightcurve_json(request, "/api/v1/lists/followups", listing.params())
+        check_page(listing, answer["total"])
     except IngestError as exc:
         return refusal_page(request, exc, "Follow-up data")
     return aiohttp_jinja2.render_template("list_followups.html", request, {
@@ -154,9 +163,10 @@ async def observatories(request: web.Request) -> web.StreamResponse:
         return web.json_response(rows)
     try:
         listing = Listing.of(request, ("date", "points"))
+        total, page_rows = observatory_page_rows(rows, listing)
+        check_page(listing, total)
     except IngestError as exc:
         return refusal_page(request, exc, "Observatories")
-    total, page_rows = observatory_page_rows(rows, listing)
     return aiohttp_jinja2.render_template("list_observatories.html", request, {
         "rows": page_rows, "listing": listing, "pager": pager(request, listing, total),
         "sorts": sort_links(request, listing, {"date": "Date added", "points": "Number of observations"})})

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from services.ingest.deps import DEPS
 from services.ingest.errors import IngestError, InvalidInput, NotFound
-from services.ingest.web.lists import Listing, lightcurve_json, pager, refusal_page, sort_links
+from services.ingest.web.lists import Listing, check_page, lightcurve_json, pager, refusal_page, sort_links
 
 routes = web.RouteTableDef()
 
@@ -36,6 +36,7 @@ async def observatory_page(request: web.Request) -> web.StreamResponse:
             raise NotFound(f"there is no observatory {raw}")
         listing = Listing.of(request, ("date", "mjd", "points"))
         points = await lightcurve_json(request, f"/api/v1/observatories/{raw}/points", listing.params())
+        check_page(listing, points["total"])
         zeropoints = await lightcurve_json(request, f"/api/v1/observatories/{raw}/zeropoints", {})
     except IngestError as exc:
         return refusal_page(request, exc, "Observatory")
