@@ -69,13 +69,24 @@ async def test_ten_thousand_events_list_in_milliseconds(client):
     took_sorted, by_points = await timed(client, "/api/v1/lists/alerts", sort="points")
     assert [r["nfollowup"] for r in by_points["rows"][:2]] == [7, 7] and by_points["total"] == N_EVENTS
     assert by_points["rows"][0]["id"] == 294  # the newest of those with 7 points (k = 293)
+    _, fewest = await timed(client, "/api/v1/lists/alerts", sort="points", order="asc", page=485)
+    assert {r["nfollowup"] for r in fewest["rows"]} == {0} and fewest["rows"][-1]["id"] == 10_000
+    _, crossing = await timed(client, "/api/v1/lists/alerts", sort="points", order="asc", page=486)
+    assert [r["nfollowup"] for r in crossing["rows"]] == [1] * 20  # the 300 observed come after the 9,700
+    _, most = await timed(client, "/api/v1/lists/alerts", sort="points", order="asc", page=500)
+    assert [r["nfollowup"] for r in most["rows"]][-1] == 7 and most["rows"][-1]["id"] == 294
+    _, in_search = await timed(client, "/api/v1/lists/alerts", sort="points", q="ev0000")
+    assert [(r["id"], r["nfollowup"]) for r in in_search["rows"][:2]] == [(7, 7), (6, 6)]
     took_cpcs, cpcs = await timed(client, "/list_of_alerts", format="json", offset=9_990, num=20)
     assert [r["id"] for r in cpcs] == list(range(10, 0, -1))
     assert set(cpcs[0]) == {"id", "ivorn", "published", "ra", "dec", "nfollowup"}
-    times = {"first": took, "last": took_last, "search": took_search, "observed": took_observed,
-             "by points": took_sorted, "cpcs": took_cpcs}
-    print({k: f"{v * 1000:.0f} ms" for k, v in times.items()})
-    assert max(times.values()) < 1.0, times  # milliseconds, with room for a busy machine
+    times = {"first": took, "last": took_last, "observed": took_observed, "by points": took_sorted,
+             "cpcs": took_cpcs}
+    print({k: f"{v * 1000:.0f} ms" for k, v in times.items()}, f"search {took_search * 1000:.0f} ms")
+    assert max(times.values()) < 0.5, times  # tens of milliseconds, with room for a busy machine
+    # A search reads every event once (a substring in any case has no index); nx-27017 evaluates a regex
+    # per document, about 0.2 s for 10,000 on an idle machine.
+    assert took_search < 2.0
 
 
 async def test_followups_page_sort_search_and_refusals(client):
