@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from pathlib import Path
 
 import typer
 
-from services import launcher
+from services import launcher, runfile
 from shared.refcat.cli import app as refcat_app
 
 app = typer.Typer(help="Open photometric calibration server (CPCS-compatible).", no_args_is_help=True,
@@ -14,6 +16,13 @@ app = typer.Typer(help="Open photometric calibration server (CPCS-compatible).",
 app.add_typer(refcat_app, name="refcat", help="The reference catalogue store: import, list, delete.")
 
 RUN_DIR = Path(".run")
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def server_url() -> str:
+    """Where the commands send requests: ``CPCS_URL``, else the running stack's (or the environment's)
+    ``CPCS_PUBLIC_URL``, else the default port."""
+    return os.environ.get("CPCS_URL") or os.environ.get("CPCS_PUBLIC_URL") or DEFAULT_URL
 
 
 @app.command()
@@ -25,15 +34,21 @@ def run(service: str = typer.Argument(..., help=f"one of: {', '.join(launcher.SE
 
 
 @app.command()
-def up(mongo_port: int = 27017, run_dir: Path = RUN_DIR) -> None:
-    """Start RabbitMQ (if needed), the embedded database and all five services; load the demo."""
+def up(mongo_port: int = 27017, ingest_port: int = 8080, lightcurve_port: int = 8081,
+       adopt_database: bool = typer.Option(False, help="use a database server this run did not start"),
+       metrics_port: int = typer.Option(9181, help="first of the three metrics ports of the services "
+                                                    "without HTTP (calibration, astrometry, photometry)"),
+       run_dir: Path = typer.Option(RUN_DIR, envvar="CPCS_RUN_DIR")) -> None:
+    """Start RabbitMQ (if needed), the embedded database and all five services; load the demo. Every URL
+    follows the ports given; the effective settings go to RUN_DIR/settings.env for the other commands."""
     from services.local import start_local
 
-    start_local(run_dir=run_dir, mongo_port=mongo_port)
+    start_local(run_dir=run_dir, mongo_port=mongo_port, ingest_port=ingest_port, lightcurve_port=lightcurve_port,
+                adopt_database=adopt_database, metrics_base=metrics_port)
 
 
 @app.command()
-def down(run_dir: Path = RUN_DIR) -> None:
+def down(run_dir: Path = typer.Option(RUN_DIR, envvar="CPCS_RUN_DIR")) -> None:
     """Stop what ``cpcs up`` started (RabbitMQ is left running)."""
     from services.local import stop_local
 
@@ -65,16 +80,45 @@ def republish_events() -> None:
 
 @app.command()
 def upload(catalogue: Path, event: str = typer.Option(..., "--event", help="IVORN, e.g. ivo://Gaia16aye"),
-           token: str = typer.Option(..., "--token", envvar="CPCS_TOKEN"), mjd: float = typer.Option(...),
-           exptime: float = 1.0, match_dist: float = 2.0, force_filter: str = "no", dry_run: bool = False,
-           url: str = typer.Option("http://127.0.0.1:8080", envvar="CPCS_URL")) -> None:
-    """Upload a catalogue like the manual's curl line and print the answer."""
-    from services.client import post_upload
+           token: str = typer.Option(..., "--token", envvar="CPCS_TOKEN"),
+           mjd: float = typer.Option(None, help="MJD of mid-exposure (default: from the file's header)"),
+           exptime: float = typer.Option(None, help="exposure [s] (default: from the file's header)"),
+           match_dist: float = typer.Option(None, help="matching radius [arcsec] (default: automatic)"),
+           force_filter: str = "no", filter_name: str = typer.Option(None, "--filter", help="the observation's filter"),
+           comment: str = "",
+           store: bool = typer.Option(False, "--store/--dry-run", help="store the point (default: a dry run)"),
+           json_out: bool = typer.Option(False, "--json", help="print the server's JSON answer"),
+           url: str = typer.Option(None, help="the server (default: the running stack's)")) -> None:
+    """Upload a catalogue or FITS image like the manual's curl line and say what came of it."""
+    from services.client import post_upload, summary
 
-    status, text = post_upload(url, catalogue, event=event, token=token, mjd=mjd, exptime_s=exptime,
-                               match_dist_arcsec=match_dist, force_filter=force_filter, dry_run=dry_run)
-    typer.echo(text)
+    if not catalogue.is_file():
+        raise FileNotFoundError(f"there is no file {catalogue}")
+    status, text = post_upload(url or server_url(), catalogue, event=event, token=token, mjd=mjd, exptime_s=exptime,
+                               match_dist_arcsec=match_dist, force_filter=force_filter, dry_run=not store,
+                               declared_filter=filter_name, comment=comment)
+    typer.echo(text if json_out else f"{catalogue.name}: {summary(status, text)}")
     raise typer.Exit(0 if status < 400 else 1)
+
+
+@app.command()
+def watch(folder: Path, event: str = typer.Option(..., "--event", help="IVORN of the event the files observe"),
+          token: str = typer.Option(..., "--token", envvar="CPCS_TOKEN"),
+          store: bool = typer.Option(False, "--store/--dry-run", help="store the points (default: dry runs)"),
+          match_dist: float = typer.Option(None, help="matching radius [arcsec] (default: automatic)"),
+          force_filter: str = "no", mjd: float = typer.Option(None, help="MJD for files without one in the header"),
+          interval: float = typer.Option(5.0, help="seconds between looks at the folder"),
+          once: bool = typer.Option(False, "--once", help="send what is there now, then stop"),
+          url: str = typer.Option(None, help="the server (default: the running stack's)")) -> None:
+    """Upload each new catalogue or image that appears in FOLDER, once (a journal in the folder remembers
+    what was sent across restarts), retrying while the server is unreachable."""
+    from services.watch import Options
+    from services.watch import watch as watch_folder
+
+    options = Options(url=url or server_url(), token=token, event=event, store=store, match_dist_arcsec=match_dist,
+                      force_filter=force_filter, mjd=mjd)
+    tally = watch_folder(folder, options, once=once, interval_s=interval, echo=typer.echo)
+    raise typer.Exit(0 if tally.failed == 0 else 1)
 
 
 @app.command()
@@ -86,7 +130,7 @@ def recalibrate(point: list[int] = typer.Option([], "--point", help="follow-up i
                 apply: bool = typer.Option(False, "--apply", help="store the new calibrations (default: dry run)"),
                 reason: str = typer.Option("", help="why, kept with the history"),
                 token: str = typer.Option(..., "--token", envvar="CPCS_ADMIN_TOKEN"),
-                url: str = typer.Option("http://127.0.0.1:8080", envvar="CPCS_URL"),
+                url: str = typer.Option(None, help="the server (default: the running stack's)"),
                 wait_s: float = typer.Option(120.0, help="how long to wait for the outcomes")) -> None:
     """Recalibrate stored points from their original uploads: a dry run first, --apply to store."""
     import time
@@ -96,6 +140,7 @@ def recalibrate(point: list[int] = typer.Option([], "--point", help="follow-up i
     overrides = dict(item.split("=", 1) for item in param if "=" in item)
     body = {"followup_ids": point, "event": event, "observatory_id": observatory, "mjd_min": mjd_min,
             "mjd_max": mjd_max, "params": overrides, "dry_run": not apply, "reason": reason}
+    url = url or server_url()
     status, report = admin_call(url, token, "POST", "/api/v1/admin/recalibrations", body)
     if status >= 400:
         typer.echo(report.get("error", report), err=True)
@@ -150,8 +195,29 @@ def simulate(out: Path = typer.Option(Path("sim"), help="output prefix: OUT.fits
                f"RA {truth['event_ra_deg']:.6f}, Dec {truth['event_dec_deg']:.6f}")
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Run a command; outside ``cpcs up`` the running stack's settings (``.run/settings.env``) apply, and
+    an error ends in one line (``CPCS_DEBUG=1`` shows the traceback)."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "up":
+        runfile.apply(runfile.run_dir())
+    try:
+        app(args=args, prog_name="cpcs")
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        if os.environ.get("CPCS_DEBUG"):
+            raise
+        print(f"cpcs: {one_line(exc)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one sentence: its message (the first line), or its kind when it has none."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ import os
 import signal
 from pathlib import Path
 
-from services import launcher
-from shared.messaging import wait_for_consumers
+from services import launcher, runfile
+from shared.messaging import service_queues, wait_for_consumers
 
 
 def _pid_dir(run_dir: Path) -> Path:
@@ -39,39 +39,93 @@ def stop_local(*, run_dir: Path, include_database: bool = True) -> None:
         pid_file.unlink()
 
 
-def service_queues(exchange: str) -> list[str]:
-    return [f"{exchange}.ingest", f"{exchange}.calibration", f"{exchange}.calibration.plots",
-            f"{exchange}.lightcurve", f"{exchange}.astrometry", f"{exchange}.photometry"]
+class LocalError(RuntimeError):
+    """``cpcs up`` cannot start as asked; the message is one line saying what to do."""
 
 
-def start_local(*, run_dir: Path, mongo_port: int) -> None:
+def _our_database(run_dir: Path) -> bool:
+    pid_file = _pid_dir(run_dir) / "mongo.pid"
+    try:
+        return _alive(int(pid_file.read_text().strip()))
+    except (OSError, ValueError):
+        return False
+
+
+def local_environment(*, mongo_port: int, ingest_port: int, lightcurve_port: int,
+                      environ: dict[str, str]) -> dict[str, str]:
+    """The ``CPCS_*`` values the local stack runs with: every URL derived from the ports given, unless
+    the environment sets it explicitly."""
+    derived = {"CPCS_MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}", "CPCS_INGEST_PORT": str(ingest_port),
+               "CPCS_LIGHTCURVE_PORT": str(lightcurve_port), "CPCS_PUBLIC_URL": f"http://127.0.0.1:{ingest_port}",
+               "CPCS_LIGHTCURVE_URL": f"http://127.0.0.1:{lightcurve_port}"}
+    return {**derived, **{k: v for k, v in environ.items() if k in derived}}
+
+
+#: The services without HTTP of their own serve /metrics, /healthz and /readyz on metrics_base + offset.
+METRICS_OFFSETS = {"calibration": 0, "astrometry": 1, "photometry": 2}
+
+
+def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, lightcurve_port: int = 8081,
+                adopt_database: bool = False, metrics_base: int = 9181) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     logs, pids = run_dir / "logs", _pid_dir(run_dir)
+    os.environ.update(local_environment(mongo_port=mongo_port, ingest_port=ingest_port,
+                                        lightcurve_port=lightcurve_port, environ=dict(os.environ)))
+    settings = launcher.SystemSettings.build(("ingest", "lightcurve"))  # refuses a bad setting before anything starts
+    for port, what in ((settings.ingest_port, "ingest"), (settings.lightcurve_port, "lightcurve")):
+        if launcher.port_open("127.0.0.1", port) and not runfile.running(run_dir):
+            raise LocalError(f"port {port} for {what} is taken by another program: stop it or choose another "
+                             f"port (--{what}-port)")
     print(f"RabbitMQ: {launcher.ensure_rabbitmq()}")
     print(f"astrometry.net: {launcher.ensure_astrometry_net()}")
-    os.environ.setdefault("CPCS_MONGO_URL", f"mongodb://127.0.0.1:{mongo_port}")
-    settings = launcher.SystemSettings.build(("ingest", "lightcurve"))  # refuses a bad setting before anything starts
     processes = launcher.Processes()
-    if launcher.port_open("127.0.0.1", mongo_port):
-        print(f"database server: already answering on port {mongo_port}")
+    if _our_database(run_dir):
+        print(f"database server: the one this run directory started, on port {mongo_port}")
+    elif launcher.port_open("127.0.0.1", mongo_port):
+        if not adopt_database:
+            raise LocalError(f"a database server this run did not start is answering on port {mongo_port}: stop "
+                             f"it, choose another --mongo-port, or pass --adopt-database to use it")
+        print(f"database server: adopting the one already answering on port {mongo_port}")
     else:
         launcher.start_mongo(processes, data_dir=run_dir / "mongo", port=mongo_port, log_dir=logs)
         print(f"database server: nx-27017 started on port {mongo_port} (data in {run_dir / 'mongo'})")
     stop_local(run_dir=run_dir, include_database=False)
+    metrics = {name: metrics_base + offset for name, offset in METRICS_OFFSETS.items()}
     for name in launcher.SERVICES:
-        launcher.start_service(processes, name, env=dict(os.environ), log_dir=logs)
+        env = dict(os.environ)
+        if name in metrics:
+            env.setdefault("CPCS_METRICS_PORT", str(metrics[name]))
+        launcher.start_service(processes, name, env=env, log_dir=logs)
     for name, proc in processes.procs.items():
         (pids / f"{name}.pid").write_text(str(proc.pid))
     launcher.wait_healthy(f"http://127.0.0.1:{settings.ingest_port}")
     launcher.wait_healthy(f"http://127.0.0.1:{settings.lightcurve_port}")
     asyncio.run(wait_for_consumers(settings.amqp_url.get_secret_value(), service_queues(settings.exchange)))
+    written = runfile.write(run_dir, {**launcher.SystemSettings.build(("ingest", "lightcurve")).environment(),
+                                      "CPCS_MONGO_PORT": str(mongo_port)})
     from services.demo import load_demo
 
     info = asyncio.run(load_demo(out_dir=run_dir / "demo"))
-    print(f"\nAll five services are running (logs in {logs}). Open {settings.public_url}/\n")
+    print(f"\nAll five services are running (logs in {logs}; settings in {written}). "
+          f"Open {settings.public_url}/\n")
     for key, value in info.items():
         print(f"  {key}: {value}")
+    endpoints = [f"{settings.public_url}/metrics", f"http://127.0.0.1:{settings.lightcurve_port}/metrics",
+                 *(f"http://127.0.0.1:{port}/metrics" for port in metrics.values())]
+    print(f"\nMetrics (Prometheus): {', '.join(endpoints)}; readiness: the same hosts' /readyz")
     print(f"\nTry the manual's curl line:\n  curl -F matchDist=2 -F EventID='{info['event']}' "
           f"-F sexCat=\"@{info['catalogue']};filename=test.cat\" -F \"hashtag={info['token']}\" "
           f"-F \"MJD={info['mjd']}\" -F expTime=1 -F noPlot=1 -F forceFilter=no -F dryRun=1 "
-          f"-F outputFormat=json \"{settings.public_url}/cgi/upload\"\n\nStop everything with: make down")
+          f"-F outputFormat=json \"{settings.public_url}/cgi/upload\"\n\n"
+          f"Online reference catalogues (VizieR, Gaia, PanSTARRS, SDSS) are {_online_state()}.\n"
+          f"Stop everything with: make down")
+
+
+def _online_state() -> str:
+    from shared.refcat.archives import OnlineSettings
+
+    enabled = sorted(OnlineSettings().enabled)
+    if enabled:
+        return f"ON for {', '.join(enabled)} (CPCS_REFCAT_ONLINE): fields not in the store are fetched"
+    return ("OFF (the default): on a machine with internet, set CPCS_REFCAT_ONLINE=all (or survey names) "
+            "before make up to fetch fields that are not in the store")

@@ -12,6 +12,7 @@ from shared.contracts import ImageReceivedV1, ObservationFailedV1, ObservationRe
 from shared.db import make_client
 from shared.fitsimage import ObservationHeader
 from shared.messaging import Broker
+from shared.ops import Ops, serving
 from shared.pools import process_pool
 
 
@@ -69,8 +70,10 @@ async def running_image_stage(settings, stage: str, routing_key: str, build):
     await broker.start()
     routes = dict(handler) if isinstance(handler, dict) else {routing_key: handler}
     await broker.subscribe(f"{settings.exchange}.{stage}", routes)
+    ops = Ops(stage, client[settings.mongo_db], broker)
     try:
-        yield deps
+        async with serving(ops, settings.metrics_host, settings.metrics_port):
+            yield deps
     finally:
         await broker.close()
         executor.shutdown(wait=False, cancel_futures=True)

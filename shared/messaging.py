@@ -4,6 +4,11 @@ One durable topic exchange; a durable queue per consumer; persistent messages; p
 confirms; prefetch; a dead-letter exchange and queue; bounded retries. A delivery is
 acknowledged only after its handler returned (its result stored) and the messages it
 returned were published and confirmed.
+
+Each delivery is handled with its correlation id in ``shared.observability.CORRELATION_ID`` (so every
+log line of the work carries it), timed into the stage-latency histogram and counted by outcome.
+``close()`` drains first: the consumers are cancelled, the deliveries in hand are finished and
+acknowledged (up to ``drain_timeout_s``), then the connection closes (a SIGTERM loses no work).
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
+from shared import observability as obs
 from shared.contracts import REGISTRY, Message
 from shared.errors import PermanentError
 
@@ -46,17 +52,44 @@ class Broker:
     """Publisher and consumer on one connection; built once by a service's composition root."""
 
     def __init__(self, url: str, exchange: str, *, prefetch: int = 8, max_retries: int = 3,
-                 retry_delay_s: float = 0.5):
+                 retry_delay_s: float = 0.5, service: str | None = None, drain_timeout_s: float = 30.0):
         self.url, self.exchange_name = url, exchange
         self.prefetch, self.max_retries, self.retry_delay_s = prefetch, max_retries, retry_delay_s
         self.dead_letter_queue = f"{exchange}.dead-letter"
+        self.service = service or obs.service_name()
+        self.drain_timeout_s = drain_timeout_s
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._consumers: list[tuple[aio_pika.abc.AbstractQueue, str]] = []
+        self._in_hand: set[asyncio.Task] = set()
+        self.queues: list[str] = []  # the durable queues this broker consumes from (readiness)
 
     @classmethod
     def from_settings(cls, settings) -> Broker:
-        """The broker a service's settings describe (``shared.settings.Settings``)."""
+        """The broker a service's settings describe (``shared.settings.Settings``); the service's name (for
+        metrics) is its settings model's (``CalibrationSettings`` -> ``calibration``)."""
+        name = type(settings).__name__.removesuffix("Settings").lower() or None
         return cls(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
-                   max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s)
+                   max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s, service=name)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection to the broker is up now (a robust connection reconnects by itself)."""
+        connection = self._connection
+        return connection is not None and not connection.is_closed and not self._channel.is_closed
+
+    async def consumers_attached(self) -> dict[str, int]:
+        """Consumers of each of this broker's durable queues, as the broker counts them."""
+        return {name: (await self.queue_state(name))[1] for name in self.queues}
+
+    async def queue_state(self, name: str) -> tuple[int, int]:
+        """(messages waiting, consumers) of a queue, asked of the broker on a channel of its own."""
+        channel = await self._connection.channel()
+        try:
+            result = (await channel.declare_queue(name, passive=True)).declaration_result
+            return result.message_count, result.consumer_count
+        finally:
+            if not channel.is_closed:
+                await channel.close()
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url)
@@ -69,14 +102,36 @@ class Broker:
         dlq = await self._channel.declare_queue(self.dead_letter_queue, durable=True)
         await dlq.bind(self._dlx)
 
+    async def drain(self) -> None:
+        """Stop taking deliveries and finish (and acknowledge) those in hand, for ``drain_timeout_s`` at most;
+        what is still unfinished then is left unacknowledged, and the broker redelivers it."""
+        for queue, tag in self._consumers:
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+        self._consumers.clear()
+        if self._in_hand:
+            log.info("finishing %d message(s) in hand before stopping", len(self._in_hand))
+            await asyncio.wait(set(self._in_hand), timeout=self.drain_timeout_s)
+
     async def close(self) -> None:
         if self._connection is not None:
+            await self.drain()
             await self._connection.close()
             self._connection = None
 
     async def publish(self, message: Message, *, correlation_id: str | None = None) -> None:
         await self.publish_bytes(message.routing_key, message.model_dump_json().encode(),
                                  correlation_id=correlation_id, content_type="application/json")
+        self._observe_outcome(message)
+
+    def _observe_outcome(self, message: Message) -> None:
+        """Count (and log) an observation's outcome when this service publishes it."""
+        if message.routing_key == "observation.calibrated.v1":
+            obs.OUTCOMES.labels(self.service, "calibrated", "calibration", "").inc()
+        elif message.routing_key == "observation.failed.v1":
+            reason, stage = str(getattr(message, "reason", "")), str(getattr(message, "stage", ""))
+            obs.OUTCOMES.labels(self.service, "failed", stage, obs.reason_kind(reason)).inc()
+            log.warning("observation %s failed at %s: %s", getattr(message, "observation_id", "?"), stage, reason)
 
     async def publish_bytes(self, routing_key: str, body: bytes, *, headers: dict | None = None,
                             correlation_id: str | None = None, reply_to: str | None = None,
@@ -115,14 +170,27 @@ class Broker:
         for key in routing_keys:
             await declared.bind(self._exchange, routing_key=key)
         async def on_message(delivery: AbstractIncomingMessage) -> None:
-            await self._process(declared.name, delivery, handler)
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_hand.add(task)
+            try:
+                await self._process(declared.name, delivery, handler)
+            finally:
+                if task is not None:
+                    self._in_hand.discard(task)
 
-        await declared.consume(on_message)
+        tag = await declared.consume(on_message)
+        self._consumers.append((declared, tag))
+        if queue is not None:
+            self.queues.append(declared.name)
         return declared.name
 
     async def _process(self, queue: str, delivery: AbstractIncomingMessage, handler: RawHandler) -> None:
+        key = _routing_key(delivery)
+        obs.CORRELATION_ID.set(delivery.correlation_id or "-")
+        start = asyncio.get_running_loop().time()
         try:
-            await handler(delivery)
+            await obs.timed(self.service, key, lambda: handler(delivery))
         except PermanentError as exc:
             log.warning("dead-lettering a message from %s: %s", queue, exc)
             await self._dead_letter(queue, delivery, str(exc))
@@ -135,6 +203,9 @@ class Broker:
             await self._retry(queue, delivery, exc)
             return
         await delivery.ack()
+        obs.MESSAGES.labels(self.service, key, "ack").inc()
+        if not queue.startswith("amq."):  # not the per-process reply queues: they would double every line
+            log.info("handled %s in %.0f ms", key, 1000 * (asyncio.get_running_loop().time() - start))
 
     async def _retry(self, queue: str, delivery: AbstractIncomingMessage, exc: Exception) -> None:
         retries = int((delivery.headers or {}).get(RETRIES_HEADER, 0))
@@ -144,6 +215,7 @@ class Broker:
             await self._dead_letter(queue, delivery, f"failed after {retries} retries: {reason}")
             return
         log.warning("retrying a message from %s (%d/%d): %s", queue, retries + 1, self.max_retries, reason)
+        obs.MESSAGES.labels(self.service, _routing_key(delivery), "retry").inc()
         await asyncio.sleep(self.retry_delay_s * 2**retries)
         headers = {**(delivery.headers or {}), RETRIES_HEADER: retries + 1,
                    ORIGINAL_KEY_HEADER: _routing_key(delivery)}
@@ -155,6 +227,14 @@ class Broker:
                    ORIGINAL_KEY_HEADER: _routing_key(delivery)}
         await self._dlx.publish(_copy(delivery, headers), routing_key=_routing_key(delivery))
         await delivery.ack()
+        obs.MESSAGES.labels(self.service, _routing_key(delivery), "dead_letter").inc()
+        obs.DEAD_LETTERS.labels(self.service, queue).inc()
+
+
+def service_queues(exchange: str) -> list[str]:
+    """The durable queue of every service consumer on ``exchange``."""
+    return [f"{exchange}.ingest", f"{exchange}.calibration", f"{exchange}.calibration.plots",
+            f"{exchange}.lightcurve", f"{exchange}.astrometry", f"{exchange}.photometry"]
 
 
 def _routing_key(delivery: AbstractIncomingMessage) -> str:

@@ -13,17 +13,15 @@ from typing import TypeVar
 
 from pydantic_settings import BaseSettings
 
+from shared import observability
 from shared.settings import SettingsError, load
 
 S = TypeVar("S", bound=BaseSettings)
 
 
-def configure_logging(service: str) -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiormq").setLevel(logging.WARNING)
-    logging.getLogger("aio_pika").setLevel(logging.WARNING)
-    logging.getLogger("pymongo").setLevel(logging.WARNING)
+def configure_logging(service: str, log_format: str = "text") -> None:
+    """Text lines with the correlation id, or JSON lines (``CPCS_LOG_FORMAT=json``)."""
+    observability.configure_logging(service, json_lines=log_format == "json")
 
 
 async def serve_until_stopped(running: AbstractAsyncContextManager) -> None:
@@ -56,4 +54,5 @@ def run(service: str, model: type[S], build: Callable[[S], AbstractAsyncContextM
         os.environ.setdefault(var, "1")
     configure_logging(service)
     settings = read_settings(service, model)
+    configure_logging(service, getattr(settings, "log_format", "text"))
     asyncio.run(serve_until_stopped(build(settings)))

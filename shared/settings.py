@@ -19,7 +19,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,9 +53,13 @@ class DatabaseSettings(_Base):
 
 
 class ServiceSettings(BusSettings, DatabaseSettings):
-    """What every service has: the broker, the database and its process pool."""
+    """What every service has: the broker, the database, its process pool, its log format, and (for the
+    services without HTTP of their own) where its ``/metrics``, ``/healthz`` and ``/readyz`` are served."""
 
     process_workers: int = 1
+    log_format: Literal["text", "json"] = "text"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
 
 def load(model: type[BaseSettings], **values: Any) -> Any:

@@ -11,6 +11,7 @@ from services.calibration.settings import CalibrationSettings
 from services.calibration.store import INDEXES, CalibrationStore
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
+from shared.ops import Ops, serving
 from shared.pools import lower_priority, process_pool
 from shared.refcat.providers import ReferenceSource
 from shared.refcat.store import RefcatStore
@@ -43,7 +44,8 @@ async def running(settings: CalibrationSettings):
     await broker.subscribe(f"{settings.exchange}.calibration.plots", {
         "observation.calibrated.v1": plotter.on_outcome, "observation.failed.v1": plotter.on_outcome})
     try:
-        yield deps
+        async with serving(Ops("calibration", db, broker), settings.metrics_host, settings.metrics_port):
+            yield deps
     finally:
         await broker.close()
         executor.shutdown(wait=False, cancel_futures=True)

@@ -18,8 +18,9 @@ from services.ingest.usecases.recalibrations import Recalibrations
 from services.ingest.usecases.uploads import Uploads
 from services.ingest.voevents import wiring as voevents
 from services.ingest.voevents.http import VOEVENTS
+from shared import ops
 from shared.db import ensure_indexes, make_client
-from shared.messaging import Broker
+from shared.messaging import Broker, service_queues
 
 RESULT_KEYS = ("observation.calibrated.v1", "observation.failed.v1")
 FEEDS = web.AppKey("voevent_feeds", voevents.Voevents)
@@ -38,7 +39,8 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None) -> web.Application:
+def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None,
+             operations: ops.Ops | None = None) -> web.Application:
     app = web.Application(client_max_size=int(deps.settings.max_upload_mb * 1024 * 1024) + 65536)
     app[DEPS] = deps
     web_pages.setup(app, deps.settings)
@@ -52,6 +54,8 @@ def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None) -> web.A
     app[http_admin.RECALIBRATIONS] = Recalibrations(deps.store, deps.publish)
     app.add_routes(pages.routes)
     app.router.add_get("/healthz", healthz)
+    if operations is not None:
+        ops.add_routes(app, operations)
     return app
 
 
@@ -77,7 +81,9 @@ async def running(settings: IngestSettings):
     await broker.subscribe_raw(f"{settings.exchange}.ingest.intake", [INTAKE_KEY, voevents.ROUTING_KEY],
                                voevents.intake_router(intake.on_submission, alerts.intake.on_delivery))
     alerts.start_feeds()
-    runner = web.AppRunner(make_app(deps, alerts), access_log=None)
+    operations = ops.Ops("ingest", db, broker, sample_queues=[*service_queues(settings.exchange),
+                                                             broker.dead_letter_queue])
+    runner = web.AppRunner(make_app(deps, alerts, operations), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.ingest_port).start()
     try:

@@ -22,10 +22,16 @@ from services.ingest.voevents.http import post_voevent
 routes = web.RouteTableDef()
 
 
+#: The Authorization schemes a token may come in: ``Bearer`` (OAuth style), ``Token`` (BHTOM, TOM Toolkit,
+#: Django REST framework) and ``token`` (SkyPortal); the scheme's case does not matter.
+TOKEN_SCHEMES = ("bearer", "token")
+
+
 def bearer(request: web.Request, fields: dict | None = None) -> str:
-    auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
+    """The token of a REST call: from ``Authorization: Bearer|Token <t>``, else the form, query or cookie."""
+    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() in TOKEN_SCHEMES and value.strip():
+        return value.strip()
     return token_from(request, fields)
 
 

@@ -11,6 +11,7 @@ from services.lightcurve.handlers import PointKeeper
 from services.lightcurve.http import make_app
 from services.lightcurve.settings import LightcurveSettings
 from services.lightcurve.store import INDEXES, LightcurveStore
+from shared import ops
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 
@@ -35,7 +36,9 @@ async def running(settings: LightcurveSettings):
         "event.updated.v1": store.copies.on_event_message})
     if await store.copies.count() == 0:
         log.info("no events known yet: if this database had events before, run 'cpcs republish-events'")
-    runner = web.AppRunner(make_app(store, settings), access_log=None)
+    app = make_app(store, settings)
+    ops.add_routes(app, ops.Ops("lightcurve", db, broker))
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.lightcurve_port).start()
     try:

@@ -1,5 +1,6 @@
 """Ingest's layers, read from the source: the use cases know no HTTP, and no module outside the one
-mapping (``answers``) and the rendering (``http_render``) writes an HTTP error status of its own."""
+mapping (``answers``) and the rendering (``http_render``, and ``web/errors`` for the pages) writes an
+HTTP error status of its own."""
 from __future__ import annotations
 
 import ast
@@ -7,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 INGEST = ROOT / "services" / "ingest"
-MAPPING = {"answers.py", "http_render.py"}
+MAPPING = {"answers.py", "http_render.py", "web/errors.py"}
 #: Answers that are no refused request: the health check reports a database it cannot reach.
 NOT_AN_ERROR = {("app.py", "healthz")}
 GONE = {"UploadRefused", "PacketRefused"}

@@ -22,7 +22,7 @@ from shared.ownership import (
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The composition and command-line layer: it builds and runs the services, so it may import them.
-COMPOSITION = {"cli.py", "launcher.py", "local.py", "demo.py", "client.py", "__init__.py"}
+COMPOSITION = {"cli.py", "launcher.py", "local.py", "runfile.py", "demo.py", "client.py", "watch.py", "__init__.py"}
 DB_METHODS = {"command", "client", "name", "get_collection", "list_collection_names", "drop_collection",
               "create_collection", "aggregate", "watch", "with_options", "codec_options", "read_preference",
               "write_concern", "read_concern", "dereference", "cursor_command", "validate_collection"}

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic_settings import BaseSettings
 
 from services.astrometry.science import AstrometryParams
 from services.astrometry.settings import AstrometrySettings
@@ -27,7 +28,11 @@ DOCUMENTED = {
     "CPCS_HTTP_HOST": "ingest,lightcurve", "CPCS_INGEST_PORT": "ingest", "CPCS_PUBLIC_URL": "ingest",
     "CPCS_LIGHTCURVE_URL": "ingest", "CPCS_UPLOAD_WAIT_S": "ingest", "CPCS_MAX_UPLOAD_MB": "ingest",
     "CPCS_ADMIN_TOKEN": "ingest", "CPCS_LIGHTCURVE_PORT": "lightcurve", "CPCS_REFCAT_MARGIN_ARCMIN": "calibration",
+    "CPCS_SESSION_SECRET": "ingest", "CPCS_SESSION_MAX_AGE_S": "ingest", "CPCS_LOG_FORMAT": "*",
+    "CPCS_METRICS_PORT": "*", "CPCS_METRICS_HOST": "*",
 }
+#: Read by the ``cpcs`` command itself, not by a service.
+COMMAND_LINE = {"CPCS_TOKEN", "CPCS_URL", "CPCS_RUN_DIR", "CPCS_DEBUG"}
 
 
 @pytest.fixture(autouse=True)
@@ -96,11 +101,24 @@ def test_every_documented_variable_is_read_by_the_service_the_readme_names():
         field = var.removeprefix("CPCS_").lower()
         readers = {name for name, model in models.items() if field in model.model_fields}
         assert readers == (set(models) if reader == "*" else set(reader.split(","))), var
-    named = {word.strip("`,.()") for word in readme.split() if word.strip("`,.()").startswith("CPCS_")} - {"CPCS_"}
+    words = {word.strip("`,.()").split("=")[0] for word in readme.split()}
+    named = {word for word in words if word.startswith("CPCS_")} - {"CPCS_"}
     # groups with their own prefix and the parameter sets have their own tests; the CLI reads its two itself
     own_tests = ("CPCS_TEST_", "CPCS_VOEVENT_", "CPCS_REFCAT_", "CPCS_CALIBRATION_", "CPCS_ASTROMETRY_",
                  "CPCS_PHOTOMETRY_")
-    assert {v for v in named if not v.startswith(own_tests)} <= set(DOCUMENTED) | {"CPCS_TOKEN", "CPCS_URL"}
+    assert {v for v in named if not v.startswith(own_tests)} <= set(DOCUMENTED) | COMMAND_LINE
+
+
+def test_every_flat_setting_of_every_service_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for name in SETTINGS_MODELS:
+        for field, info in settings_model(name).model_fields.items():
+            kind = info.annotation
+            if isinstance(kind, type) and issubclass(kind, BaseSettings):
+                continue  # a group with its own prefix (CPCS_VOEVENT_, CPCS_REFCAT_): its own test
+            if field == "params":
+                continue  # the parameter sets: CPCS_<SET>_PARAMS and CPCS_<SET>_<NAME>, tested with them
+            assert f"`CPCS_{field.upper()}`" in readme, (name, field)
 
 
 @pytest.mark.parametrize(("model", "var", "value", "words"), [

@@ -8,7 +8,16 @@ import uuid
 from dataclasses import dataclass
 
 from services.ingest import checks
-from services.ingest.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound, Refused, TooLarge
+from services.ingest.errors import (
+    Conflict,
+    Forbidden,
+    IngestError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    Refused,
+    TooLarge,
+)
 from services.ingest.images import ImageIntake, inspect_image, upload_values
 from services.ingest.results import ResultWaiters
 from services.ingest.store import IngestStore, now
@@ -24,6 +33,7 @@ from shared.contracts import (
 )
 from shared.db import next_sequence
 from shared.fitsimage import ImageRefused
+from shared.observability import UPLOADS
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,16 @@ class Uploads:
         self.store, self.publish, self.max_bytes = store, publish, max_bytes
 
     async def accept(self, req: UploadRequest, correlation_id: str | None = None) -> Accepted:
+        """Check, store and publish an upload (counted in ``cpcs_uploads_total`` by outcome)."""
+        try:
+            accepted = await self._accept(req, correlation_id)
+        except IngestError as exc:
+            UPLOADS.labels(type(exc).__name__).inc()
+            raise
+        UPLOADS.labels("accepted").inc()
+        return accepted
+
+    async def _accept(self, req: UploadRequest, correlation_id: str | None) -> Accepted:
         observatory = await self._authorise(req.token)
         event = await self.store.find_event(req.event_ivorn)
         if event is None:

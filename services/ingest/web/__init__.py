@@ -14,6 +14,10 @@ from services.ingest.settings import IngestSettings
 from services.ingest.web import admin, lists, manual, observatory_page, render, session
 
 STATIC = Path(__file__).with_name("static")
+#: The pages' own route tables (added by ``setup``).
+PAGE_TABLES = (lists.routes, observatory_page.routes, admin.routes, manual.routes)
+#: The route tables of the pages (the login's are added by ``session.setup``).
+ROUTE_TABLES = (session.routes, *PAGE_TABLES)
 
 
 def setup(app: web.Application, settings: IngestSettings) -> None:
@@ -21,9 +25,10 @@ def setup(app: web.Application, settings: IngestSettings) -> None:
     session.setup(app, secret=secret, secure=settings.public_url.startswith("https://"),
                   max_age_s=settings.session_max_age_s)
     render.setup(app)
-    manual.add_static_routes(app)  # /static/plotly.min.js, /static/swagger-ui/: before the /static folder
-    app.router.add_static("/static", STATIC, name="static", append_version=False)
     # Before the forward of the light-curve paths (added later by the app): these pages answer browsers,
-    # and forward ``format=json`` themselves.
-    for table in (lists.routes, observatory_page.routes, admin.routes, manual.routes):
+    # and forward ``format=json`` themselves. Before the /static folder too, which would otherwise answer
+    # /static/plotly.min.js (with 404).
+    for table in PAGE_TABLES:
         app.add_routes(table)
+    app.router.add_static("/static/swagger-ui", manual.SWAGGER_UI, name="swagger-ui", append_version=False)
+    app.router.add_static("/static", STATIC, name="static", append_version=False)

@@ -33,11 +33,7 @@ async def api_docs(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("api_docs.html", request, {})
 
 
+@routes.get("/static/plotly.min.js")
 async def plotly_js(request: web.Request) -> web.StreamResponse:
+    """The ``plotly`` package's bundled plotly.min.js, for the pages' plots."""
     return web.FileResponse(PLOTLY_JS, headers=_CACHE)
-
-
-def add_static_routes(app: web.Application) -> None:
-    """Before the ``/static`` folder: its prefix would otherwise answer these paths (with 404)."""
-    app.router.add_get("/static/plotly.min.js", plotly_js, name="plotly")
-    app.router.add_static("/static/swagger-ui", SWAGGER_UI, name="swagger-ui", append_version=False)

@@ -12,6 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from functools import wraps
+from urllib.parse import quote
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -20,8 +21,9 @@ from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from services.ingest.deps import DEPS
-from services.ingest.errors import NotAuthenticated
+from services.ingest.errors import Forbidden, NotAuthenticated
 from services.ingest.usecases.access import authenticate
+from services.ingest.web.errors import page, refusals_as_pages, see_other
 
 COOKIE = "cpcs_session"
 routes = web.RouteTableDef()
@@ -54,6 +56,7 @@ def setup(app: web.Application, *, secret: str | None, secure: bool, max_age_s: 
     storage = EncryptedCookieStorage(session_key(secret), cookie_name=COOKIE,
                                      httponly=True, samesite="Lax", secure=secure, max_age=max_age_s)
     setup_session(app, storage)
+    app.middlewares.append(refusals_as_pages)
     app.add_routes(routes)
 
 
@@ -75,12 +78,11 @@ async def csrf_token(request: web.Request) -> str:
 
 
 async def check_csrf(request: web.Request, form) -> None:
-    """403 unless the form's ``csrf_token`` is this session's."""
+    """``Forbidden`` (403) unless the form's ``csrf_token`` is this session's."""
     session = await get_session(request)
     expected, given = session.get("csrf", ""), form.get("csrf_token", "")
     if not expected or not isinstance(given, str) or not hmac.compare_digest(expected, given):
-        raise web.HTTPForbidden(text="the form's security token is missing or expired: reload the page and "
-                                     "send it again\n")
+        raise Forbidden("the form's security token is missing or expired: reload the page and send it again")
 
 
 def login_required(handler):
@@ -88,7 +90,7 @@ def login_required(handler):
     @wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
         if await current_user(request) is None:
-            raise web.HTTPSeeOther(f"/login?next={_local(str(request.rel_url))}")
+            raise see_other(f"/login?next={quote(_local(str(request.rel_url)), safe='')}")
         return await handler(request)
     return wrapper
 
@@ -113,9 +115,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         record = await authenticate(request.app[DEPS].store, token, unknown="this hashtag is not known")
     except NotAuthenticated as exc:
-        response = aiohttp_jinja2.render_template("login.html", request, {"next": target, "error": str(exc)})
-        response.set_status(401)
-        return response
+        return page(request, "login.html", {"next": target, "error": str(exc)}, refusal=exc)
     name = record.get("user") or ""
     if record.get("observatory_id") is not None:
         observatory = await request.app[DEPS].store.get_observatory(record["observatory_id"])
@@ -123,7 +123,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     session = await new_session(request)
     session.update({"token": token, "name": name or "admin", "observatory_id": record.get("observatory_id"),
                     "is_admin": bool(record.get("is_admin")), "csrf": secrets.token_urlsafe(24)})
-    raise web.HTTPSeeOther(target)
+    raise see_other(target)
 
 
 @routes.post("/logout")
@@ -132,7 +132,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     await check_csrf(request, form)
     session = await get_session(request)
     session.invalidate()
-    raise web.HTTPSeeOther("/")
+    raise see_other("/")
 
 
 def csrf_protected(handler):
