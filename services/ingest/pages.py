@@ -6,12 +6,12 @@ import astropy.units as u
 from aiohttp import web
 from astropy.coordinates import SkyCoord
 
-from services.ingest.answers import http_status
 from services.ingest.deps import DEPS
 from services.ingest.errors import IngestError, InvalidInput
 from services.ingest.usecases.access import authenticate
 from services.ingest.usecases.events import create_event
 from services.ingest.usecases.observations import delete_observation
+from services.ingest.web.errors import page as error_page
 from services.ingest.web.session import csrf_protected, current_user, login_required
 
 routes = web.RouteTableDef()
@@ -70,9 +70,8 @@ async def _token_record(request: web.Request) -> dict:
 
 
 def _refused(request: web.Request, template: str, exc: IngestError, form: dict) -> web.Response:
-    response = aiohttp_jinja2.render_template(template, request, {"error": str(exc), "form": form, "done": None})
-    response.set_status(http_status(exc))
-    return response
+    """The form again, with the reason and the status the error maps to."""
+    return error_page(request, template, {"error": str(exc), "form": form, "done": None}, refusal=exc)
 
 
 @routes.get("/newevent")

@@ -93,8 +93,9 @@ async def test_a_stored_upload_shows_in_the_lists_and_the_observatory_zero_point
         await page.locator("main table tbody").get_by_role("link").first.click()
         await expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Demo"))
         plot = page.locator("#zp-plot")
-        await expect(plot.locator(".main-svg").first).to_be_visible()  # drawn by Plotly
-        await expect(plot.locator(".scatterlayer .point")).to_have_count(1)
+        # drawn by Plotly (its 4 MB script may take a while to parse on a busy machine)
+        await expect(plot.locator(".main-svg").first).to_be_visible(timeout=30_000)
+        await expect(plot.locator(".scatterlayer .point")).to_have_count(1, timeout=30_000)
         await expect(page.locator("main table tbody tr").last).to_contain_text(f"{answer['zeropoint']:.3f}")
         await page.screenshot(path=str(tmp_path / "observatory.png"), full_page=True)
 
@@ -160,7 +161,7 @@ async def test_api_docs_show_the_operations(page, mongo_url, amqp_url, unique_na
     async with demo_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
         await page.goto(f"{running.url}/api/docs")
         operations = page.locator("#swagger-ui .opblock")
-        await expect(operations.first).to_be_visible()
+        await expect(operations.first).to_be_visible(timeout=30_000)
         assert await operations.count() > 20
         await expect(page.locator("#swagger-ui").get_by_role("link", name="/cgi/upload", exact=True)).to_be_visible()
         await page.screenshot(path=str(tmp_path / "api_docs.png"))

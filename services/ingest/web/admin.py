@@ -2,14 +2,13 @@
 observatory and its token (the CPCS ``/cgi/newuser``), the new token shown once."""
 from __future__ import annotations
 
-import aiohttp_jinja2
 from aiohttp import web
 
-from services.ingest.answers import http_status
 from services.ingest.deps import DEPS
 from services.ingest.errors import Forbidden, IngestError
 from services.ingest.usecases.access import authenticate, require_admin
 from services.ingest.usecases.observatories import create_observatory, observatories_with_tokens
+from services.ingest.web.errors import page
 from services.ingest.web.session import csrf_protected, current_user, login_required
 
 routes = web.RouteTableDef()
@@ -24,20 +23,16 @@ async def _admin_or_refusal(request: web.Request) -> web.Response | None:
             raise Forbidden(NOT_ADMIN)
         require_admin(await authenticate(request.app[DEPS].store, user.token), NOT_ADMIN)
     except IngestError as exc:
-        response = aiohttp_jinja2.render_template("admin_forbidden.html", request, {"reason": str(exc)})
-        response.set_status(http_status(exc))
-        return response
+        return page(request, "admin_forbidden.html", {"reason": str(exc)}, refusal=exc)
     return None
 
 
-async def _render(request: web.Request, *, created=None, error: str | None = None, form=None,
-                  status: int | None = None) -> web.Response:
+async def _render(request: web.Request, *, created=None, refusal: IngestError | None = None,
+                  form=None) -> web.Response:
     rows = await observatories_with_tokens(request.app[DEPS].store)
-    response = aiohttp_jinja2.render_template("admin_observatories.html", request, {
-        "rows": rows, "created": created, "error": error, "form": form or {}})
-    if status is not None:
-        response.set_status(status)
-    return response
+    return page(request, "admin_observatories.html", {
+        "rows": rows, "created": created, "error": str(refusal) if refusal else None, "form": form or {}},
+        refusal=refusal)
 
 
 @routes.get("/admin/observatories")
@@ -62,5 +57,5 @@ async def admin_create_observatory(request: web.Request) -> web.StreamResponse:
                                            allow_upload=form.get("allow_upload") == "1",
                                            allow_voevents=form.get("allow_voevents") == "1")
     except IngestError as exc:
-        return await _render(request, error=str(exc), form=fields, status=http_status(exc))
+        return await _render(request, refusal=exc, form=fields)
     return await _render(request, created=created)

@@ -15,10 +15,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from services.ingest import proxy
-from services.ingest.answers import http_status
 from services.ingest.deps import DEPS
 from services.ingest.errors import IngestError, InvalidInput, NotFound, Unavailable
 from services.ingest.usecases.observatories import observatory_rows
+from services.ingest.web.errors import page
 
 PER_PAGE = 20
 routes = web.RouteTableDef()
@@ -43,9 +43,7 @@ async def lightcurve_json(request: web.Request, path: str, params: dict[str, str
 
 def refusal_page(request: web.Request, exc: IngestError, title: str = "Not possible") -> web.Response:
     """A page with the reason of a refused request, with the status the error maps to."""
-    response = aiohttp_jinja2.render_template("list_error.html", request, {"title": title, "reason": str(exc)})
-    response.set_status(http_status(exc))
-    return response
+    return page(request, "list_error.html", {"title": title, "reason": str(exc)}, refusal=exc)
 
 
 @dataclass(frozen=True)
