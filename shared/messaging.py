@@ -52,12 +52,14 @@ class Broker:
     """Publisher and consumer on one connection; built once by a service's composition root."""
 
     def __init__(self, url: str, exchange: str, *, prefetch: int = 8, max_retries: int = 3,
-                 retry_delay_s: float = 0.5, service: str | None = None, drain_timeout_s: float = 30.0):
+                 retry_delay_s: float = 0.5, service: str | None = None, drain_timeout_s: float = 30.0,
+                 queue_type: str = "classic"):
         self.url, self.exchange_name = url, exchange
         self.prefetch, self.max_retries, self.retry_delay_s = prefetch, max_retries, retry_delay_s
         self.dead_letter_queue = f"{exchange}.dead-letter"
         self.service = service or obs.service_name()
         self.drain_timeout_s = drain_timeout_s
+        self.queue_type = queue_type  # "quorum": the durable queues are replicated quorum queues
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._consumers: list[tuple[aio_pika.abc.AbstractQueue, str]] = []
         self._in_hand: set[asyncio.Task] = set()
@@ -69,7 +71,8 @@ class Broker:
         metrics) is its settings model's (``CalibrationSettings`` -> ``calibration``)."""
         name = type(settings).__name__.removesuffix("Settings").lower() or None
         return cls(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
-                   max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s, service=name)
+                   max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s, service=name,
+                   queue_type=getattr(settings, "queue_type", "classic"))
 
     @property
     def connected(self) -> bool:
@@ -99,8 +102,12 @@ class Broker:
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
         self._dlx = await self._channel.declare_exchange(
             f"{self.exchange_name}.dlx", aio_pika.ExchangeType.FANOUT, durable=True)
-        dlq = await self._channel.declare_queue(self.dead_letter_queue, durable=True)
+        dlq = await self._channel.declare_queue(self.dead_letter_queue, durable=True, arguments=self._kind())
         await dlq.bind(self._dlx)
+
+    def _kind(self) -> dict:
+        """The queue-type argument of the durable queues (none for classic queues, as before)."""
+        return {"x-queue-type": "quorum"} if self.queue_type == "quorum" else {}
 
     async def drain(self) -> None:
         """Stop taking deliveries and finish (and acknowledge) those in hand, for ``drain_timeout_s`` at most;
@@ -166,7 +173,7 @@ class Broker:
             declared = await self._channel.declare_queue(exclusive=True, auto_delete=True)
         else:
             declared = await self._channel.declare_queue(
-                queue, durable=True, arguments={"x-dead-letter-exchange": f"{self.exchange_name}.dlx"})
+                queue, durable=True, arguments={"x-dead-letter-exchange": f"{self.exchange_name}.dlx", **self._kind()})
         for key in routing_keys:
             await declared.bind(self._exchange, routing_key=key)
         async def on_message(delivery: AbstractIncomingMessage) -> None:

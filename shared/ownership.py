@@ -21,14 +21,14 @@ OWNERS: dict[str, Owned] = {
     "ingest": Owned(
         collections=frozenset({"events", "event_aliases", "observatories", "tokens", "observations",
                                "upload_hashes", "recalibrations", "recalibration_results", "voevent_packets",
-                               "counters"}),
+                               "counters", "image_products"}),
         buckets=frozenset({"uploads", "scratch"})),
     "calibration": Owned(collections=frozenset({"calibrations", "calibration_history"}),
                          buckets=frozenset({"plots"})),
     "lightcurve": Owned(collections=frozenset({"points", "deleted_points", "alert_points", "lightcurve_events",
                                                "lightcurve_aliases"})),
     "astrometry": Owned(collections=frozenset()),
-    "photometry": Owned(collections=frozenset({"image_metadata"}), buckets=frozenset({"catalogues"})),
+    "photometry": Owned(collections=frozenset({"image_metadata"}), buckets=frozenset({"catalogues", "products"})),
 }
 
 #: Read-only access to another service's blobs, by the id a message carries (service -> buckets).
@@ -37,6 +37,7 @@ BLOB_READERS: dict[str, frozenset[str]] = {
     "photometry": frozenset({"uploads", "scratch"}),  # image.solved.v1 file_id
     "calibration": frozenset({"uploads", "scratch", "catalogues"}),  # upload.received.v1, catalogue.measured.v1
     "lightcurve": frozenset({"plots"}),  # /plots/{observation}.png, the plot of plot.rendered.v1
+    "ingest": frozenset({"products"}),  # image.products.v1: the downloads of /results/{observation}/...
 }
 
 #: The reference catalogue store's collections (``shared.refcat.store``) and who uses it.

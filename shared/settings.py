@@ -43,6 +43,7 @@ class BusSettings(_Base):
     prefetch: int = 8
     max_retries: int = 3
     retry_delay_s: float = 0.5
+    queue_type: Literal["classic", "quorum"] = "classic"  # quorum: replicated queues on a RabbitMQ cluster
 
 
 class DatabaseSettings(_Base):

@@ -10,6 +10,7 @@ import pytest
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):  # idle BLAS threads spinning slow a small machine
     os.environ.setdefault(_var, "1")
 # after the thread limits: what is imported from here on (numpy among it) reads them once, at import
+from tests.support import containers  # noqa: E402
 from tests.support.servers import EmbeddedMongo, amqp_url_from_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,12 +25,24 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def pytest_report_header(config) -> str:
+    engine = containers.engine_state()
+    return (f"database: {containers.choose('mongo', os.environ, engine)}, broker: "
+            f"{containers.choose('amqp', os.environ, engine)} (url = from the environment, container = "
+            f"testcontainers on the Docker engine, local = nx-27017 and RabbitMQ on 5672)")
+
+
 @pytest.fixture(scope="session")
 def mongo_url(tmp_path_factory) -> str:
-    """A MongoDB-protocol server: CPCS_TEST_MONGO_URL if set, else an embedded nx-27017 on a free port."""
-    url = os.environ.get("CPCS_TEST_MONGO_URL")
-    if url:
-        yield url
+    """A MongoDB-protocol server: CPCS_TEST_MONGO_URL if set; else real MongoDB in a container when a Docker
+    engine answers; else an embedded nx-27017 on a free port."""
+    choice = containers.choose("mongo", os.environ, containers.engine_state())
+    if choice == "url":
+        yield os.environ["CPCS_TEST_MONGO_URL"]
+        return
+    if choice == "container":
+        with containers.mongo_container() as url:
+            yield url
         return
     server = EmbeddedMongo(tmp_path_factory.mktemp("mongo"))
     server.start()
@@ -41,7 +54,13 @@ def mongo_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
-    return amqp_url_from_env()
+    """The broker: CPCS_TEST_AMQP_URL if set; else RabbitMQ in a container when a Docker engine answers; else
+    the local RabbitMQ on 5672."""
+    if containers.choose("amqp", os.environ, containers.engine_state()) == "container":
+        with containers.rabbitmq_container() as url:
+            yield url
+        return
+    yield amqp_url_from_env()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from services.ingest import web as web_pages
 from services.ingest.amqp_intake import ROUTING_KEY as INTAKE_KEY
 from services.ingest.amqp_intake import AmqpIntake
 from services.ingest.deps import DEPS, IngestDeps
-from services.ingest.handlers import StatusRecorder
+from services.ingest.handlers import ProductRecorder, StatusRecorder
 from services.ingest.results import ResultWaiters
 from services.ingest.settings import IngestSettings
 from services.ingest.store import INDEXES, IngestStore
@@ -74,7 +74,8 @@ async def running(settings: IngestSettings):
     await broker.subscribe(f"{settings.exchange}.ingest", {
         "observation.calibrated.v1": status.on_observation_calibrated,
         "observation.failed.v1": status.on_observation_failed,
-        "recalibration.done.v1": Recalibrations(store, broker.publish).on_recalibration_done})
+        "recalibration.done.v1": Recalibrations(store, broker.publish).on_recalibration_done,
+        "image.products.v1": ProductRecorder(store).on_image_products})
     await broker.subscribe(None, dict.fromkeys(RESULT_KEYS, waiters.on_result))
     intake = AmqpIntake(deps, broker)
     alerts = await voevents.start(settings.voevent, store, broker)

@@ -2,9 +2,9 @@
 dry run's scratch copy of the bytes once its outcome is known (ingest owns the ``scratch`` bucket)."""
 from __future__ import annotations
 
-from services.ingest.ports import StatusStore
-from services.ingest.store import scratch_copy_of
-from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
+from services.ingest.ports import ProductRecords, StatusStore
+from services.ingest.store import now, scratch_copy_of
+from shared.contracts import ImageProductsV1, ObservationCalibratedV1, ObservationFailedV1
 
 
 class StatusRecorder:
@@ -29,3 +29,24 @@ class StatusRecorder:
             if file_id is not None:
                 await self.store.delete_bytes(file_id, scratch=True)
             await self.store.purge_stale_scratch()
+
+
+class ProductRecorder:
+    """Keeps the ids of an image's products (``image.products.v1``) with its observation, so the pages can
+    serve them; a dry run's until it expires, a stored point's while the point exists."""
+
+    def __init__(self, store: ProductRecords):
+        self.store = store
+
+    async def on_image_products(self, message: ImageProductsV1) -> None:
+        await self.store.purge_expired_products()
+        if not message.dry_run and await self.store.find_observation(message.observation_id) is None:
+            return  # deleted meanwhile: photometry drops the products too
+        await self.store.record_products({
+            "_id": message.observation_id, "observatory_id": message.observatory.id,
+            "observatory": message.observatory.name, "followup_id": message.followup_id,
+            "event_ivorn": message.event_ivorn, "dry_run": message.dry_run,
+            "products": [p.model_dump(mode="json") for p in message.products],
+            "quality": message.quality.model_dump(mode="json"),
+            "expires_at_unix": None if message.expires_at is None else message.expires_at.timestamp(),
+            "recorded_at": now()})

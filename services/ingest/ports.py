@@ -42,6 +42,16 @@ class StatusStore(OutcomeRecords, ScratchBytes, Protocol):
     """What the status handler keeps: outcomes and scratch copies (``IngestStore``)."""
 
 
+class ProductRecords(Protocol):
+    """The products of images (claim checks into photometry's ``products``), kept per observation."""
+
+    async def find_observation(self, observation_id: str) -> dict[str, Any] | None: ...
+
+    async def record_products(self, doc: dict[str, Any]) -> None: ...
+
+    async def purge_expired_products(self) -> int: ...
+
+
 class EventStore(Protocol):
     """The events, their aliases and the counter of their numeric ids."""
 

@@ -22,6 +22,7 @@ INDEXES = [
     IndexSpec("observations", asc("event_ivorn")),
     IndexSpec("observations", asc("observatory_id")),
     IndexSpec("recalibration_results", asc("recalibration_id")),
+    IndexSpec("image_products", asc("expires_at_unix")),
 ]
 
 #: A dry run's scratch copy older than this has outlived any outcome it could still get.
@@ -46,6 +47,7 @@ class IngestStore:
         self.db = db
         self.uploads = AsyncGridFSBucket(db, bucket_name="uploads")
         self.scratch = AsyncGridFSBucket(db, bucket_name="scratch")
+        self.products = AsyncGridFSBucket(db, bucket_name="products")  # photometry's: read by id only
 
     # events: ``_id`` is the event's IVORN; ``event_aliases`` maps every other name of it (the
     # packets' IVORNs, the stream's name) to that ``_id``, one document per alias (unique by key)
@@ -250,3 +252,27 @@ class IngestStore:
 
     async def delete_observation(self, observation_id: str) -> None:
         await self.db.observations.delete_one({"_id": observation_id})
+        await self.db.image_products.delete_one({"_id": observation_id})
+
+    # the products of images: what image.products.v1 named, per observation (a dry run's until it expires)
+    async def record_products(self, doc: dict) -> None:
+        await self.db.image_products.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def find_products(self, observation_id: str) -> dict | None:
+        doc = await self.db.image_products.find_one({"_id": observation_id})
+        expires = None if doc is None else doc.get("expires_at_unix")
+        if expires is not None and expires < time.time():
+            return None
+        return doc
+
+    async def purge_expired_products(self) -> int:
+        result = await self.db.image_products.delete_many({"expires_at_unix": {"$lt": time.time()}})
+        return int(result.deleted_count)
+
+    async def product_bytes(self, file_id: str) -> bytes | None:
+        """A product's bytes by the id its message named (None: gone, e.g. the point was deleted)."""
+        try:
+            stream = await self.products.open_download_stream(ObjectId(file_id))
+        except NoFile:
+            return None
+        return await stream.read()

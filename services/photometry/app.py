@@ -13,8 +13,9 @@ log = logging.getLogger(__name__)
 
 
 def _build(db, executor, params: LoadedParameters | None = None):
-    uploads, scratch, catalogues = buckets(db, "uploads", "scratch", "catalogues")
-    deps = PhotometryDeps(db=db, uploads=uploads, scratch=scratch, catalogues=catalogues, executor=executor)
+    uploads, scratch, catalogues, products = buckets(db, "uploads", "scratch", "catalogues", "products")
+    deps = PhotometryDeps(db=db, uploads=uploads, scratch=scratch, catalogues=catalogues, executor=executor,
+                          products=products)
     measurer = Measurer(deps, params)
     return deps, {"image.solved.v1": measurer.on_image_solved,
                   "observation.deleted.v1": measurer.on_observation_deleted}

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import io
 import math
+import time
 
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from services.photometry.products import image_products
 from services.photometry.science import measure
 from services.photometry.science.model import DEFAULT_PARAMS, PhotometryParams
 from shared.contracts import ObservationRecord
@@ -41,7 +43,22 @@ def run_measure(data: bytes, extension, record: ObservationRecord | None, upload
         return {"status": "failed", "reason": result.reason or "no stars could be measured on the image"}
     plain = result.to_dict()
     return {"status": "measured", "catalogue": catalogue_bytes(result.stars), "n_stars": len(result.stars),
-            "target": plain.get("target"), "metadata": _finite(result.metadata), "observation": standardised}
+            "target": plain.get("target"), "metadata": _finite(result.metadata), "observation": standardised,
+            **_products(frame.data, wcs_header, result, record or standardised, upload)}
+
+
+def _products(data, wcs_header: dict, result, record: ObservationRecord | None, upload: dict) -> dict:
+    """The downloadable products from what the measurement holds (no second read of the frame)."""
+    t0 = time.perf_counter()
+    target = result.target
+    observed = {"EXPTIME": result.metadata.get("exptime_s"), "FILTER": result.metadata.get("filter"),
+                "MJD-OBS": record.mjd_start if record else None, "OBJECT": record.object_name if record else None,
+                "TELESCOP": record.telescope if record else None}
+    products = image_products(
+        data, wcs_header, result.sources, target_x_px=target.x_px if target else None,
+        target_y_px=target.y_px if target else None, in_frame=bool(target and target.in_frame), observed=observed,
+        background=result.metadata.get("background_adu"), noise=result.metadata.get("background_rms_adu"))
+    return {"products": products, "products_s": time.perf_counter() - t0}
 
 
 def _finite(metadata: dict) -> dict:

@@ -38,6 +38,9 @@ from shared.contracts.v1 import (
     EventRef,
     ForcedTarget,
     ImageMetadata,
+    ImageProduct,
+    ImageProductsV1,
+    ImageQuality,
     ImageReceivedV1,
     ImageSolvedV1,
     LightcurveUpdatedV1,
@@ -70,6 +73,7 @@ REGISTRY: dict[str, type[Message]] = {
         ImageReceivedV1,
         ImageSolvedV1,
         CatalogueMeasuredV1,
+        ImageProductsV1,
         RecalibrationRequestedV1,
         RecalibrationDoneV1,
     )
@@ -82,5 +86,5 @@ __all__ = [
     "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
     "ImageReceivedV1", "ImageSolvedV1", "CatalogueMeasuredV1", "ObservationRecord", "AstrometrySummary", "SolveTry",
     "ForcedTarget", "ImageMetadata", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1",
-    "PlotRenderedV1",
+    "PlotRenderedV1", "ImageProduct", "ImageProductsV1", "ImageQuality",
 ]

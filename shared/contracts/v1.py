@@ -338,3 +338,47 @@ class CatalogueMeasuredV1(UploadReceivedV1):
     catalogue_file_id: str
     target: ForcedTarget | None = None  # None when the image gave no forced photometry
     image_metadata: ImageMetadata = ImageMetadata()
+
+
+class ImageProduct(_Part):
+    """One downloadable product of an image, stored in photometry's GridFS bucket ``products``."""
+
+    kind: Literal["catalogue_ascii", "catalogue_ldac", "wcs_header", "cutout_png", "cutout_fits"]
+    file_id: str
+    filename: str  # e.g. "catalogue.cat"
+    content_type: str
+    size_bytes: int = Field(ge=0)
+
+
+class ImageQuality(_Part):
+    """What the result page shows of an image: astrometric rms, matched stars, seeing, depth."""
+
+    astrometry_rms_arcsec: float | None = None
+    astrometry_n_stars: int | None = None  # reference stars the WCS fit used
+    fwhm_arcsec: float | None = None
+    fwhm_px: float | None = None
+    limiting_mag_inst_5sigma: float | None = None  # minus the calibration's zero point: the calibrated limit
+    n_detected: int | None = None  # rows of the catalogue products (every star measured)
+    cutout_size_px: int | None = None  # the cutout's side in image pixels
+    target_x_px: float | None = None  # the event in the frame (0-based pixels)
+    target_y_px: float | None = None
+
+
+class ImageProductsV1(Message):
+    """Photometry stored the products of an image (claim checks in its bucket ``products``).
+
+    Ingest keeps the ids with the observation and serves them to the observer; a dry run's products
+    are deleted by photometry after ``expires_at``.
+    """
+
+    routing_key = "image.products.v1"
+    observation_id: str
+    followup_id: int | None = None
+    correlation_id: str
+    dry_run: bool = False
+    event_ivorn: str
+    observatory: ObservatoryRef
+    bucket: Literal["products"] = "products"
+    products: list[ImageProduct] = []
+    quality: ImageQuality = ImageQuality()
+    expires_at: datetime | None = None  # dry runs only

@@ -43,6 +43,7 @@ class BandColumns:
     The error is taken from ``err``; failing that from a flux signal-to-noise column (``snr``:
     err = 1.0857 / snr) or from a flux and flux-error pair (``flux`` / ``flux_err``); ``err_floor`` is
     added in quadrature to a derived error (the Gaia DR3 photometric zero-point uncertainty, for example).
+    ``assumed_err`` is every star's error when the catalogue gives none at all (photographic USNO-B1).
     """
 
     band: str
@@ -53,6 +54,7 @@ class BandColumns:
     flux: tuple[str, ...] = ()
     flux_err: tuple[str, ...] = ()
     err_floor: float = 0.0
+    assumed_err: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class ResolvedBand:
     flux_err: str | None = None
     err_floor: float = 0.0
     system: str = "AB"
+    assumed_err: float = 0.0
 
 
 @dataclass
@@ -180,7 +183,7 @@ class ColumnMapping:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     err = MAG_PER_RELATIVE_FLUX * as_float(table[b.flux_err]) / as_float(table[b.flux])
             else:
-                err = np.full(n, np.nan)
+                err = np.full(n, b.assumed_err if b.assumed_err > 0 else np.nan)
             if not b.err and b.err_floor:
                 err = np.hypot(err, b.err_floor)
             err[~np.isfinite(err) | (err < 0) | (err >= ERR_MAX) | np.isnan(mag)] = np.nan
@@ -354,7 +357,7 @@ def _resolve(preset: Preset, colnames: list[str]) -> ColumnMapping:
         if not (flux and flux_err):
             flux = flux_err = None
         resolved.append(ResolvedBand(band.band, mag, err, snr_of.get(band.band), flux, flux_err,
-                                     band.err_floor, band.system))
+                                     band.err_floor, band.system, band.assumed_err))
 
     shown = ", ".join(colnames[:40]) + (" ..." if len(colnames) > 40 else "")
     if missing:
@@ -519,6 +522,49 @@ PRESETS: tuple[Preset, ...] = (
         version="DR2", epoch=2015.5, source="SCAMP/astrometry.net GAIA-DR2 LDAC reference file",
         description="Gaia DR2 G (Vega) from a SCAMP-style FITS_LDAC reference catalogue (XWIN_WORLD, YWIN_WORLD, "
                     "MAG, MAGERR)",
+    ),
+    # The surveys of the original's force-filter list beyond the above (VSTATLAS, OGLE3, USNO), and DES.
+    Preset(
+        key="vstatlas", survey="VSTATLAS", title="VST ATLAS DR4 (VizieR II/350/vstatlas, or the VSA atlasSource)",
+        ra=(*_VIZIER_J2000, "RA2000"), dec=(*_VIZIER_DEJ2000, "DEC2000", "Dec2000"),
+        bands=tuple(_band(b, [f"{b}mag", f"{b}Ap3", f"{b}AperMag3", f"{b}_mag"],
+                          [f"e_{b}mag", f"e_{b}Ap3", f"{b}AperMag3Err", f"e_{b}_mag"]) for b in "ugriz"),
+        version="DR4", epoch=None, source="II/350/vstatlas",
+        description="VLT Survey Telescope ATLAS DR4: u, g, r, i, z aperture magnitudes (AB, calibrated to APASS); "
+                    "southern sky; VizieR II/350 or the VISTA Science Archive (uAperMag3 ...)",
+    ),
+    Preset(
+        key="ogle3", survey="OGLE3", title="OGLE-III photometric maps (VizieR, Udalski et al. 2008)",
+        ra=_VIZIER_J2000, dec=_VIZIER_DEJ2000,
+        bands=(_band("I", ["Imag", "I"], ["e_Imag", "sigI", "e_I"], system="Vega"),
+               _band("V", ["Vmag", "V"], ["e_Vmag", "sigV", "e_V"], system="Vega")),
+        version="III", epoch=None, source="OGLE-III photometric maps of the Magellanic Clouds and the Bulge",
+        description="OGLE-III photometric maps: I and V (Vega, standard Cousins I and Johnson V); LMC, SMC and "
+                    "Galactic bulge fields",
+    ),
+    Preset(
+        key="usnob1", survey="USNO", title="USNO-B1.0 (VizieR I/284/out)",
+        ra=_VIZIER_J2000, dec=_VIZIER_DEJ2000,
+        bands=tuple(BandColumns(band, (column, column.replace("mag", "")), system="Vega", assumed_err=0.25)
+                    for band, column in (("B1pg", "B1mag"), ("R1pg", "R1mag"), ("B2pg", "B2mag"),
+                                         ("R2pg", "R2mag"), ("Ipg", "Imag"))),
+        version="B1.0", epoch=2000.0, source="I/284/out",
+        description="USNO-B1.0 photographic B1, R1, B2, R2, I (two epochs of plates; Monet et al. 2003); "
+                    "no errors in the catalogue: 0.25 mag is assumed for every star (its quoted accuracy "
+                    "is about 0.3 mag); the original's force-filter names B1pg, R1pg, B2pg, R2pg, Ipg",
+        pmra=("pmRA",), pmdec=("pmDE",),
+    ),
+    Preset(
+        key="desdr2", survey="DES", title="DES DR2 (VizieR II/371/des_dr2, or the NOIRLab main table)",
+        ra=(*_VIZIER_ICRS, "RA"), dec=(*_VIZIER_DEICRS, "DEC", "Dec"),
+        bands=tuple(_band(b.lower() if b != "Y" else "y",
+                          [f"{b.lower()}mag", f"{b}mag", f"WAVG_MAG_PSF_{b}", f"wavg_mag_psf_{b.lower()}",
+                           f"MAG_AUTO_{b}", f"mag_auto_{b.lower()}"],
+                          [f"e_{b.lower()}mag", f"e_{b}mag", f"WAVG_MAGERR_PSF_{b}", f"wavg_magerr_psf_{b.lower()}",
+                           f"MAGERR_AUTO_{b}", f"magerr_auto_{b.lower()}"]) for b in "GRIZY"),
+        version="DR2", epoch=None, source="II/371/des_dr2",
+        description="Dark Energy Survey DR2: g, r, i, z, Y (AB; Y stored as y) PSF magnitudes; southern sky, "
+                    "5,000 deg2 (Abbott et al. 2021)",
     ),
 )
 

@@ -25,6 +25,7 @@ PAIRS = [
     (calibration_ports.CalibrationStorage, CalibrationStore),
     (calibration_ports.ReferenceCone, ReferenceSource),
     (ingest_ports.StatusStore, IngestStore),
+    (ingest_ports.ProductRecords, IngestStore),
     (ingest_ports.EventStore, IngestStore),
     (ingest_ports.PacketRecords, PacketLog),
     (ingest_ports.RecalibrationResults, IngestStore),

@@ -138,7 +138,7 @@ def test_preset_lookup_by_alias_and_vizier_id():
     assert get_preset("gaiadr2").survey == "GaiaDR2"
     assert get_preset("panstarrs").survey == "PS1"
     assert {p.survey for p in PRESETS} == {"APASS", "ATLAS", "GaiaDR3", "GaiaSP", "PS1", "SDSS", "SkyMapper", "2MASS",
-                                           "GaiaDR2"}
+                                           "GaiaDR2", "VSTATLAS", "OGLE3", "USNO", "DES"}
     for p in PRESETS:
         assert p.version and all(b.system in ("AB", "Vega") for b in p.bands)
 

@@ -29,7 +29,7 @@ DOCUMENTED = {
     "CPCS_LIGHTCURVE_URL": "ingest", "CPCS_UPLOAD_WAIT_S": "ingest", "CPCS_MAX_UPLOAD_MB": "ingest",
     "CPCS_ADMIN_TOKEN": "ingest", "CPCS_LIGHTCURVE_PORT": "lightcurve", "CPCS_REFCAT_MARGIN_ARCMIN": "calibration",
     "CPCS_SESSION_SECRET": "ingest", "CPCS_SESSION_MAX_AGE_S": "ingest", "CPCS_LOG_FORMAT": "*",
-    "CPCS_METRICS_PORT": "*", "CPCS_METRICS_HOST": "*",
+    "CPCS_METRICS_PORT": "*", "CPCS_METRICS_HOST": "*", "CPCS_QUEUE_TYPE": "*",
 }
 #: Read by the ``cpcs`` command itself, not by a service.
 COMMAND_LINE = {"CPCS_TOKEN", "CPCS_URL", "CPCS_RUN_DIR", "CPCS_DEBUG"}

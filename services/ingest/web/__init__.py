@@ -11,13 +11,13 @@ from pathlib import Path
 from aiohttp import web
 
 from services.ingest.settings import IngestSettings
-from services.ingest.web import admin, lists, manual, observatory_page, render, session
+from services.ingest.web import admin, lists, manual, observatory_page, products, render, session
 
 STATIC = Path(__file__).with_name("static")
 #: The pages' own route tables (added by ``setup``).
 PAGE_TABLES = (lists.routes, observatory_page.routes, admin.routes, manual.routes)
 #: The route tables of the pages (the login's are added by ``session.setup``).
-ROUTE_TABLES = (session.routes, *PAGE_TABLES)
+ROUTE_TABLES = (session.routes, *PAGE_TABLES, products.routes)
 
 
 def setup(app: web.Application, settings: IngestSettings) -> None:
@@ -32,3 +32,4 @@ def setup(app: web.Application, settings: IngestSettings) -> None:
         app.add_routes(table)
     app.router.add_static("/static/swagger-ui", manual.SWAGGER_UI, name="swagger-ui", append_version=False)
     app.router.add_static("/static", STATIC, name="static", append_version=False)
+    app.add_routes(products.routes)
