@@ -2,6 +2,8 @@
 use case and writes the answer; refusals are one line of text with the status of ``answers``."""
 from __future__ import annotations
 
+import html
+
 from aiohttp import web
 
 from services.ingest.answers import CALIBRATION_FAILED
@@ -89,7 +91,7 @@ async def new_event(request: web.Request) -> web.Response:
     body = event_json(event) | {"created": created}
     if fields.get("outputFormat", "json").lower() == "html":
         verb = "created" if created else "already known"
-        return web.Response(text=f"<p>Event {body['ivorn']} {verb} (id {body['id']}).</p>",
+        return web.Response(text=f"<p>Event {html.escape(body['ivorn'])} {verb} (id {body['id']}).</p>",
                             content_type="text/html")
     return web.json_response(body)
 

@@ -1,54 +1,103 @@
-"""The original's web forms and its observatories page."""
+"""The home page and the forms: upload, new event, delete a point (the lists are in ``web.lists``)."""
 from __future__ import annotations
 
-import html
-
 import aiohttp_jinja2
+import astropy.units as u
 from aiohttp import web
+from astropy.coordinates import SkyCoord
 
 from services.ingest.deps import DEPS
-from services.ingest.usecases.observatories import observatory_rows
+from services.ingest.errors import IngestError, InvalidInput
+from services.ingest.usecases.access import authenticate
+from services.ingest.usecases.events import create_event
+from services.ingest.usecases.observations import delete_observation
+from services.ingest.web.errors import page as error_page
+from services.ingest.web.session import csrf_protected, current_user, login_required
 
 routes = web.RouteTableDef()
-
-_STYLE = "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}</style>"
-
-
-def page(title: str, body: str) -> web.Response:
-    return web.Response(text=f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>{_STYLE}"
-                             f"</head><body><h1>{title}</h1>{body}</body></html>", content_type="text/html")
-
-
-def form(action: str, fields: list[tuple[str, str]], *, files: bool = False) -> str:
-    enctype = " enctype='multipart/form-data'" if files else ""
-    rows = "".join(f"<tr><th>{label}</th><td><input name='{name}' type='{'file' if name == 'sexCat' else 'text'}'>"
-                   f"</td></tr>" for name, label in fields)
-    return f"<form method='post' action='{action}'{enctype}><table>{rows}</table><button>Submit</button></form>"
-
 
 @routes.get("/")
 async def index(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("index.html", request, {})
 
 
+def decimal_degrees(ra: str, dec: str) -> tuple[float, float]:
+    """RA and Dec as typed: decimal degrees, or sexagesimal (RA in hours: ``19:40:01.15``, ``19h40m01s``;
+    Dec in degrees: ``+30:07:53.3``), as decimal degrees; ``InvalidInput`` with the reason otherwise."""
+    ra, dec = ra.strip(), dec.strip()
+    if not ra or not dec:
+        raise InvalidInput("give both RA and Dec")
+    try:
+        return float(ra), float(dec)
+    except ValueError:
+        pass
+    try:
+        position = SkyCoord(ra, dec, unit=(u.hourangle, u.deg), frame="icrs")
+    except (ValueError, u.UnitsError) as exc:
+        raise InvalidInput(f"RA {ra!r} and Dec {dec!r} are neither decimal degrees nor sexagesimal "
+                           f"(e.g. 19:40:01.15 +30:07:53.3): {exc}") from None
+    return float(position.ra.deg), float(position.dec.deg)
+
+
+async def _token_record(request: web.Request) -> dict:
+    user = await current_user(request)
+    return await authenticate(request.app[DEPS].store, user.token if user else "",
+                              unknown="your login has expired: log in again")
+
+
+def _refused(request: web.Request, template: str, exc: IngestError, form: dict) -> web.Response:
+    """The form again, with the reason and the status the error maps to."""
+    return error_page(request, template, {"error": str(exc), "form": form, "done": None}, refusal=exc)
+
+
 @routes.get("/newevent")
-async def newevent_form(request: web.Request) -> web.Response:
-    return page("New event", form("/cgi/newevent", [("EventID", "IVORN"), ("ra", "RA [deg]"),
-                                                   ("dec", "Dec [deg]"), ("url", "URL"), ("hashtag", "Hashtag")]))
+@login_required
+async def newevent_form(request: web.Request) -> web.StreamResponse:
+    return aiohttp_jinja2.render_template("newevent.html", request, {"error": None, "form": {}, "done": None})
+
+
+@routes.post("/newevent")
+@login_required
+@csrf_protected
+async def newevent(request: web.Request) -> web.StreamResponse:
+    posted = await request.post()
+    form = {k: str(posted.get(k, "")).strip() for k in ("ivorn", "ra", "dec", "url")}
+    deps = request.app[DEPS]
+    try:
+        await _token_record(request)
+        ra, dec = decimal_degrees(form["ra"], form["dec"])
+        ivorn = form["ivorn"] if form["ivorn"].startswith("ivo://") or not form["ivorn"] else f"ivo://{form['ivorn']}"
+        event, created = await create_event(deps.store, deps.publish, ivorn=ivorn, ra=ra, dec=dec, url=form["url"],
+                                            source="manual")
+    except IngestError as exc:
+        return _refused(request, "newevent.html", exc, form)
+    return aiohttp_jinja2.render_template("newevent.html", request, {
+        "error": None, "form": {}, "done": {"event": event, "created": created}})
 
 
 @routes.get("/delpoint")
-async def delpoint_form(request: web.Request) -> web.Response:
-    return page("Delete a point", form("/cgi/delpoint", [("followupid", "Follow-up id"), ("hashtag", "Hashtag")]))
+@login_required
+async def delpoint_form(request: web.Request) -> web.StreamResponse:
+    form = {"followupid": request.query.get("followupid", "")}
+    return aiohttp_jinja2.render_template("delpoint.html", request, {"error": None, "form": form, "done": None})
 
 
-@routes.get("/observatories")
-async def observatories(request: web.Request) -> web.Response:
-    keys = ("id", "name", "longitude", "latitude", "observations")
-    observatories = await observatory_rows(request.app[DEPS].store)
-    if request.query.get("format") == "json":
-        return web.json_response(observatories)
-    rows = [tuple(o[k] for k in keys) for o in observatories]
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return page("List of observatories", "<table><tr><th>id</th><th>Name</th><th>Longitude</th><th>Latitude</th>"
-                                        f"<th>Observations</th></tr>{body}</table>")
+@routes.post("/delpoint")
+@login_required
+@csrf_protected
+async def delpoint(request: web.Request) -> web.StreamResponse:
+    posted = await request.post()
+    form = {"followupid": str(posted.get("followupid", "")).strip()}
+    deps = request.app[DEPS]
+    try:
+        record = await _token_record(request)
+        if not form["followupid"].isdigit():
+            raise InvalidInput(f"the follow-up id is the whole number of a point, got {form['followupid']!r}")
+        if posted.get("confirm") != "yes":
+            raise InvalidInput("tick the box to confirm: a deleted point cannot be brought back")
+        observation = await delete_observation(deps.store, deps.publish, record, followup_id=int(form["followupid"]))
+    except IngestError as exc:
+        return _refused(request, "delpoint.html", exc, form)
+    return aiohttp_jinja2.render_template("delpoint.html", request, {
+        "error": None, "form": {}, "done": {"followup_id": int(form["followupid"]),
+                                            "event": observation["event_ivorn"]}})

@@ -9,7 +9,9 @@ from services.ingest.errors import Unavailable
 from services.ingest.http_render import not_forwarded
 
 SESSION = web.AppKey("lightcurve_session", aiohttp.ClientSession)
-FORWARDED = ("/get_alert_lc_data", "/get_alert_lc", "/list_of_alerts", "/list_of_followups")
+FORWARDED = ("/get_alert_lc_data", "/get_alert_lc", "/list_of_alerts", "/list_of_followups",
+             "/api/v1/lists/alerts", "/api/v1/lists/followups", "/api/v1/observatories/{observatory_id}/points",
+             "/api/v1/observatories/{observatory_id}/zeropoints")
 
 
 async def forward(request: web.Request) -> web.Response:

@@ -144,6 +144,10 @@ class IngestStore:
                                          "user": user, "is_admin": is_admin, "allow_upload": allow_upload,
                                          "allow_voevents": allow_voevents, "created_at": now()})
 
+    async def list_tokens(self) -> list[dict]:
+        """Every token's record (never the token: only its hash is stored), oldest first."""
+        return await self.db.tokens.find({}).sort("created_at", 1).to_list(None)
+
     async def find_token(self, token: str) -> dict | None:
         return await self.db.tokens.find_one({"_id": token_hash(token)}) if token else None
 

@@ -8,9 +8,13 @@ import secrets
 _PREFIX_OK = re.compile(r"[^A-Za-z0-9]+")
 
 
+def clean_prefix(prefix: str) -> str:
+    """The readable part a token made with this prefix starts with."""
+    return _PREFIX_OK.sub("", prefix)[:40] or "observer"
+
+
 def new_token(prefix: str) -> str:
-    clean = _PREFIX_OK.sub("", prefix)[:40] or "observer"
-    return f"{clean}_{secrets.token_hex(16)}"
+    return f"{clean_prefix(prefix)}_{secrets.token_hex(16)}"
 
 
 def token_hash(token: str) -> str:

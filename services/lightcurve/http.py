@@ -11,6 +11,7 @@ from aiohttp import web
 
 from services.lightcurve.alerts import AlertPointCollection
 from services.lightcurve.settings import LightcurveSettings
+from services.lightcurve.store import FOLLOWUP_SORTS as FOLLOWUP_ORDERS
 from services.lightcurve.store import LightcurveStore
 from services.lightcurve.views import all_rows, cpcs_columns, csv_text, render_lightcurve_png
 
@@ -85,13 +86,10 @@ def event_summary(event: dict) -> dict:
 async def list_of_alerts(request: web.Request) -> web.Response:
     store = request.app[STORE]
     offset, num = _paging(request)
-    events = await store.events(offset=0, limit=100000)
-    if request.query.get("observed_only") == "1":
-        observed = await store.observed_ivorns()
-        events = [e for e in events if e["_id"] in observed]
+    _, events = await store.list_events(q="", observed_only=request.query.get("observed_only") == "1", sort="date",
+                                        ascending=False, offset=offset, limit=num)
     rows = [{"id": e["alert_id"], "ivorn": e["_id"], "published": e["published"].isoformat(),
-             "ra": e["ra_deg"], "dec": e["dec_deg"], "nfollowup": await store.count_points(e["_id"])}
-            for e in events[offset:offset + num]]
+             "ra": e["ra_deg"], "dec": e["dec_deg"], "nfollowup": e["nfollowup"]} for e in events]
     if request.query.get("format") == "json":
         return web.json_response(rows)
     return _table("List of alerts", rows, link=lambda r: f"/get_alert_lc?alert_id={r['id']}")
@@ -109,6 +107,106 @@ async def list_of_followups(request: web.Request) -> web.Response:
     if request.query.get("format") == "json":
         return web.json_response(rows)
     return _table("List of follow-up data", rows, link=lambda r: r["plot"])
+
+
+#: Sort keys of the paged lists (``sort=``), each newest or largest first unless ``order=asc``.
+ALERT_SORTS = ("date", "points")
+FOLLOWUP_SORTS = tuple(FOLLOWUP_ORDERS)
+MAX_PER_PAGE = 100
+
+
+def _listing(request: web.Request, sorts: tuple[str, ...]) -> tuple[int, int, str, str, bool]:
+    """(page, per_page, q, sort, ascending) of a paged list, or 400 with the reason."""
+    query = request.query
+    try:
+        page, per_page = int(query.get("page", 1)), int(query.get("per_page", 20))
+    except ValueError:
+        raise web.HTTPBadRequest(text="page and per_page must be integers\n") from None
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise web.HTTPBadRequest(text=f"page must be 1 or more and per_page between 1 and {MAX_PER_PAGE}\n")
+    sort, order = query.get("sort", sorts[0]), query.get("order", "desc")
+    if sort not in sorts:
+        raise web.HTTPBadRequest(text=f"sort must be one of {', '.join(sorts)}, got {sort!r}\n")
+    if order not in ("asc", "desc"):
+        raise web.HTTPBadRequest(text=f"order must be asc or desc, got {order!r}\n")
+    q = query.get("q", "").strip()
+    if len(q) > 200:
+        raise web.HTTPBadRequest(text="the search text is longer than 200 characters\n")
+    return page, per_page, q, sort, order == "asc"
+
+
+def _page_answer(total: int, page: int, per_page: int, q: str, sort: str, ascending: bool, rows: list) -> dict:
+    return {"total": total, "page": page, "per_page": per_page, "pages": max(1, -(-total // per_page)),
+            "q": q, "sort": sort, "order": "asc" if ascending else "desc", "rows": rows}
+
+
+def alert_row(event: dict) -> dict:
+    published = event.get("published")
+    return {"id": event["alert_id"], "ivorn": event["_id"], "name": event.get("name"),
+            "published": published.isoformat() if published else None, "ra": event.get("ra_deg"),
+            "dec": event.get("dec_deg"), "nfollowup": event["nfollowup"], "source": event.get("source", ""),
+            "url": event.get("url", "")}
+
+
+def followup_row(point: dict) -> dict:
+    calibrated = point.get("calibrated_at")
+    return {"id": point["_id"], "ivorn": point["event_ivorn"], "observatory": point["observatory"],
+            "observatory_id": point["observatory_id"], "mjd": point["mjd"], "mag": point["mag"],
+            "mag_err": point.get("mag_err"), "calib_err": point.get("calib_err"), "is_limit": point["is_limit"],
+            "zp": point.get("zp"), "npoints": point.get("npoints"), "catalog": point.get("survey"),
+            "filter": point.get("filter"), "mode": point.get("mode"),
+            "calibration_date": calibrated.isoformat() if calibrated else None,
+            "plot": f"/plots/{point['observation_id']}.png"}
+
+
+@routes.get("/api/v1/lists/alerts")
+async def alerts_page(request: web.Request) -> web.Response:
+    """One page of the events: totals, a name search, sorted by date or by number of points."""
+    page, per_page, q, sort, ascending = _listing(request, ALERT_SORTS)
+    total, events = await request.app[STORE].list_events(
+        q=q, observed_only=request.query.get("observed_only") == "1", sort=sort, ascending=ascending,
+        offset=(page - 1) * per_page, limit=per_page)
+    return web.json_response(_page_answer(total, page, per_page, q, sort, ascending,
+                                          [alert_row(e) for e in events]))
+
+
+@routes.get("/api/v1/lists/followups")
+async def followups_page(request: web.Request) -> web.Response:
+    """One page of the follow-up points: totals, a search by event or observatory name, sorted."""
+    page, per_page, q, sort, ascending = _listing(request, FOLLOWUP_SORTS)
+    total, points = await request.app[STORE].list_points(q=q, sort=sort, ascending=ascending,
+                                                         offset=(page - 1) * per_page, limit=per_page)
+    return web.json_response(_page_answer(total, page, per_page, q, sort, ascending,
+                                          [followup_row(p) for p in points]))
+
+
+def _observatory_id(request: web.Request) -> int:
+    raw = request.match_info["observatory_id"]
+    if not raw.isdigit():
+        raise web.HTTPBadRequest(text=f"the observatory id must be an integer, got {raw!r}\n")
+    return int(raw)
+
+
+@routes.get("/api/v1/observatories/{observatory_id}/points")
+async def observatory_points(request: web.Request) -> web.Response:
+    """One page of an observatory's follow-up points (newest first; ``sort`` as the follow-up list)."""
+    observatory_id = _observatory_id(request)
+    page, per_page, q, sort, ascending = _listing(request, FOLLOWUP_SORTS)
+    total, points = await request.app[STORE].list_points(q=q, sort=sort, ascending=ascending,
+                                                         offset=(page - 1) * per_page, limit=per_page,
+                                                         observatory_id=observatory_id)
+    return web.json_response(_page_answer(total, page, per_page, q, sort, ascending,
+                                          [followup_row(p) for p in points]))
+
+
+@routes.get("/api/v1/observatories/{observatory_id}/zeropoints")
+async def observatory_zeropoints(request: web.Request) -> web.Response:
+    """The zero point of every calibrated point of an observatory, by MJD (an instrument's health)."""
+    observatory_id = _observatory_id(request)
+    points = await request.app[STORE].zeropoints_of(observatory_id)
+    return web.json_response({"observatory_id": observatory_id, "points": [
+        {"id": p["_id"], "mjd": p["mjd"], "filter": p.get("filter"), "survey": p.get("survey"), "zp": p["zp"],
+         "zp_err": p.get("zp_err")} for p in points]})
 
 
 @routes.get("/plots/{name}")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from services.ingest.errors import InvalidInput
 from services.ingest.store import IngestStore
-from services.ingest.tokens import new_token
+from services.ingest.tokens import clean_prefix, new_token
 from services.ingest.usecases.events import coordinate
 
 
@@ -35,3 +35,17 @@ async def observatory_rows(store: IngestStore) -> list[dict]:
     return [{"id": o["_id"], "name": o["name"], "longitude": o.get("lon_deg"), "latitude": o.get("lat_deg"),
              "observations": await store.count_observations(o["_id"])}
             for o in await store.list_observatories()]
+
+
+async def observatories_with_tokens(store: IngestStore) -> list[dict]:
+    """Every observatory with the readable prefixes of its tokens (``Name_…``) and what each may do; the
+    tokens themselves are not stored."""
+    tokens: dict[int | None, list[dict]] = {}
+    for record in await store.list_tokens():
+        tokens.setdefault(record.get("observatory_id"), []).append({
+            "prefix": clean_prefix(record.get("user") or ""), "is_admin": bool(record.get("is_admin")),
+            "allow_upload": bool(record.get("allow_upload", True)),
+            "allow_voevents": bool(record.get("allow_voevents")), "created_at": record.get("created_at")})
+    rows = [o | {"tokens": tokens.get(o["_id"], [])} for o in await store.list_observatories()]
+    return rows + [{"_id": None, "name": "(no observatory: admin and service tokens)", "lon_deg": None,
+                    "lat_deg": None, "tokens": tokens[None]}] if tokens.get(None) else rows
