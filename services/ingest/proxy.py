@@ -9,7 +9,9 @@ from services.ingest.errors import Unavailable
 from services.ingest.http_render import not_forwarded
 
 SESSION = web.AppKey("lightcurve_session", aiohttp.ClientSession)
-FORWARDED = ("/get_alert_lc_data", "/get_alert_lc", "/list_of_alerts", "/list_of_followups")
+#: Upstream headers a forwarded answer keeps (a download's file name).
+PASSED_HEADERS = ("Content-Disposition",)
+FORWARDED = ("/get_alert_lc_data", "/list_of_alerts", "/list_of_followups")  # /get_alert_lc: the event page
 
 
 async def forward(request: web.Request) -> web.Response:
@@ -17,7 +19,8 @@ async def forward(request: web.Request) -> web.Response:
     try:
         async with request.app[SESSION].get(f"{base}{request.rel_url}") as upstream:
             body = await upstream.read()
-            return web.Response(body=body, status=upstream.status,
+            headers = {k: upstream.headers[k] for k in PASSED_HEADERS if k in upstream.headers}
+            return web.Response(body=body, status=upstream.status, headers=headers,
                                 content_type=upstream.content_type, charset=upstream.charset)
     except aiohttp.ClientError as exc:
         return not_forwarded(Unavailable(f"the light-curve service is not answering: {exc}"))

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import html
 import json
+import re
+from functools import partial
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -12,7 +13,7 @@ from aiohttp import web
 from services.lightcurve.alerts import AlertPointCollection
 from services.lightcurve.settings import LightcurveSettings
 from services.lightcurve.store import LightcurveStore
-from services.lightcurve.views import all_rows, cpcs_columns, csv_text, render_lightcurve_png
+from services.lightcurve.views import FORMATS, all_rows, bhtom_text, cpcs_columns, csv_text, ecsv_text, votable_bytes
 
 STORE = web.AppKey("store", LightcurveStore)
 SETTINGS = web.AppKey("settings", LightcurveSettings)
@@ -41,35 +42,49 @@ async def get_alert_lc_data(request: web.Request) -> web.Response:
     return web.json_response(cpcs_columns(event["_id"], await store.points_of(event["_id"])))
 
 
-@routes.get("/get_alert_lc")
-async def get_alert_lc(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    event = await find_event(store, name=request.query.get("alert_name"), alert_id=request.query.get("alert_id"))
-    points = await store.points_of(event["_id"])
-    alert_points = await request.app[ALERT_POINTS].of_event(event["_id"])
-    png = await asyncio.get_running_loop().run_in_executor(None, render_lightcurve_png, event["_id"], points,
-                                                           alert_points)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(row[k]))}</td>" for k in
-                                    ("id", "mjd", "mag", "mag_err", "calib_err", "filter", "survey", "observatory"))
-                   + "</tr>" for row in all_rows(points, alert_points))
-    title = html.escape(event["_id"])
-    body = (f"<h1>{title}</h1><img alt='light curve' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-            "<table><tr><th>id</th><th>MJD</th><th>mag</th><th>mag_err</th><th>calib_err</th><th>filter</th>"
-            f"<th>survey</th><th>observatory</th></tr>{rows}</table>")
-    return web.Response(text=f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-                             f"<body>{body}</body></html>", content_type="text/html")
-
-
 @routes.get("/api/v1/events/{event_id:.+}/lightcurve")
 async def lightcurve(request: web.Request) -> web.Response:
+    """The light curve in one of ``FORMATS``; ``download=1`` makes it a file named after the event (and
+    the CSV one for people: an ECSV header of units and descriptions in comment lines, UTC beside MJD)."""
+    fmt = request.query.get("format", "json").lower()
+    if fmt not in FORMATS:
+        raise web.HTTPBadRequest(text=f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}\n")
     store, key = request.app[STORE], unquote(request.match_info["event_id"])
     event = await find_event(store, name=None if key.isdigit() else key, alert_id=key if key.isdigit() else None)
     points = await store.points_of(event["_id"])
     alert_points = await request.app[ALERT_POINTS].of_event(event["_id"])
-    if request.query.get("format", "json").lower() == "csv":
+    download = request.query.get("download") == "1"
+    headers = {"Content-Disposition": f'attachment; filename="{file_stem(event)}{SUFFIX[fmt]}"'} if download else {}
+    if fmt == "cpcs":
+        return web.json_response(cpcs_columns(event["_id"], points), headers=headers)
+    if fmt == "json":
+        body = _dumps({"ivorn": event["_id"], "id": event["alert_id"], "points": all_rows(points, alert_points),
+                       "event": event_summary(event)})
+        return web.Response(text=body, content_type="application/json", headers=headers)
+    if fmt == "csv" and not download:
         return web.Response(text=csv_text(points, alert_points), content_type="text/csv")
-    return web.json_response({"ivorn": event["_id"], "id": event["alert_id"], "points": all_rows(points, alert_points),
-                              "event": event_summary(event)}, dumps=_dumps)
+    rows = all_rows(points, alert_points)
+    if fmt == "bhtom":
+        return web.Response(text=bhtom_text(rows), content_type="text/plain", headers=headers)
+    loop = asyncio.get_running_loop()
+    if fmt == "votable":
+        body = await loop.run_in_executor(None, partial(votable_bytes, rows, ivorn=event["_id"]))
+        return web.Response(body=body, content_type="application/x-votable+xml", headers=headers)
+    text = await loop.run_in_executor(None, partial(ecsv_text, rows, ivorn=event["_id"],
+                                                    delimiter="," if fmt == "csv" else " "))
+    return web.Response(text=text, content_type="text/csv" if fmt == "csv" else "text/x-ecsv", headers=headers)
+
+
+#: The download's file name after the event's: ``<stem><suffix>``.
+SUFFIX = {"json": ".json", "csv": ".csv", "ecsv": ".ecsv", "votable": ".vot", "cpcs": "_cpcs.json",
+          "bhtom": "_bhtom.csv"}
+
+
+def file_stem(event: dict) -> str:
+    """A file name after the event: ``ivo://Gaia16aye`` -> ``Gaia16aye`` (only letters, digits, ``._-``)."""
+    name = str(event.get("name") or event["_id"]).removeprefix("ivo://")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or f"event{event.get('alert_id', '')}"
+    return stem[:80]
 
 
 def event_summary(event: dict) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.ingest.settings import IngestSettings
-from services.ingest.web import render, session
+from services.ingest.web import event_page, render, session
 
 STATIC = Path(__file__).with_name("static")
 
@@ -21,4 +21,5 @@ def setup(app: web.Application, settings: IngestSettings) -> None:
     session.setup(app, secret=secret, secure=settings.public_url.startswith("https://"),
                   max_age_s=settings.session_max_age_s)
     render.setup(app)
+    event_page.setup(app)  # before /static: it serves /static/plotly.min.js from the plotly package
     app.router.add_static("/static", STATIC, name="static", append_version=False)
