@@ -20,6 +20,7 @@ from services.ingest.app import make_app
 from services.ingest.deps import IngestDeps
 from services.ingest.results import ResultWaiters, cpcs_answer
 from services.ingest.settings import IngestSettings
+from services.ingest.web import event_page, session
 from services.ingest.usecases.uploads import Accepted
 from services.lightcurve import http as lightcurve_http
 from services.lightcurve.store import point_doc
@@ -127,10 +128,12 @@ def documented(spec: dict) -> set[tuple[str, str]]:
 
 
 def test_route_tables_are_what_the_app_serves():
-    tables = (http_cgi.routes, http_api.routes, http_admin.routes, pages.routes)
+    tables = (http_cgi.routes, http_api.routes, http_admin.routes, pages.routes, event_page.routes,
+              session.routes)
     from_tables = {(r.method, normalise(r.path)) for table in tables for r in table}
     from_tables |= {("GET", p) for p in proxy.FORWARDED}
-    from_tables |= {("GET", "/healthz"), ("GET", "/plots/{name}"), ("GET", "/api/v1/events/{event_id}/lightcurve")}
+    from_tables |= {("GET", "/healthz"), ("GET", "/plots/{name}"), ("GET", "/api/v1/events/{event_id}/lightcurve"),
+                    ("GET", "/static")}  # the stylesheet and scripts: /static/<file>
     assert served(ingest_app()) == from_tables
 
 
