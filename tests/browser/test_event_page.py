@@ -2,6 +2,7 @@
 with astropy, deleting with a confirmation, and an event's name shown as text."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -88,7 +89,8 @@ async def test_a_point_joins_the_open_page_downloads_read_back_and_delete_remove
             assert download.suggested_filename.startswith(stem), download.suggested_filename
             text = path.read_text()
             if path.suffix in {".csv", ".ecsv", ".vot"} and "bhtom" not in path.name:
-                table = Table.read(path, format={".csv": "ascii", ".ecsv": "ascii.ecsv", ".vot": "votable"}[path.suffix])
+                reader = {".csv": "ascii", ".ecsv": "ascii.ecsv", ".vot": "votable"}[path.suffix]
+                table = Table.read(path, format=reader)
                 assert [str(v) for v in table["id"]] == [str(followup_id)]
                 assert table["mag"].unit == "mag" and table["mjd"].unit == "d" and table["total_err"].unit == "mag"
                 assert all(table[c].description for c in table.colnames)
@@ -107,7 +109,7 @@ async def test_a_point_joins_the_open_page_downloads_read_back_and_delete_remove
         async with page.expect_download() as info:
             await row.get_by_role("link", name=f"File uploaded for point {followup_id}").click()
         original = await info.value
-        assert Path(await original.path()).read_bytes() == running.catalogue
+        assert await asyncio.to_thread(Path(await original.path()).read_bytes) == running.catalogue
 
         # a second page stays open to see the deletion live
         other = await page.context.new_page()

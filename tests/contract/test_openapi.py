@@ -20,8 +20,8 @@ from services.ingest.app import make_app
 from services.ingest.deps import IngestDeps
 from services.ingest.results import ResultWaiters, cpcs_answer
 from services.ingest.settings import IngestSettings
-from services.ingest.web import event_page, session
 from services.ingest.usecases.uploads import Accepted
+from services.ingest.web import event_page, session
 from services.lightcurve import http as lightcurve_http
 from services.lightcurve.store import point_doc
 from services.lightcurve.views import CSV_COLUMNS, cpcs_columns, json_rows

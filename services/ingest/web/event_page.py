@@ -60,13 +60,6 @@ class Page:
         return self.number < self.count
 
 
-def newest_first(points: list[dict], number: int, size: int = PAGE_SIZE) -> Page:
-    ordered = sorted(points, key=lambda p: (p["mjd"], p["kind"] == "followup", str(p["id"])), reverse=True)
-    count = max(1, math.ceil(len(ordered) / size))
-    number = min(max(1, number), count)
-    return Page(ordered[(number - 1) * size:number * size], number, count, len(ordered))
-
-
 def may_delete(user: User | None, point: dict) -> bool:
     """The observatory that uploaded a follow-up point, or an admin, may delete it."""
     if user is None or point.get("kind") != "followup":
@@ -91,12 +84,22 @@ def see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-async def _context(request: web.Request, curve: dict) -> dict:
+async def _curve_page(request: web.Request, key: str | int) -> tuple[dict, Page]:
+    """The light curve with the table's page of points (newest first) the URL asks for."""
+    client, number = LightcurveClient.of(request), page_number(request)
+    curve = await client.newest(key, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    count = max(1, math.ceil(curve["total"] / PAGE_SIZE))
+    if number > count:  # past the end (points were deleted): the last page
+        number = count
+        curve = await client.newest(key, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    return curve, Page(curve["points"], number, count, curve["total"])
+
+
+async def _context(request: web.Request, curve: dict, page: Page) -> dict:
     user = await current_user(request)
     ivorn = curve["ivorn"]
-    page = newest_first(curve["points"], page_number(request))
     base = f"/api/v1/events/{curve['id']}/lightcurve"
-    bands = sorted({str(p.get("filter")) for p in curve["points"]})
+    colours = {**BAND_COLOURS, **curve.get("bands", {})}
     return {
         "curve": curve, "event": curve["event"], "ivorn": ivorn, "alert_id": curve["id"], "page": page,
         "may_delete": lambda point: may_delete(user, point),
@@ -104,19 +107,15 @@ async def _context(request: web.Request, curve: dict) -> dict:
                       for fmt, label, what in DOWNLOADS],
         "json_url": base, "live_url": f"/event/{curve['id']}/live", "points_url": f"/event/{curve['id']}/points",
         "upload_url": f"/uploader?{urlencode({'event': ivorn})}",
-        "colours": {**BAND_COLOURS, **{band: band_colour(band) for band in bands}},
+        "colours": colours, "colour_of": lambda band: colours.get(str(band)) or band_colour(str(band)),
         "deleted": request.query.get("deleted", ""),
-        "n_followup": sum(1 for p in curve["points"] if p["kind"] == "followup"),
-        "n_alert": sum(1 for p in curve["points"] if p["kind"] == "alert"),
-        "observatories": sorted({p["observatory"] for p in curve["points"] if p.get("observatory")}),
-        "bands": bands,
+        "n_followup": curve["counts"]["followup"], "n_alert": curve["counts"]["alert"],
     }
 
 
 async def _page(request: web.Request, key: str | int) -> web.Response:
     try:
-        curve = await LightcurveClient.of(request).lightcurve(key)
-        context = await _context(request, curve)
+        context = await _context(request, *await _curve_page(request, key))
     except IngestError as exc:
         return error_page(request, exc)
     return aiohttp_jinja2.render_template("event.html", request, context)
@@ -142,8 +141,7 @@ async def get_alert_lc(request: web.Request) -> web.StreamResponse:
 async def points_table(request: web.Request) -> web.StreamResponse:
     """The table of points alone (the live page swaps it in after a change)."""
     try:
-        curve = await LightcurveClient.of(request).lightcurve(request.match_info["alert_id"])
-        context = await _context(request, curve)
+        context = await _context(request, *await _curve_page(request, request.match_info["alert_id"]))
     except IngestError as exc:
         return error_page(request, exc)
     return aiohttp_jinja2.render_template("event_points.html", request, context)

@@ -21,12 +21,19 @@ class LightcurveClient:
         return cls(request.app[SESSION], request.app[DEPS].settings.lightcurve_url)
 
     async def lightcurve(self, event: str | int) -> dict:
-        """The JSON light curve (``ivorn``, ``id``, ``points`` by MJD, ``event``) of an event given by its
-        numeric id, IVORN or alias. NotFound for an unknown event, InvalidInput for a malformed id,
-        Unavailable when the light-curve service does not answer."""
+        """The JSON light curve (``ivorn``, ``id``, ``points`` by MJD, ``event``, ``total``, ``counts``,
+        ``bands``) of an event given by its numeric id, IVORN or alias. NotFound for an unknown event,
+        InvalidInput for a malformed id, Unavailable when the light-curve service does not answer."""
+        return await self._get(event, {})
+
+    async def newest(self, event: str | int, *, offset: int, limit: int) -> dict:
+        """The same with one page of ``points``, newest first (``total`` counts them all)."""
+        return await self._get(event, {"order": "newest", "offset": str(offset), "limit": str(limit)})
+
+    async def _get(self, event: str | int, params: dict[str, str]) -> dict:
         url = f"{self.base_url}/api/v1/events/{quote(str(event), safe='')}/lightcurve"
         try:
-            async with self.session.get(url) as response:
+            async with self.session.get(url, params=params) as response:
                 if response.status == 200:
                     return await response.json()
                 reason = (await response.text()).strip() or f"the light-curve service answered {response.status}"

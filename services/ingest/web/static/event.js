@@ -20,7 +20,8 @@
     .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const num = (v, d) => (v === null || v === undefined ? "—" : Number(v).toFixed(d));
   const utc = (mjd) => new Date(Math.round((mjd - 40587) * 86400000)).toISOString().replace("T", " ").slice(0, 19);
-  const colour = (band) => config.colours[band] || "#7f7f7f";
+  let bandColours = config.colours;  // shared/bands.py's table, and the curve's own bands as it comes
+  const colour = (band) => bandColours[band] || "#7f7f7f";
   const sourceOf = (p) => (p.kind === "alert" ? `${p.survey} alert` : p.observatory || "?");
 
   function traces(points) {
@@ -99,6 +100,7 @@
 
   function draw(curve) {
     const points = curve.points;
+    bandColours = Object.assign({}, config.colours, curve.bands || {});
     toggles(bandBox, "band", [...new Set(points.map((p) => String(p.filter)))].sort());
     toggles(observatoryBox, "observatory",
       [...new Set(points.filter((p) => p.kind === "followup").map(sourceOf))].sort());
