@@ -9,6 +9,7 @@ holds only while the token is unchanged.
 """
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
+from pymongo import ReplaceOne, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.lightcurve.events import EventCopies
@@ -49,18 +51,39 @@ class LightcurveStore:
 
     async def upsert_point(self, doc: dict) -> None:
         await self.db.points.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-        await self._changed(doc["event_ivorn"])
+        await self._changed(doc["event_ivorn"], stored=doc, gone=doc["_id"])
+
+    async def upsert_points(self, docs: list[dict]) -> None:
+        """Many points at once (a replay, a benchmark): one bulk write, one new version per event."""
+        if not docs:
+            return
+        await self.db.points.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
+        for ivorn in sorted({d["event_ivorn"] for d in docs}):
+            await self._changed(ivorn, stored=None, gone=None, reread=True)
 
     async def delete_point(self, followup_id: int) -> None:
         """Remove a point and remember it, so a calibration still in flight cannot bring it back."""
         await self.db.deleted_points.replace_one({"_id": followup_id}, {"_id": followup_id}, upsert=True)
         gone = await self.db.points.find_one_and_delete({"_id": followup_id}, {"event_ivorn": 1})
         if gone is not None:
-            await self._changed(gone["event_ivorn"])
+            await self._changed(gone["event_ivorn"], stored=None, gone=followup_id)
 
-    async def _changed(self, ivorn: str) -> None:
-        """After a write of one of its points: the event's light curve has a new version."""
-        await self.db.lightcurve_events.update_one({"_id": ivorn}, {"$set": {"points_version": uuid.uuid4().hex}})
+    async def _changed(self, ivorn: str, *, stored: dict | None, gone: int | None, reread: bool = False) -> None:
+        """After a write of one of its points the event's light curve has a new version. When the curve
+        this process holds is the one of the version just replaced, the write is applied to it (no
+        other write came between); otherwise the next read reads the database."""
+        version = uuid.uuid4().hex
+        before = await self.db.lightcurve_events.find_one_and_update(
+            {"_id": ivorn}, {"$set": {"points_version": version}}, {"points_version": 1},
+            return_document=ReturnDocument.BEFORE)
+        held = self._curves.pop((ivorn, (before or {}).get("points_version")), None)
+        if before is None or held is None or reread:
+            return
+        points = [p for p in held if p["_id"] != gone]
+        if stored is not None:
+            doc = {k: v for k, v in stored.items() if k not in READ_FIELDS}
+            points.insert(bisect.bisect(points, (doc["mjd"], doc["_id"]), key=lambda p: (p["mjd"], p["_id"])), doc)
+        self._curves[(ivorn, version)] = points
 
     async def points_version(self, ivorn: str) -> str | None:
         """The token of the event's points as they are now (made when the copy has none yet: it was
