@@ -47,7 +47,8 @@ async def test_a_replaced_copy_of_the_event_gets_a_new_version(mongo_db):
     await store.upsert_point(point(1, IVORN, 3))
     _, first = await store.points_and_version(IVORN)
     doc = await mongo_db.lightcurve_events.find_one({"_id": IVORN})
-    await mongo_db.lightcurve_events.replace_one({"_id": IVORN}, {k: v for k, v in doc.items() if k != "points_version"})
+    replaced = {k: v for k, v in doc.items() if k != "points_version"}  # as a newer revision of the event does
+    await mongo_db.lightcurve_events.replace_one({"_id": IVORN}, replaced)
     await mongo_db.points.insert_one(point(2, IVORN, 3))  # written by hand: no version of its own
     points, second = await store.points_and_version(IVORN)
     assert second not in (None, first) and [p["_id"] for p in points] == [1_000_001, 1_000_002]

@@ -9,9 +9,10 @@
   const bandBox = document.getElementById("band-toggles");
   const observatoryBox = document.getElementById("observatory-toggles");
   // one marker per observatory (limits are always down-triangles, the alert's own points stars)
-  const SYMBOLS = ["circle", "square", "diamond", "cross", "x", "triangle-up", "pentagon", "hexagon",
-    "circle-open", "square-open", "diamond-open", "triangle-left", "triangle-right", "hourglass", "bowtie",
-    "star-square", "star-diamond", "diamond-tall", "diamond-wide", "hexagram"];
+  // (no triangles: a down-triangle means a limit, and an up-triangle would look like one)
+  const SYMBOLS = ["circle", "square", "diamond", "cross", "x", "pentagon", "hexagon", "circle-open",
+    "square-open", "diamond-open", "hourglass", "bowtie", "star-square", "star-diamond", "diamond-tall",
+    "diamond-wide", "hexagram", "circle-x", "square-x", "diamond-x"];
   const hidden = { band: new Set(), observatory: new Set() };
   let busy = false, again = false, version = 0;
 
