@@ -9,7 +9,10 @@ from services.ingest.errors import Unavailable
 from services.ingest.http_render import not_forwarded
 
 SESSION = web.AppKey("lightcurve_session", aiohttp.ClientSession)
-FORWARDED = ("/get_alert_lc_data", "/get_alert_lc", "/list_of_alerts", "/list_of_followups",
+#: Upstream headers a forwarded answer keeps (a download's file name).
+PASSED_HEADERS = ("Content-Disposition",)
+#: /get_alert_lc is the event page (ingest's own page, reading the light curve through the API).
+FORWARDED = ("/get_alert_lc_data", "/list_of_alerts", "/list_of_followups",
              "/api/v1/lists/alerts", "/api/v1/lists/followups", "/api/v1/observatories/{observatory_id}/points",
              "/api/v1/observatories/{observatory_id}/zeropoints")
 
@@ -19,7 +22,8 @@ async def forward(request: web.Request) -> web.Response:
     try:
         async with request.app[SESSION].get(f"{base}{request.rel_url}") as upstream:
             body = await upstream.read()
-            return web.Response(body=body, status=upstream.status,
+            headers = {k: upstream.headers[k] for k in PASSED_HEADERS if k in upstream.headers}
+            return web.Response(body=body, status=upstream.status, headers=headers,
                                 content_type=upstream.content_type, charset=upstream.charset)
     except aiohttp.ClientError as exc:
         return not_forwarded(Unavailable(f"the light-curve service is not answering: {exc}"))

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import html
 import json
+import re
+from collections import OrderedDict
+from functools import partial
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -13,7 +15,8 @@ from services.lightcurve.alerts import AlertPointCollection
 from services.lightcurve.settings import LightcurveSettings
 from services.lightcurve.store import FOLLOWUP_SORTS as FOLLOWUP_ORDERS
 from services.lightcurve.store import LightcurveStore
-from services.lightcurve.views import all_rows, cpcs_columns, csv_text, render_lightcurve_png
+from services.lightcurve.views import FORMATS, all_rows, bhtom_text, cpcs_columns, csv_text, ecsv_text, votable_bytes
+from shared.bands import band_colour
 
 STORE = web.AppKey("store", LightcurveStore)
 SETTINGS = web.AppKey("settings", LightcurveSettings)
@@ -42,35 +45,100 @@ async def get_alert_lc_data(request: web.Request) -> web.Response:
     return web.json_response(cpcs_columns(event["_id"], await store.points_of(event["_id"])))
 
 
-@routes.get("/get_alert_lc")
-async def get_alert_lc(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    event = await find_event(store, name=request.query.get("alert_name"), alert_id=request.query.get("alert_id"))
-    points = await store.points_of(event["_id"])
-    alert_points = await request.app[ALERT_POINTS].of_event(event["_id"])
-    png = await asyncio.get_running_loop().run_in_executor(None, render_lightcurve_png, event["_id"], points,
-                                                           alert_points)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(row[k]))}</td>" for k in
-                                    ("id", "mjd", "mag", "mag_err", "calib_err", "filter", "survey", "observatory"))
-                   + "</tr>" for row in all_rows(points, alert_points))
-    title = html.escape(event["_id"])
-    body = (f"<h1>{title}</h1><img alt='light curve' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
-            "<table><tr><th>id</th><th>MJD</th><th>mag</th><th>mag_err</th><th>calib_err</th><th>filter</th>"
-            f"<th>survey</th><th>observatory</th></tr>{rows}</table>")
-    return web.Response(text=f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-                             f"<body>{body}</body></html>", content_type="text/html")
-
-
 @routes.get("/api/v1/events/{event_id:.+}/lightcurve")
 async def lightcurve(request: web.Request) -> web.Response:
+    """The light curve in one of ``FORMATS``; ``download=1`` makes it a file named after the event (and
+    the CSV one for people: an ECSV header of units and descriptions in comment lines, UTC beside MJD);
+    ``order=newest`` with ``offset`` and ``limit`` gives one page of the JSON rows, newest first."""
+    fmt = request.query.get("format", "json").lower()
+    if fmt not in FORMATS:
+        raise web.HTTPBadRequest(text=f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}\n")
+    newest = request.query.get("order") == "newest"
+    offset, limit = _slice(request) if newest else (0, 0)
     store, key = request.app[STORE], unquote(request.match_info["event_id"])
     event = await find_event(store, name=None if key.isdigit() else key, alert_id=key if key.isdigit() else None)
-    points = await store.points_of(event["_id"])
+    points, version = await store.points_and_version(event["_id"])
     alert_points = await request.app[ALERT_POINTS].of_event(event["_id"])
-    if request.query.get("format", "json").lower() == "csv":
+    cache = request.app[CURVES]
+    state = None if version is None else (event["_id"], version, tuple((p["_id"], p.get("mag")) for p in alert_points))
+    download = request.query.get("download") == "1"
+    headers = {"Content-Disposition": f'attachment; filename="{file_stem(event)}{SUFFIX[fmt]}"'} if download else {}
+    if fmt == "cpcs":
+        return web.json_response(cpcs_columns(event["_id"], points), headers=headers)
+    if fmt == "csv" and not download:
         return web.Response(text=csv_text(points, alert_points), content_type="text/csv")
-    return web.json_response({"ivorn": event["_id"], "id": event["alert_id"], "points": all_rows(points, alert_points),
-                              "event": event_summary(event)}, dumps=_dumps)
+    rows = cache.get(state, "rows", lambda: all_rows(points, alert_points))
+    if fmt == "json" and newest:
+        newest_rows = rows[::-1][offset:offset + limit]
+        return web.Response(text=_dumps(_curve_json(event, newest_rows, rows) | {"offset": offset}),
+                            content_type="application/json", headers=headers)
+    if fmt == "json":
+        body = cache.get(state, "json", lambda: _dumps(_curve_json(event, rows, rows)).encode())
+        return web.Response(body=body, content_type="application/json", headers=headers)
+    if fmt == "bhtom":
+        return web.Response(text=bhtom_text(rows), content_type="text/plain", headers=headers)
+    loop = asyncio.get_running_loop()
+    if fmt == "votable":
+        body = await loop.run_in_executor(None, partial(votable_bytes, rows, ivorn=event["_id"]))
+        return web.Response(body=body, content_type="application/x-votable+xml", headers=headers)
+    text = await loop.run_in_executor(None, partial(ecsv_text, rows, ivorn=event["_id"],
+                                                    delimiter="," if fmt == "csv" else " "))
+    return web.Response(text=text, content_type="text/csv" if fmt == "csv" else "text/x-ecsv", headers=headers)
+
+
+def _curve_json(event: dict, rows: list[dict], every: list[dict]) -> dict:
+    """The JSON light curve: ``rows`` (all of them, or one page), with the counts and the colour of each
+    band of ``every`` point (``shared.bands``, the same on every page)."""
+    followup = sum(1 for r in every if r["kind"] == "followup")
+    return {"ivorn": event["_id"], "id": event["alert_id"], "points": rows, "event": event_summary(event),
+            "total": len(every), "counts": {"followup": followup, "alert": len(every) - followup},
+            "bands": {band: band_colour(band) for band in sorted({str(r["filter"]) for r in every})}}
+
+
+def _slice(request: web.Request) -> tuple[int, int]:
+    try:
+        offset, limit = int(request.query.get("offset", 0)), int(request.query.get("limit", 100))
+    except ValueError:
+        raise web.HTTPBadRequest(text="offset and limit must be integers\n") from None
+    if offset < 0 or not 1 <= limit <= 10000:
+        raise web.HTTPBadRequest(text="offset must be 0 or more and limit between 1 and 10000\n")
+    return offset, limit
+
+
+class CurveCache:
+    """What was made of the last few light curves (rows, JSON bodies), under the state they were made
+    of: the event, its points' version and its alert points. A state of None is never cached."""
+
+    def __init__(self, size: int = 16):
+        self.size, self._made = size, OrderedDict()
+
+    def get(self, state, what: str, make):
+        if state is None:
+            return make()
+        key = (state, what)
+        if key not in self._made:
+            for old in [k for k in self._made if k[0][0] == state[0] and k[0] != state]:
+                del self._made[old]  # an older version of this event's curve
+            self._made[key] = make()
+            while len(self._made) > self.size:
+                self._made.popitem(last=False)
+        self._made.move_to_end(key)
+        return self._made[key]
+
+
+CURVES = web.AppKey("curves", CurveCache)
+
+
+#: The download's file name after the event's: ``<stem><suffix>``.
+SUFFIX = {"json": ".json", "csv": ".csv", "ecsv": ".ecsv", "votable": ".vot", "cpcs": "_cpcs.json",
+          "bhtom": "_bhtom.csv"}
+
+
+def file_stem(event: dict) -> str:
+    """A file name after the event: ``ivo://Gaia16aye`` -> ``Gaia16aye`` (only letters, digits, ``._-``)."""
+    name = str(event.get("name") or event["_id"]).removeprefix("ivo://")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or f"event{event.get('alert_id', '')}"
+    return stem[:80]
 
 
 def event_summary(event: dict) -> dict:
@@ -247,5 +315,6 @@ def make_app(store: LightcurveStore, settings: LightcurveSettings) -> web.Applic
     app = web.Application()
     app[STORE], app[SETTINGS] = store, settings
     app[ALERT_POINTS] = AlertPointCollection(store.db)
+    app[CURVES] = CurveCache()
     app.add_routes(routes)
     return app

@@ -1,13 +1,24 @@
 """What the lightcurve service owns: the calibrated points of every event (collection ``points``) and
-its copy of the events (``services.lightcurve.events``)."""
+its copy of the events (``services.lightcurve.events``).
+
+Reading a big light curve (Gaia16aye: 25,000 points) from the database takes seconds on the embedded
+server, so the points of the last ``CACHED_CURVES`` events read are kept in memory under the event's
+``points_version`` (a random token in its copy in ``lightcurve_events``, set anew after every write of
+one of its points, by any process): a request checks the token (one small read) and uses the copy it
+holds only while the token is unchanged.
+"""
 from __future__ import annotations
 
+import bisect
 import re
+import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
+from pymongo import ReplaceOne, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.lightcurve.events import EventCopies
@@ -16,6 +27,9 @@ from shared.db import IndexSpec, asc
 
 INDEXES = [IndexSpec("points", asc("event_ivorn", "mjd")), IndexSpec("points", asc("observation_id")),
            IndexSpec("points", asc("observatory_id", "mjd"))]
+CACHED_CURVES = 8
+#: What the light curve's readers need of a point (its bookkeeping stays in the database).
+READ_FIELDS = {"stored_at": 0, "params_hash": 0}
 
 #: The sort keys of the follow-up list: newest calibrated, by MJD, by the number of stars fitted.
 FOLLOWUP_SORTS = {"date": [("_id", -1)], "mjd": [("mjd", -1), ("_id", -1)], "points": [("npoints", -1), ("_id", -1)]}
@@ -45,20 +59,78 @@ class LightcurveStore:
         self.db = db
         self.plots = AsyncGridFSBucket(db, bucket_name="plots")  # calibration's: read only, by observation
         self.copies = EventCopies(db)
+        self._curves: OrderedDict[tuple[str, str], list[dict]] = OrderedDict()
 
     async def upsert_point(self, doc: dict) -> None:
         await self.db.points.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        await self._changed(doc["event_ivorn"], stored=doc, gone=doc["_id"])
+
+    async def upsert_points(self, docs: list[dict]) -> None:
+        """Many points at once (a replay, a benchmark): one bulk write, one new version per event."""
+        if not docs:
+            return
+        await self.db.points.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
+        for ivorn in sorted({d["event_ivorn"] for d in docs}):
+            await self._changed(ivorn, stored=None, gone=None, reread=True)
 
     async def delete_point(self, followup_id: int) -> None:
         """Remove a point and remember it, so a calibration still in flight cannot bring it back."""
         await self.db.deleted_points.replace_one({"_id": followup_id}, {"_id": followup_id}, upsert=True)
-        await self.db.points.delete_one({"_id": followup_id})
+        gone = await self.db.points.find_one_and_delete({"_id": followup_id}, {"event_ivorn": 1})
+        if gone is not None:
+            await self._changed(gone["event_ivorn"], stored=None, gone=followup_id)
+
+    async def _changed(self, ivorn: str, *, stored: dict | None, gone: int | None, reread: bool = False) -> None:
+        """After a write of one of its points the event's light curve has a new version. When the curve
+        this process holds is the one of the version just replaced, the write is applied to it (no
+        other write came between); otherwise the next read reads the database."""
+        version = uuid.uuid4().hex
+        before = await self.db.lightcurve_events.find_one_and_update(
+            {"_id": ivorn}, {"$set": {"points_version": version}}, {"points_version": 1},
+            return_document=ReturnDocument.BEFORE)
+        held = self._curves.pop((ivorn, (before or {}).get("points_version")), None)
+        if before is None or held is None or reread:
+            return
+        points = [p for p in held if p["_id"] != gone]
+        if stored is not None:
+            doc = {k: v for k, v in stored.items() if k not in READ_FIELDS}
+            points.insert(bisect.bisect(points, (doc["mjd"], doc["_id"]), key=lambda p: (p["mjd"], p["_id"])), doc)
+        self._curves[(ivorn, version)] = points
+
+    async def points_version(self, ivorn: str) -> str | None:
+        """The token of the event's points as they are now (made when the copy has none yet: it was
+        replaced by a newer revision of the event, or predates the token). None without a copy."""
+        doc = await self.db.lightcurve_events.find_one({"_id": ivorn}, {"points_version": 1})
+        if doc is None:
+            return None
+        if not doc.get("points_version"):
+            await self.db.lightcurve_events.update_one({"_id": ivorn, "points_version": {"$exists": False}},
+                                                       {"$set": {"points_version": uuid.uuid4().hex}})
+            doc = await self.db.lightcurve_events.find_one({"_id": ivorn}, {"points_version": 1}) or {}
+        return doc.get("points_version")
+
+    async def points_and_version(self, ivorn: str) -> tuple[list[dict], str | None]:
+        """The event's points by MJD (then id) and their version; the list is shared: read it, never
+        change it."""
+        version = await self.points_version(ivorn)  # taken before reading: a write after it makes a new one
+        if version is not None and (ivorn, version) in self._curves:
+            self._curves.move_to_end((ivorn, version))
+            return self._curves[(ivorn, version)], version
+        points = await self.db.points.find({"event_ivorn": ivorn}, READ_FIELDS).sort(
+            [("mjd", 1), ("_id", 1)]).to_list(None)
+        if version is not None:
+            for key in [k for k in self._curves if k[0] == ivorn]:
+                del self._curves[key]
+            self._curves[(ivorn, version)] = points
+            while len(self._curves) > CACHED_CURVES:
+                self._curves.popitem(last=False)
+        return points, version
 
     async def was_deleted(self, followup_id: int) -> bool:
         return await self.db.deleted_points.find_one({"_id": followup_id}) is not None
 
     async def points_of(self, ivorn: str) -> list[dict]:
-        return await self.db.points.find({"event_ivorn": ivorn}).sort([("mjd", 1), ("_id", 1)]).to_list(None)
+        return (await self.points_and_version(ivorn))[0]
 
     async def recent_points(self, *, offset: int, limit: int) -> list[dict]:
         return await self.db.points.find({}).sort("_id", -1).skip(offset).limit(limit).to_list(None)

@@ -27,6 +27,7 @@ from services.lightcurve import http as lightcurve_http
 from services.lightcurve.store import point_doc
 from services.lightcurve.views import CSV_COLUMNS, cpcs_columns, json_rows
 from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
+from shared.ops import Ops
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_FILE = ROOT / "services" / "ingest" / "openapi.yaml"
@@ -114,7 +115,7 @@ def test_security_schemes_cover_every_place_a_hashtag_is_read(spec):
 
 def ingest_app():
     deps = IngestDeps(settings=IngestSettings(), store=None, uploads=None, waiters=None, publish=None)
-    return make_app(deps)
+    return make_app(deps, operations=Ops("ingest", db=None, broker=None))
 
 
 def served(app) -> set[tuple[str, str]]:
@@ -133,7 +134,8 @@ def test_route_tables_are_what_the_app_serves():
     tables = (http_cgi.routes, http_api.routes, http_admin.routes, pages.routes, *web_pages.ROUTE_TABLES)
     from_tables = {(r.method, normalise(r.path)) for table in tables for r in table}
     from_tables |= {("GET", p) for p in proxy.FORWARDED}
-    from_tables |= {("GET", "/healthz"), ("GET", "/plots/{name}"), ("GET", "/api/v1/events/{event_id}/lightcurve")}
+    from_tables |= {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/plots/{name}"),
+                    ("GET", "/api/v1/events/{event_id}/lightcurve")}
     assert served(ingest_app()) == from_tables
 
 

@@ -11,13 +11,23 @@ from pathlib import Path
 from aiohttp import web
 
 from services.ingest.settings import IngestSettings
-from services.ingest.web import admin, lists, manual, observatory_page, products, render, session, upload
+from services.ingest.web import (
+    admin,
+    event_page,
+    lists,
+    manual,
+    observatory_page,
+    products,
+    render,
+    session,
+    upload,
+)
 
 STATIC = Path(__file__).with_name("static")
 #: The pages' own route tables (added by ``setup``).
 PAGE_TABLES = (lists.routes, observatory_page.routes, admin.routes, manual.routes)
 #: The route tables of the pages (the login's are added by ``session.setup``).
-ROUTE_TABLES = (session.routes, *PAGE_TABLES, products.routes, upload.routes)
+ROUTE_TABLES = (session.routes, *PAGE_TABLES, products.routes, upload.routes, event_page.routes)
 
 
 def setup(app: web.Application, settings: IngestSettings) -> None:
@@ -31,6 +41,7 @@ def setup(app: web.Application, settings: IngestSettings) -> None:
     for table in PAGE_TABLES:
         app.add_routes(table)
     app.router.add_static("/static/swagger-ui", manual.SWAGGER_UI, name="swagger-ui", append_version=False)
+    event_page.setup(app)  # before /static: it serves /static/plotly.min.js from the plotly package
     app.router.add_static("/static", STATIC, name="static", append_version=False)
     app.add_routes(products.routes)
     app.add_routes(upload.routes)

@@ -1,9 +1,7 @@
 """The manual (preparing data, the formats the readers accept, the curl line, every form field), the API
-documentation (Swagger UI from the ``swagger-ui-bundle`` package, on ``/api/v1/openapi.yaml``), and the
-bundled JavaScript of the pages (Plotly from the ``plotly`` package)."""
+documentation (Swagger UI from the ``swagger-ui-bundle`` package, on ``/api/v1/openapi.yaml``)."""
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -14,7 +12,6 @@ from services.ingest.deps import DEPS
 from shared.catalogue.reader import FLUX_COLUMNS, MAG_COLUMNS, MAX_MAG_ERR, POSITION_COLUMNS, SENTINEL
 
 routes = web.RouteTableDef()
-PLOTLY_JS = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 SWAGGER_UI = Path(str(swagger_ui_path))
 _CACHE = {"Cache-Control": "public, max-age=86400"}
 
@@ -32,8 +29,3 @@ async def manual(request: web.Request) -> web.StreamResponse:
 async def api_docs(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("api_docs.html", request, {})
 
-
-@routes.get("/static/plotly.min.js")
-async def plotly_js(request: web.Request) -> web.StreamResponse:
-    """The ``plotly`` package's bundled plotly.min.js, for the pages' plots."""
-    return web.FileResponse(PLOTLY_JS, headers=_CACHE)
