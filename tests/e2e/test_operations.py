@@ -50,12 +50,23 @@ async def test_json_logs_carry_the_correlation_id_through_every_service(json_log
     await processes.probe.wait_for("lightcurve.updated.v1", lambda m: m.followup_id == accepted["followup_id"],
                                    timeout_s=120)
     for service in ("calibration", "lightcurve", "ingest"):
-        lines = [json.loads(line) for line in (processes.log_dir / f"{service}.log").read_text().splitlines()
-                 if line.startswith("{")]
-        assert lines, f"{service} wrote no JSON log lines"
-        mine = [entry for entry in lines if entry["correlation_id"] == received.correlation_id]
-        assert any(entry["message"].startswith("handled ") for entry in mine), (service, lines[-5:])
+        mine = await logged_lines(processes.log_dir / f"{service}.log", received.correlation_id)
+        assert any(entry["message"].startswith("handled ") for entry in mine), (service, mine)
         assert all(entry["service"] == service for entry in mine)
+
+
+async def logged_lines(path, correlation_id: str, timeout_s: float = 20) -> list[dict]:
+    """The JSON log lines of one correlation id, once a "handled" line is among them: a service writes it
+    after it has acknowledged the message, so after the messages the test saw."""
+    def mine() -> list[dict]:
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+        return [entry for entry in lines if entry["correlation_id"] == correlation_id]
+
+    async with asyncio.timeout(timeout_s):
+        # a log file announces nothing: it is read again until the line is there
+        while not any(entry["message"].startswith("handled ") for entry in mine()):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    return mine()
 
 
 async def test_a_rolling_restart_under_load_loses_nothing(processes):
