@@ -41,3 +41,4 @@ def test_zero_points_are_grouped_per_band_and_catalogue():
     series = zeropoint_series(points)
     assert [s["name"] for s in series] == ["V (APASS)", "r (PS1)"]
     assert series[1]["zp"] == [25.01, 25.03] and series[1]["id"] == [1, 3]
+    assert (series[0]["colour"], series[1]["colour"]) == ("#9acd32", "#d62728")  # the light curves' V and r

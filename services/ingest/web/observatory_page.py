@@ -8,16 +8,19 @@ from aiohttp import web
 from services.ingest.deps import DEPS
 from services.ingest.errors import IngestError, InvalidInput, NotFound
 from services.ingest.web.lists import Listing, check_page, lightcurve_json, pager, refusal_page, sort_links
+from shared.bands import band_colour
 
 routes = web.RouteTableDef()
 
 
 def zeropoint_series(points: list[dict]) -> list[dict]:
-    """One series per band (and catalogue): MJD, zero point and its error, follow-up ids, for the plot."""
+    """One series per band (and catalogue): MJD, zero point and its error, follow-up ids, and the band's
+    colour (the same as on the light curves), for the plot."""
     series: dict[str, dict] = {}
     for p in points:
         name = f"{p.get('filter') or '?'} ({p.get('survey') or '?'})"
-        s = series.setdefault(name, {"name": name, "mjd": [], "zp": [], "zp_err": [], "id": []})
+        s = series.setdefault(name, {"name": name, "colour": band_colour(p.get("filter")), "mjd": [], "zp": [],
+                                     "zp_err": [], "id": []})
         s["mjd"].append(p["mjd"])
         s["zp"].append(p["zp"])
         s["zp_err"].append(p.get("zp_err"))

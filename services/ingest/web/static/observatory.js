@@ -3,7 +3,9 @@
   var data = JSON.parse(document.getElementById("zp-data").textContent);
   var traces = data.map(function (s) {
     return {x: s.mjd, y: s.zp, name: s.name, mode: "markers", type: "scatter", customdata: s.id,
-            error_y: {type: "data", array: s.zp_err.map(function (e) { return e === null ? 0 : e; }), visible: true},
+            marker: {color: s.colour},
+            error_y: {type: "data", color: s.colour, visible: true,
+                      array: s.zp_err.map(function (e) { return e === null ? 0 : e; })},
             hovertemplate: "point %{customdata}<br>MJD %{x:.5f}<br>ZP %{y:.3f}<extra>%{fullData.name}</extra>"};
   });
   Plotly.newPlot("zp-plot", traces, {
