@@ -100,6 +100,8 @@ async def test_a_point_joins_the_open_page_downloads_read_back_and_delete_remove
                 [fields] = [line.split(";") for line in text.splitlines()[1:]]
                 assert float(fields[1]) == pytest.approx(answer["mag"], abs=1e-4) and fields[3].startswith("Demo")
                 assert fields[4] == f"{answer['survey']}/{answer['filter']}"
+                bhtom = Table.read(path, format="ascii.csv", delimiter=";")  # BHTOM's format has no units
+                assert bhtom["Magnitude"][0] == pytest.approx(answer["mag"], abs=1e-4)
             elif "cpcs" in path.name:
                 assert json.loads(text)["id"] == [followup_id]
             else:
