@@ -167,7 +167,9 @@ class Measurer:
         except NoFile:
             pass
         except OperationFailure:  # some servers answer a missing file with an error of their own
-            if await bucket.find({"_id": file_id}).to_list(1):
+            # to_list(None): pymongo's GridFS cursor raises StopAsyncIteration from to_list(n) when it
+            # has fewer than n files
+            if await bucket.find({"_id": file_id}).to_list(None):
                 raise
 
     async def _drop_catalogues(self, observation_id: str) -> None:

@@ -146,3 +146,40 @@ async def test_ingest_keeps_the_ids_with_the_observation_and_a_dry_runs_until_it
     gone = products_message(observation_id="e" * 32)  # the point was deleted meanwhile
     await recorder.on_image_products(gone)
     assert "e" * 32 not in store.records and store.purged == 3
+
+
+class RacedProducts(Products):
+    """Another delivery deletes each file between our listing and our delete; the server then answers the
+    delete with an error of its own (as nx-27017 does), and its GridFS cursor finds nothing."""
+
+    def __init__(self, gone: set):
+        super().__init__()
+        self.gone = gone
+
+    async def delete(self, file_id):
+        from pymongo.errors import OperationFailure
+
+        if file_id in self.gone:
+            raise OperationFailure(f"File with id {file_id} not found")
+        await super().delete(file_id)
+
+    def find(self, query):
+        if "_id" in query:
+            async def to_list(length):
+                if length is not None:  # pymongo's GridFS cursor: to_list(n) raises when it has fewer
+                    raise StopAsyncIteration
+                return []
+            return SimpleNamespace(to_list=to_list)
+        return super().find(query)
+
+
+async def test_a_product_deleted_meanwhile_by_another_delivery_is_no_error(frame):
+    uploads = Uploads(frame[0])
+    measurer, bucket = measurer_of(uploads)
+    message = solved_message(frame, uploads, dry_run=False)
+    await measurer.on_image_solved(message)
+    raced = RacedProducts(gone=set(bucket.files))
+    raced.files = dict(bucket.files)
+    measurer.deps.products = raced
+    await measurer.on_observation_deleted(SimpleNamespace(observation_id=message.observation_id))
+    assert measurer.deps.db.image_metadata.docs == {}
