@@ -9,7 +9,8 @@ from aiohttp import web
 from services.ingest.answers import CALIBRATION_FAILED
 from services.ingest.cpcs_fields import flag, request_from_fields
 from services.ingest.deps import DEPS, IngestDeps, token_from
-from services.ingest.errors import IngestError, InvalidInput, TooLarge
+from services.ingest.errors import IngestError, InvalidInput
+from services.ingest.forms import posted
 from services.ingest.http_render import plain_refusal, upload_answer
 from services.ingest.results import cpcs_html
 from services.ingest.usecases import uploads
@@ -22,15 +23,6 @@ from services.ingest.web import results as browser_results
 routes = web.RouteTableDef()
 _UNKNOWN = "unknown or missing hashtag"
 
-
-async def posted(request: web.Request):
-    """The posted form, or ``TooLarge``/``InvalidInput`` with the reason when it cannot be read."""
-    try:
-        return await request.post()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise TooLarge(f"the request is larger than the limit of {exc.max_size / 1e6:.0f} MB") from exc
-    except ValueError as exc:
-        raise InvalidInput(f"the form could not be read: {exc}") from exc
 
 
 async def text_fields(request: web.Request) -> dict[str, str]:

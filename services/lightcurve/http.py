@@ -311,8 +311,17 @@ def _dumps(value) -> str:
     return json.dumps(value, default=str)
 
 
+@web.middleware
+async def numbers_too_large(request: web.Request, handler) -> web.StreamResponse:
+    """A number in the request beyond what the database stores (64 bits) is the request's fault: 400."""
+    try:
+        return await handler(request)
+    except OverflowError:
+        raise web.HTTPBadRequest(text="a number in the request is too large (at most 2**63 - 1)\n") from None
+
+
 def make_app(store: LightcurveStore, settings: LightcurveSettings) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[numbers_too_large])
     app[STORE], app[SETTINGS] = store, settings
     app[ALERT_POINTS] = AlertPointCollection(store.db)
     app[CURVES] = CurveCache()

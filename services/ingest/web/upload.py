@@ -16,7 +16,8 @@ from astropy.time import Time
 
 from services.ingest.cpcs_fields import request_from_fields
 from services.ingest.deps import DEPS
-from services.ingest.errors import IngestError, InvalidInput, NotFound, TooLarge
+from services.ingest.errors import IngestError, InvalidInput, NotFound
+from services.ingest.forms import posted
 from services.ingest.usecases import uploads
 from services.ingest.usecases.events import list_events
 from services.ingest.web import results
@@ -107,10 +108,7 @@ def mjd_from_form(form) -> str:
 
 async def request_of_form(request: web.Request, user: User) -> uploads.UploadRequest:
     """The upload request of the form: the CPCS field names, the hashtag of the session."""
-    try:
-        form = await request.post()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise TooLarge(f"the request is larger than the limit of {exc.max_size / 1e6:.0f} MB") from exc
+    form = await posted(request)
     upload = form.get("sexCat")
     if not isinstance(upload, web.FileField):
         raise InvalidInput("no catalogue file was attached: choose the file of the observation")
