@@ -64,6 +64,7 @@ class Broker:
         self._consumers: list[tuple[aio_pika.abc.AbstractQueue, str]] = []
         self._in_hand: set[asyncio.Task] = set()
         self.queues: list[str] = []  # the durable queues this broker consumes from (readiness)
+        self._up, self._down = asyncio.Event(), asyncio.Event()
 
     @classmethod
     def from_settings(cls, settings) -> Broker:
@@ -104,6 +105,25 @@ class Broker:
             f"{self.exchange_name}.dlx", aio_pika.ExchangeType.FANOUT, durable=True)
         dlq = await self._channel.declare_queue(self.dead_letter_queue, durable=True, arguments=self._kind())
         await dlq.bind(self._dlx)
+        self._connection.close_callbacks.add(self._on_lost)
+        self._connection.reconnect_callbacks.add(self._on_back)
+        self._up.set()
+
+    def _on_lost(self, *_args) -> None:
+        self._up.clear()
+        self._down.set()
+
+    def _on_back(self, *_args) -> None:
+        self._down.clear()
+        self._up.set()
+
+    async def wait_disconnected(self, timeout_s: float) -> None:
+        """Until the connection to the broker is lost (``TimeoutError`` after ``timeout_s``)."""
+        await asyncio.wait_for(self._down.wait(), timeout_s)
+
+    async def wait_reconnected(self, timeout_s: float) -> None:
+        """Until the connection is up again with its channels, queues and consumers restored."""
+        await asyncio.wait_for(self._up.wait(), timeout_s)
 
     def _kind(self) -> dict:
         """The queue-type argument of the durable queues (none for classic queues, as before)."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -16,6 +17,14 @@ from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Running:
+    """What a running lightcurve service holds (for the process that started it)."""
+
+    store: LightcurveStore
+    broker: Broker
 
 
 @asynccontextmanager
@@ -42,7 +51,7 @@ async def running(settings: LightcurveSettings):
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.lightcurve_port).start()
     try:
-        yield store
+        yield Running(store, broker)
     finally:
         await runner.cleanup()
         await broker.close()

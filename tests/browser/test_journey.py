@@ -47,7 +47,6 @@ async def test_dry_run_store_and_the_open_event_page_shows_it(browser, page, mon
 
             await wait_plotted(reader, followup_id)  # the reader's page, never reloaded
             await expect(reader.locator(f"#points-table tr[data-point='{followup_id}']")).to_be_visible()
-            await reader.wait_for_timeout(500)  # let Plotly finish its transition before the picture
             await reader.screenshot(path=str(README_SHOTS / "event-page.png"), full_page=False)
         finally:
             await reader_context.close()

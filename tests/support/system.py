@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from pydantic import SecretStr
@@ -63,6 +63,7 @@ class System:
     probe: Probe
     broker: Broker
     stack: AsyncExitStack
+    started: dict = field(default_factory=dict)  # what each service's running() gave, by name
 
     @property
     def url(self) -> str:
@@ -101,7 +102,9 @@ async def running_system(settings: SystemSettings, services=("ingest", "calibrat
         stack.push_async_callback(delete_topology, broker, settings.exchange)
         probe = Probe(broker)
         await probe.start()
+        started: dict = {}
         for name in services:
-            await stack.enter_async_context(importlib.import_module(f"services.{name}.app").running(settings[name]))
+            started[name] = await stack.enter_async_context(
+                importlib.import_module(f"services.{name}.app").running(settings[name]))
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        yield System(settings=settings, http=http, probe=probe, broker=broker, stack=stack)
+        yield System(settings=settings, http=http, probe=probe, broker=broker, stack=stack, started=started)
