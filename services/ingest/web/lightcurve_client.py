@@ -31,9 +31,13 @@ class LightcurveClient:
         return await self._get(event, {"order": "newest", "offset": str(offset), "limit": str(limit)})
 
     async def _get(self, event: str | int, params: dict[str, str]) -> dict:
-        url = f"{self.base_url}/api/v1/events/{quote(str(event), safe='')}/lightcurve"
+        return await self.get_json(f"/api/v1/events/{quote(str(event), safe='')}/lightcurve", params)
+
+    async def get_json(self, path: str, params: dict[str, str] | dict[str, str | int]) -> dict:
+        """A JSON answer of the light-curve service's API at ``path``; its refusal as ``NotFound`` (404) or
+        ``InvalidInput`` (another 4xx, with its reason), ``Unavailable`` when it fails or does not answer."""
         try:
-            async with self.session.get(url, params=params) as response:
+            async with self.session.get(f"{self.base_url}{path}", params=params) as response:
                 if response.status == 200:
                     return await response.json()
                 reason = (await response.text()).strip() or f"the light-curve service answered {response.status}"
@@ -41,6 +45,6 @@ class LightcurveClient:
             raise Unavailable(f"the light-curve service is not answering: {exc}") from exc
         if response.status == 404:
             raise NotFound(reason)
-        if response.status == 400:
+        if response.status < 500:
             raise InvalidInput(reason)
-        raise Unavailable(reason)
+        raise Unavailable(f"the light-curve service failed: {reason}")

@@ -10,35 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import aiohttp
 import aiohttp_jinja2
 from aiohttp import web
 
 from services.ingest import proxy
 from services.ingest.deps import DEPS
-from services.ingest.errors import IngestError, InvalidInput, NotFound, Unavailable
+from services.ingest.errors import IngestError, InvalidInput, NotFound
 from services.ingest.usecases.observatories import observatory_rows
 from services.ingest.web.errors import page
+from services.ingest.web.lightcurve_client import LightcurveClient
 
 PER_PAGE = 20
 routes = web.RouteTableDef()
 
 
 async def lightcurve_json(request: web.Request, path: str, params: dict[str, str | int]) -> dict:
-    """A JSON answer of the light-curve service's API; its refusal as ``InvalidInput``/``NotFound``."""
-    base = request.app[DEPS].settings.lightcurve_url
-    try:
-        async with request.app[proxy.SESSION].get(f"{base}{path}", params=params) as upstream:
-            if upstream.status == 200:
-                return await upstream.json()
-            reason = (await upstream.text()).strip()
-    except aiohttp.ClientError as exc:
-        raise Unavailable(f"the light-curve service is not answering: {exc}") from None
-    if upstream.status == 404:
-        raise NotFound(reason)
-    if upstream.status < 500:
-        raise InvalidInput(reason)
-    raise Unavailable(f"the light-curve service failed: {reason}")
+    """A JSON answer of the light-curve service's API (:meth:`LightcurveClient.get_json`)."""
+    return await LightcurveClient.of(request).get_json(path, params)
 
 
 def refusal_page(request: web.Request, exc: IngestError, title: str = "Not possible") -> web.Response:

@@ -13,7 +13,6 @@ from shared.catalogue.reader import FLUX_COLUMNS, MAG_COLUMNS, MAX_MAG_ERR, POSI
 
 routes = web.RouteTableDef()
 SWAGGER_UI = Path(str(swagger_ui_path))
-_CACHE = {"Cache-Control": "public, max-age=86400"}
 
 
 @routes.get("/manual")
