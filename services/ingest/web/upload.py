@@ -120,9 +120,10 @@ async def request_of_form(request: web.Request, user: User) -> uploads.UploadReq
 
 
 async def _posted_event(request: web.Request) -> str | None:
+    """The event of a refused form (for the way back), None when the form itself could not be read."""
     try:
-        return str((await request.post()).get("EventID", "")).strip() or None
-    except (ValueError, web.HTTPRequestEntityTooLarge):
+        return str((await posted(request)).get("EventID", "")).strip() or None
+    except IngestError:
         return None
 
 
