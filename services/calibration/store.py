@@ -15,7 +15,6 @@ from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 import bson
-
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
