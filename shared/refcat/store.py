@@ -31,7 +31,7 @@ from typing import Any
 
 from . import coverage as cov
 from . import import_session as imports
-from .blocks import BLOCK_ENCODING, BLOCK_ROWS, BLOCKS, ENCODINGS
+from .blocks import BLOCK_ENCODING, BLOCK_ROWS, BLOCKS, DECODED, ENCODINGS, decode_columns
 from .healpix import pixel_ranges
 from .import_session import BUFFER_ROWS, CHUNK_ROWS, DUPLICATE_RADIUS_ARCSEC, ImportSession
 from .model import ReferenceStars
@@ -44,8 +44,8 @@ from .surveys import canonical_name
 #: its own imports and fetches refresh them at once, another process's within this time.
 RECORDS_TTL_S = 1.0
 #: stars of stored blocks kept in memory per store object (the fields of a transient are asked for again
-#: and again); about 100 bytes a star
-BLOCK_CACHE_ROWS = 1_000_000
+#: and again); about 150 bytes a star, stored and decoded, so ~75 MB at the bound
+BLOCK_CACHE_ROWS = 500_000
 
 _RECORD_HEAVY = {"moc": 0, "journal": 0}
 
@@ -230,7 +230,7 @@ class RefcatStore:
                     continue
                 key = (states[doc["survey"]], int(doc["hp"]))
                 if key in read:
-                    read[key].append(doc)
+                    read[key].append({**doc, DECODED: decode_columns(doc)})  # decoded once, used many times
         for key, docs in read.items():
             self._remember_blocks(key, docs)
         return read
