@@ -37,14 +37,19 @@ def run(service: str = typer.Argument(..., help=f"one of: {', '.join(launcher.SE
 def up(mongo_port: int = 27017, ingest_port: int = 8080, lightcurve_port: int = 8081,
        adopt_database: bool = typer.Option(False, help="use a database server this run did not start"),
        metrics_port: int = typer.Option(9181, help="first of the three metrics ports of the services "
-                                                    "without HTTP (calibration, astrometry, photometry)"),
+                                                    "without HTTP (calibration, astrometry, photometry); "
+                                                    "replicas take the ports after them"),
+       replicas: str = typer.Option("", envvar="CPCS_REPLICAS",
+                                    help="more processes of a consumer, e.g. calibration=2 (competing for "
+                                         "its queue); for astrometry, photometry and calibration"),
        run_dir: Path = typer.Option(RUN_DIR, envvar="CPCS_RUN_DIR")) -> None:
     """Start RabbitMQ (if needed), the embedded database and all five services; load the demo. Every URL
     follows the ports given; the effective settings go to RUN_DIR/settings.env for the other commands."""
+    from services.launcher import parse_replicas
     from services.local import start_local
 
     start_local(run_dir=run_dir, mongo_port=mongo_port, ingest_port=ingest_port, lightcurve_port=lightcurve_port,
-                adopt_database=adopt_database, metrics_base=metrics_port)
+                adopt_database=adopt_database, metrics_base=metrics_port, replicas=parse_replicas(replicas))
 
 
 @app.command()

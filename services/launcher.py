@@ -26,6 +26,40 @@ SETTINGS_MODELS = {"ingest": "services.ingest.settings:IngestSettings",
                    "lightcurve": "services.lightcurve.settings:LightcurveSettings"}
 
 
+#: the services that may run as several processes on one machine: consumers without an HTTP port of their
+#: own, competing for their queue's messages (ingest and lightcurve scale behind a load balancer, deploy/)
+REPLICABLE = ("astrometry", "photometry", "calibration")
+
+
+def parse_replicas(text: str | None) -> dict[str, int]:
+    """``"calibration=2,photometry=2"`` -> ``{"calibration": 2, "photometry": 2}``; ValueError with the
+    reason for anything else."""
+    replicas: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        name, sep, count = part.partition("=")
+        name = name.strip()
+        if not sep or name not in REPLICABLE:
+            raise ValueError(f"--replicas takes SERVICE=N with SERVICE one of {', '.join(REPLICABLE)}, "
+                             f"not {part!r}")
+        try:
+            n = int(count)
+        except ValueError:
+            raise ValueError(f"--replicas {part!r}: the count must be a whole number") from None
+        if not 1 <= n <= 16:
+            raise ValueError(f"--replicas {part!r}: the count must be from 1 to 16")
+        replicas[name] = n
+    return replicas
+
+
+def process_names(replicas: dict[str, int] | None = None) -> list[tuple[str, str]]:
+    """(process name, service) of every process to start: ``calibration``, ``calibration-2``, ..."""
+    names = []
+    for service in SERVICES:
+        names.append((service, service))
+        names.extend((f"{service}-{k}", service) for k in range(2, (replicas or {}).get(service, 1) + 1))
+    return names
+
+
 def settings_model(service: str) -> type:
     module, _, name = SETTINGS_MODELS[service].partition(":")
     return getattr(importlib.import_module(module), name)
@@ -160,8 +194,11 @@ def start_mongo(processes: Processes, *, data_dir: Path, port: int, log_dir: Pat
     wait_until(lambda: port_open("127.0.0.1", port), timeout_s=30, what="the database server")
 
 
-def start_service(processes: Processes, name: str, *, env: dict, log_dir: Path) -> subprocess.Popen:
-    return processes.start(name, [sys.executable, "-m", f"services.{name}.main"], env=env, log_dir=log_dir)
+def start_service(processes: Processes, name: str, *, env: dict, log_dir: Path,
+                  process_name: str | None = None) -> subprocess.Popen:
+    """Service ``name`` as a process; ``process_name`` names a replica (its log file and pid)."""
+    return processes.start(process_name or name, [sys.executable, "-m", f"services.{name}.main"], env=env,
+                           log_dir=log_dir)
 
 
 def wait_healthy(url: str, *, timeout_s: float = 60) -> None:
@@ -189,8 +226,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @contextlib.asynccontextmanager
-async def isolated_system(prefix: str):
-    """The five services as processes on their own exchange, database server and ports (benchmarks).
+async def isolated_system(prefix: str, replicas: dict[str, int] | None = None):
+    """The five services as processes on their own exchange, database server and ports (benchmarks);
+    ``replicas`` runs more processes of a service (``{"calibration": 2}``), competing for its queue.
 
     Yields ``(settings, run_dir)``; everything is stopped afterwards and the logs are kept in run_dir.
     """
@@ -214,8 +252,8 @@ async def isolated_system(prefix: str):
     procs = Processes()
     start_mongo(procs, data_dir=run_dir / "mongo", port=mongo_port, log_dir=run_dir / "logs")
     try:
-        for service in SERVICES:
-            start_service(procs, service, env=env, log_dir=run_dir / "logs")
+        for process, service in process_names(replicas):
+            start_service(procs, service, env=env, log_dir=run_dir / "logs", process_name=process)
         wait_healthy(settings.public_url)
         wait_healthy(settings.lightcurve_url)
         await wait_for_consumers(settings.amqp_url.get_secret_value(), service_queues(name))

@@ -65,8 +65,19 @@ def local_environment(*, mongo_port: int, ingest_port: int, lightcurve_port: int
 METRICS_OFFSETS = {"calibration": 0, "astrometry": 1, "photometry": 2}
 
 
+def metrics_ports(metrics_base: int, replicas: dict[str, int] | None = None) -> dict[str, int]:
+    """The metrics port of each process without HTTP: the three services on ``metrics_base`` + 0, 1, 2,
+    then their replicas (``calibration-2``, ...) on the ports after those, in order."""
+    ports = {name: metrics_base + offset for name, offset in METRICS_OFFSETS.items()}
+    extra = [process for process, service in launcher.process_names(replicas)
+             if service in METRICS_OFFSETS and process != service]
+    ports.update({process: metrics_base + len(METRICS_OFFSETS) + i for i, process in enumerate(extra)})
+    return ports
+
+
 def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, lightcurve_port: int = 8081,
-                adopt_database: bool = False, metrics_base: int = 9181) -> None:
+                adopt_database: bool = False, metrics_base: int = 9181,
+                replicas: dict[str, int] | None = None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     logs, pids = run_dir / "logs", _pid_dir(run_dir)
     os.environ.update(local_environment(mongo_port=mongo_port, ingest_port=ingest_port,
@@ -90,12 +101,12 @@ def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, ligh
         launcher.start_mongo(processes, data_dir=run_dir / "mongo", port=mongo_port, log_dir=logs)
         print(f"database server: nx-27017 started on port {mongo_port} (data in {run_dir / 'mongo'})")
     stop_local(run_dir=run_dir, include_database=False)
-    metrics = {name: metrics_base + offset for name, offset in METRICS_OFFSETS.items()}
-    for name in launcher.SERVICES:
+    metrics = metrics_ports(metrics_base, replicas)
+    for process, name in launcher.process_names(replicas):
         env = dict(os.environ)
-        if name in metrics:
-            env.setdefault("CPCS_METRICS_PORT", str(metrics[name]))
-        launcher.start_service(processes, name, env=env, log_dir=logs)
+        if process in metrics:
+            env.setdefault("CPCS_METRICS_PORT", str(metrics[process]))
+        launcher.start_service(processes, name, env=env, log_dir=logs, process_name=process)
     for name, proc in processes.procs.items():
         (pids / f"{name}.pid").write_text(str(proc.pid))
     launcher.wait_healthy(f"http://127.0.0.1:{settings.ingest_port}")
@@ -106,8 +117,9 @@ def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, ligh
     from services.demo import load_demo
 
     info = asyncio.run(load_demo(out_dir=run_dir / "demo"))
-    print(f"\nAll five services are running (logs in {logs}; settings in {written}). "
-          f"Open {settings.public_url}/\n")
+    several = ", ".join(f"{name} x{n}" for name, n in (replicas or {}).items() if n > 1)
+    print(f"\nAll five services are running{f' ({several})' if several else ''} (logs in {logs}; "
+          f"settings in {written}). Open {settings.public_url}/\n")
     for key, value in info.items():
         print(f"  {key}: {value}")
     endpoints = [f"{settings.public_url}/metrics", f"http://127.0.0.1:{settings.lightcurve_port}/metrics",

@@ -29,7 +29,8 @@ async def running(settings: CalibrationSettings):
     refcat = ReferenceSource(store, settings.online_refcat)
     executor, plot_executor = await asyncio.gather(process_pool(settings.process_workers),
                                                    process_pool(1, initializer=lower_priority))
-    deps = CalibrationDeps(store=CalibrationStore(db), refcat=refcat, executor=executor, plot_executor=plot_executor,
+    calibrations = CalibrationStore(db)
+    deps = CalibrationDeps(store=calibrations, refcat=refcat, executor=executor, plot_executor=plot_executor,
                            refcat_margin_deg=settings.refcat_margin_arcmin / 60, params=settings.params)
     log.info("calibration parameters: %s", settings.params.provenance())
     broker = Broker.from_settings(settings)
@@ -48,6 +49,7 @@ async def running(settings: CalibrationSettings):
             yield deps
     finally:
         await broker.close()
+        await calibrations.flush()  # the per-star arrays still being written
         executor.shutdown(wait=False, cancel_futures=True)
         plot_executor.shutdown(wait=False, cancel_futures=True)
         await client.close()

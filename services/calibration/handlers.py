@@ -144,7 +144,7 @@ class Plotter:
 
     async def on_outcome(self, message: ObservationCalibratedV1 | ObservationFailedV1) -> list[PlotRenderedV1]:
         store = self.deps.store
-        doc = await store.find(message.observation_id)
+        doc = await store.find_with_stars(message.observation_id)
         if doc is None:
             return []
         done = PlotRenderedV1(observation_id=message.observation_id, status=doc["result"]["status"])

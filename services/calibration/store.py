@@ -1,11 +1,20 @@
-"""What the calibration service owns: calibrations (with matched stars) and their plots.
+"""What the calibration service owns: calibrations, their matched stars and their plots.
+
+A calibration document holds what the answer, the pages and a recalibration need (a few kB); the
+per-star arrays (``result.matched`` and ``result.band_matches``, ~0.2 MB for 1,000 stars) are kept apart
+in the GridFS bucket ``calibration_stars`` and written after the answer has gone out: only the plot and a
+reader of the full result need them (:meth:`CalibrationStore.find_with_stars`).
 
 It reads, never writes, the uploaded bytes (ingest's ``uploads`` and ``scratch``) and the measured
 catalogues (photometry's ``catalogues``) by the ids its messages carry."""
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
+import bson
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
@@ -14,8 +23,19 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.db import IndexSpec, asc
 
 INDEXES = [IndexSpec("calibrations", asc("event_ivorn")), IndexSpec("calibrations", asc("expires_at")),
-           IndexSpec("calibration_history", asc("observation_id"))]
+           IndexSpec("calibration_history", asc("observation_id")),
+           IndexSpec("calibration_stars.files", asc("filename"))]
 DRY_RUN_KEEP = timedelta(days=1)
+STAR_KEYS = ("matched", "band_matches")  # the per-star parts of a result, kept in ``calibration_stars``
+RECENT_STARS = 64  # stars of the latest calibrations kept in memory for the plot drawn right after
+
+log = logging.getLogger(__name__)
+
+
+def split_stars(result: dict) -> tuple[dict, dict]:
+    """(the result without its per-star arrays, those arrays)."""
+    lean = {k: v for k, v in result.items() if k not in STAR_KEYS}
+    return lean, {k: result[k] for k in STAR_KEYS if k in result}
 
 
 class CalibrationStore:
@@ -25,6 +45,9 @@ class CalibrationStore:
         self.scratch = AsyncGridFSBucket(db, bucket_name="scratch")
         self.plots = AsyncGridFSBucket(db, bucket_name="plots")
         self.catalogues = AsyncGridFSBucket(db, bucket_name="catalogues")
+        self.stars = AsyncGridFSBucket(db, bucket_name="calibration_stars")
+        self._writing: dict[str, asyncio.Task] = {}
+        self._recent: OrderedDict[str, dict] = OrderedDict()
 
     async def upload_bytes(self, file_id: str, bucket: str) -> bytes | None:
         try:
@@ -44,18 +67,91 @@ class CalibrationStore:
     async def find(self, observation_id: str) -> dict | None:
         return await self.db.calibrations.find_one({"_id": observation_id})
 
+    async def find_with_stars(self, observation_id: str) -> dict | None:
+        """The calibration with its per-star arrays put back into ``result`` (from memory when this
+        process calibrated it lately, else from ``calibration_stars``; absent if they were never written,
+        e.g. the process was killed in the moment after its answer)."""
+        doc = await self.find(observation_id)
+        if doc is None or not isinstance(doc.get("result"), dict):
+            return doc
+        stars = await self._stars_of(observation_id)
+        if stars:
+            doc["result"] = {**doc["result"], **stars}
+        return doc
+
+    async def _stars_of(self, observation_id: str) -> dict | None:
+        writing = self._writing.get(observation_id)
+        if writing is not None:
+            await asyncio.shield(writing)
+        if observation_id in self._recent:
+            return self._recent[observation_id]
+        async for meta in self.db["calibration_stars.files"].find({"filename": _stars_name(observation_id)},
+                                                                   {"_id": 1}).sort("uploadDate", -1).limit(1):
+            try:
+                return bson.decode(await (await self.stars.open_download_stream(meta["_id"])).read())
+            except NoFile:  # deleted meanwhile
+                return None
+        return None
+
     async def save(self, doc: dict, *, dry_run: bool) -> None:
+        """Store the calibration; its per-star arrays follow in the background (see :meth:`flush`)."""
         now = datetime.now(UTC)
         doc = {**doc, "created_at": now, "expires_at": now + DRY_RUN_KEEP if dry_run else None}
+        stars: dict = {}
+        if isinstance(doc.get("result"), dict):
+            lean, stars = split_stars(doc["result"])
+            doc["result"] = lean
         await self.db.calibrations.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        if stars:
+            self._remember(doc["_id"], stars)
+            self._write_later(doc["_id"], stars)
+
+    def _remember(self, observation_id: str, stars: dict) -> None:
+        self._recent[observation_id] = stars
+        self._recent.move_to_end(observation_id)
+        while len(self._recent) > RECENT_STARS:
+            self._recent.popitem(last=False)
+
+    def _write_later(self, observation_id: str, stars: dict) -> None:
+        previous = self._writing.get(observation_id)
+        task = asyncio.create_task(self._write_stars(observation_id, stars, after=previous))
+        self._writing[observation_id] = task
+        task.add_done_callback(lambda t: self._writing.pop(observation_id, None) if self._writing.get(
+            observation_id) is t else None)
+
+    async def _write_stars(self, observation_id: str, stars: dict, *, after: asyncio.Task | None) -> None:
+        if after is not None:  # a newer calibration of the same observation is written after the older
+            await asyncio.gather(after, return_exceptions=True)
+        try:
+            old = await self.db["calibration_stars.files"].find(
+                {"filename": _stars_name(observation_id)}, {"_id": 1}).to_list(None)
+            await self.stars.upload_from_stream(_stars_name(observation_id), bson.encode(stars),
+                                                metadata={"observation_id": observation_id})
+            for meta in old:
+                await self._delete_file(self.stars, meta["_id"])
+        except Exception:  # the plot drawn in this process still has them; a later reader does without
+            log.exception("the matched stars of %s could not be stored", observation_id)
+
+    async def flush(self) -> None:
+        """Until every per-star write started has ended (a service's shutdown)."""
+        while self._writing:
+            await asyncio.gather(*list(self._writing.values()), return_exceptions=True)
 
     async def delete(self, observation_id: str) -> None:
+        writing = self._writing.get(observation_id)
+        if writing is not None:
+            await asyncio.gather(writing, return_exceptions=True)
+        self._recent.pop(observation_id, None)
+        async for meta in self.db["calibration_stars.files"].find({"filename": _stars_name(observation_id)},
+                                                                   {"_id": 1}):
+            await self._delete_file(self.stars, meta["_id"])
         await self.db.calibrations.delete_one({"_id": observation_id})
         await self.db.calibration_history.delete_many({"observation_id": observation_id})
         await self.delete_plot(observation_id)
 
     async def replace_current(self, doc: dict, *, reason: str) -> None:
-        """Make ``doc`` the current calibration; the one it replaces joins the history, unchanged."""
+        """Make ``doc`` the current calibration; the one it replaces joins the history as it was stored (its
+        per-star arrays are kept for the current calibration only)."""
         previous = await self.find(doc["_id"])
         revision = 1
         if previous is not None:
@@ -72,7 +168,7 @@ class CalibrationStore:
         await self.db.calibration_history.replace_one(
             {"_id": f"{observation_id}:{recalibration_id}"},
             {"_id": f"{observation_id}:{recalibration_id}", "observation_id": observation_id,
-             "recalibration_id": recalibration_id, "outcome": "failed", "result": result,
+             "recalibration_id": recalibration_id, "outcome": "failed", "result": split_stars(result)[0],
              "created_at": datetime.now(UTC)}, upsert=True)
 
     async def history(self, observation_id: str) -> list[dict]:
@@ -87,10 +183,14 @@ class CalibrationStore:
 
     async def delete_plot(self, observation_id: str) -> None:
         async for meta in self.db["plots.files"].find({"filename": _plot_name(observation_id)}, {"_id": 1}):
-            try:
-                await self.plots.delete(meta["_id"])
-            except NoFile:
-                pass
+            await self._delete_file(self.plots, meta["_id"])
+
+    @staticmethod
+    async def _delete_file(bucket: AsyncGridFSBucket, file_id) -> None:
+        try:
+            await bucket.delete(file_id)
+        except NoFile:  # deleted meanwhile
+            pass
 
     async def purge_expired_dry_runs(self) -> int:
         """Dry runs keep their calibration and plot for a day (for the status URL and the plot link)."""
@@ -99,6 +199,10 @@ class CalibrationStore:
         for doc in expired:
             await self.delete(doc["_id"])
         return len(expired)
+
+
+def _stars_name(observation_id: str) -> str:
+    return f"{observation_id}.stars.bson"
 
 
 def _plot_name(observation_id: str) -> str:

@@ -24,6 +24,8 @@ from .healpix import pixels_of
 from .presets import StarColumns
 
 BLOCKS = "refcat_blocks"
+#: the key under which a block kept in memory carries its decoded columns (never stored)
+DECODED = "_decoded"
 
 #: Largest number of stars in one block document (~1 MB of BSON with 10 bands); bounds document size
 #: in crowded pixels while keeping a typical pixel in one or two documents.
@@ -181,4 +183,4 @@ def block_documents(survey: str, import_id: str, seq0: int, chunk: StarColumns, 
 
 
 __all__ = ["BLOCKS", "BLOCK_ENCODING", "BLOCK_ROWS", "COMPACTED_FLUSH", "ENCODINGS", "MAG_DECIMALS", "block_documents",
-           "block_slice", "decode_columns", "decode_positions", "encode_columns"]
+           "block_slice", "DECODED", "decode_columns", "decode_positions", "encode_columns"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import coverage as cov
 from .astrometry import propagate
-from .blocks import decode_columns
+from .blocks import DECODED, decode_columns
 from .derived import derive_bands
 from .healpix import cone_pixels, separation_deg
 from .model import ReferenceStars
@@ -215,7 +215,7 @@ def assemble(record: dict, blocks: list[dict], region, *, bands=None, mag_limits
     if not blocks:
         return ReferenceStars(record["name"], str(record.get("version", "")), np.zeros(0), np.zeros(0), {}, {},
                               epoch=epoch)
-    decoded = [decode_columns(d) for d in blocks]
+    decoded = [d[DECODED] if DECODED in d else decode_columns(d) for d in blocks]
     sizes = [int(d["n"]) for d in blocks]
 
     def column(name: str) -> np.ndarray:

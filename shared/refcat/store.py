@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import Any
 
 from . import coverage as cov
 from . import import_session as imports
-from .blocks import BLOCK_ENCODING, BLOCK_ROWS, BLOCKS, ENCODINGS
+from .blocks import BLOCK_ENCODING, BLOCK_ROWS, BLOCKS, DECODED, ENCODINGS, decode_columns
 from .healpix import pixel_ranges
 from .import_session import BUFFER_ROWS, CHUNK_ROWS, DUPLICATE_RADIUS_ARCSEC, ImportSession
 from .model import ReferenceStars
@@ -42,6 +43,9 @@ from .surveys import canonical_name
 #: How long a store object reuses the survey records it read (seconds): saves a round trip per query;
 #: its own imports and fetches refresh them at once, another process's within this time.
 RECORDS_TTL_S = 1.0
+#: stars of stored blocks kept in memory per store object (the fields of a transient are asked for again
+#: and again); about 150 bytes a star, stored and decoded, so ~75 MB at the bound
+BLOCK_CACHE_ROWS = 500_000
 
 _RECORD_HEAVY = {"moc": 0, "journal": 0}
 
@@ -50,7 +54,8 @@ class RefcatStore:
     """Reference stars by sky position, on a PyMongo asyncio database (``AsyncMongoClient(...)[name]``)."""
 
     def __init__(self, db, *, block_rows: int = BLOCK_ROWS, encoding: str = BLOCK_ENCODING,
-                 buffer_rows: int = BUFFER_ROWS, records_ttl_s: float = RECORDS_TTL_S):
+                 buffer_rows: int = BUFFER_ROWS, records_ttl_s: float = RECORDS_TTL_S,
+                 block_cache_rows: int = BLOCK_CACHE_ROWS):
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be 'packed', 'binary' or 'list', not {encoding!r}")
         self.db = db
@@ -61,6 +66,9 @@ class RefcatStore:
         self.encoding = encoding
         self.records_ttl_s = float(records_ttl_s)
         self._records_cache: tuple[float, list[dict]] | None = None
+        #: (state of the survey's record, pixel) -> its blocks; a record changes with every import
+        self._blocks_cache: OrderedDict[tuple, list[dict]] = OrderedDict()
+        self._cached_rows, self.block_cache_rows = 0, int(block_cache_rows)
         self._indexed = False
         #: What the last import through this object stored (survey, version, rows, duplicates_skipped).
         self.last_import: dict[str, Any] | None = None
@@ -185,25 +193,60 @@ class RefcatStore:
     # ---------------------------------------------------------------------------------------- blocks
 
     async def fetch_blocks(self, pixels: list[int], names: list[str], records: list[dict]) -> dict[str, list[dict]]:
-        """Blocks of ``names`` in ``pixels`` that their coverage includes, by survey (one range query per run)."""
+        """Blocks of ``names`` in ``pixels`` that their coverage includes, by survey (one range query per run
+        of pixels not in memory). Blocks read are kept in memory under the state of their survey's record
+        (version, rows, blocks, pending imports), so an import or a deletion is never answered from memory
+        once the record that says so has been read."""
         if all(rec.get("moc") is not None for rec in records):
             union = cov.from_text(records[0]["moc"])
             for rec in records[1:]:
                 union = union.union(cov.from_text(rec["moc"]))
             pixels = cov.pixels(cov.from_pixels(pixels).intersection(union)).tolist()
+        states = {name: _record_state(rec) for name, rec in zip(names, records, strict=True)}
+        wanted = [(states[name], p) for name in names for p in pixels]
+        have = {key: self._cached(key) for key in wanted if key in self._blocks_cache}
+        missing = sorted({key[1] for key in wanted if key not in have})
+        if missing:
+            have.update(await self._read_blocks(missing, names, records, states))
+        by_survey: dict[str, list[dict]] = {}
+        for name in names:
+            found = [doc for p in pixels for doc in have[(states[name], p)]]
+            if found:
+                by_survey[name] = found
+        return by_survey
+
+    async def _read_blocks(self, pixels: list[int], names: list[str], records: list[dict],
+                           states: dict[str, tuple]) -> dict[tuple, list[dict]]:
         queries = []
         for first, last in pixel_ranges(pixels):
             hp = first if first == last else {"$gte": first, "$lte": last}
             queries.append({"hp": hp, "survey": {"$in": names}} if len(names) > 1 else {"hp": hp, "survey": names[0]})
         results = await asyncio.gather(*(self.blocks.find(q, {"_id": 0}).to_list(None) for q in queries))
         pending = {name: set(rec.get("pending_imports") or ()) for name, rec in zip(names, records, strict=True)}
-        by_survey: dict[str, list[dict]] = {}
+        read: dict[tuple, list[dict]] = {(states[name], p): [] for name in names for p in pixels}
         for docs in results:
             for doc in docs:
                 if doc.get("import_id") in pending.get(doc["survey"], ()):
                     continue
-                by_survey.setdefault(doc["survey"], []).append(doc)
-        return by_survey
+                key = (states[doc["survey"]], int(doc["hp"]))
+                if key in read:
+                    read[key].append({**doc, DECODED: decode_columns(doc)})  # decoded once, used many times
+        for key, docs in read.items():
+            self._remember_blocks(key, docs)
+        return read
+
+    def _cached(self, key: tuple) -> list[dict]:
+        self._blocks_cache.move_to_end(key)
+        return self._blocks_cache[key]
+
+    def _remember_blocks(self, key: tuple, docs: list[dict]) -> None:
+        if key in self._blocks_cache:
+            self._cached_rows -= sum(int(d.get("n", 0)) for d in self._blocks_cache.pop(key))
+        self._blocks_cache[key] = docs
+        self._cached_rows += sum(int(d.get("n", 0)) for d in docs)
+        while self._cached_rows > self.block_cache_rows and len(self._blocks_cache) > 1:
+            _, dropped = self._blocks_cache.popitem(last=False)
+            self._cached_rows -= sum(int(d.get("n", 0)) for d in dropped)
 
     async def replace_record(self, record: dict) -> None:
         """Write a survey record whole (found by name) and forget the cached records."""
@@ -244,3 +287,10 @@ __all__ = ["BLOCKS", "BLOCK_ENCODING", "BLOCK_ROWS", "BUFFER_ROWS", "Box", "CHUN
            "DUPLICATE_RADIUS_ARCSEC", "ImportSession", "MAX_CONE_RADIUS_DEG", "QueryResult", "RECORDS_TTL_S",
            "RefcatStore", "SURVEYS", "SurveyCoverage", "SurveyInfo", "canonical_survey", "derived_config",
            "is_synthetic_version"]
+
+
+def _record_state(record: dict) -> tuple:
+    """What changes in a survey's record whenever its stored blocks change."""
+    return (record["name"], str(record.get("version", "")), record.get("rows"), record.get("blocks"),
+            tuple(record.get("pending_imports") or ()),
+            tuple(str(f.get("import_id", "")) for f in record.get("files") or ()))

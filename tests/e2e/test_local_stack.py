@@ -34,9 +34,16 @@ async def test_cpcs_up_on_other_ports_and_the_commands_that_follow_it(amqp_url, 
     mongo_port, ingest_port, lightcurve_port = free_port(), free_port(), free_port()
     try:
         up = await asyncio.to_thread(cpcs, "up", "--mongo-port", str(mongo_port), "--ingest-port", str(ingest_port),
-                                     "--lightcurve-port", str(lightcurve_port), env=env)
+                                     "--lightcurve-port", str(lightcurve_port), "--replicas", "calibration=2", env=env)
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"Open http://127.0.0.1:{ingest_port}/" in up.stdout
+        assert "(calibration x2)" in up.stdout and (run_dir / "pids" / "calibration-2.pid").exists()
+        watcher = Broker(amqp_url, unique_name)
+        await watcher.start()
+        try:  # two calibration processes compete for one queue
+            assert (await watcher.queue_state(f"{unique_name}.calibration"))[1] == 2
+        finally:
+            await watcher.close()
         assert "Online reference catalogues" in up.stdout and "CPCS_REFCAT_ONLINE" in up.stdout
         written = (run_dir / "settings.env").read_text()
         assert f"CPCS_LIGHTCURVE_URL=http://127.0.0.1:{lightcurve_port}" in written

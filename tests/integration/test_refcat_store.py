@@ -258,3 +258,35 @@ async def _drop(url: str, name: str) -> None:
         await client.drop_database(name)
     finally:
         await client.close()
+
+
+async def test_blocks_read_once_are_answered_from_memory_until_the_survey_changes(mongo_db):
+    """A field asked for again is served from memory; an import that changes the survey's record (here by
+    another store object, as another service would) is seen as soon as the record is read again."""
+    field = simulate_field(ra_deg=150.0, dec_deg=2.0, radius_arcmin=20, n_stars=1500, seed=31)
+    reader, writer = RefcatStore(mongo_db), RefcatStore(mongo_db)
+    assert await import_simulated_field(writer, field) == 1500
+    [first] = await reader.cone(150.0, 2.0, 0.2)
+    stored = await mongo_db[BLOCKS].find({}, {"_id": 0}).to_list(None)
+    await mongo_db[BLOCKS].delete_many({})  # behind the store's back: only memory can answer now
+    [again] = await reader.cone(150.0, 2.0, 0.2)
+    np.testing.assert_array_equal(again.ra_deg, first.ra_deg)
+    await mongo_db[BLOCKS].insert_many(stored)
+
+    more = simulate_field(ra_deg=150.05, dec_deg=2.02, radius_arcmin=5, n_stars=200, seed=32)
+    await writer.import_table(more.reference, "apass9", survey=DEMO_SURVEY, version=SYNTHETIC_VERSION,
+                              synthetic=True, source_name="more")
+    reader.invalidate_records()  # the records' TTL has passed
+    [after] = await reader.cone(150.0, 2.0, 0.2)
+    assert len(after) > len(first)
+    ref = vstack([field.reference, more.reference], metadata_conflicts="silent")
+    _assert_same_stars(after, ref, _brute_force(ref, 150.0, 2.0, 0.2))
+
+
+async def test_the_block_memory_is_bounded_in_stars(mongo_db):
+    field = simulate_field(ra_deg=150.0, dec_deg=2.0, radius_arcmin=40, n_stars=3000, seed=33)
+    store = RefcatStore(mongo_db, block_cache_rows=500)
+    await import_simulated_field(store, field)
+    for ra0 in (149.6, 150.0, 150.4):
+        await store.cone(ra0, 2.0, 0.3)
+    assert 0 < store._cached_rows <= 500 + max(int(d["n"]) for d in await mongo_db[BLOCKS].find({}).to_list(None))

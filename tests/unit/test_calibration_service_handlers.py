@@ -80,6 +80,9 @@ class FakeCalibrationStore:
     async def find(self, observation_id: str) -> dict | None:
         return copy.deepcopy(self.calibrations.get(observation_id))
 
+    async def find_with_stars(self, observation_id: str) -> dict | None:
+        return await self.find(observation_id)
+
     async def save(self, doc: dict, *, dry_run: bool) -> None:
         self.saved.append(doc["_id"])
         self.calibrations[doc["_id"]] = copy.deepcopy(doc) | {"expires": dry_run}

@@ -1,0 +1,70 @@
+"""The calibration document is lean; its per-star arrays live apart and come back for the plot."""
+from __future__ import annotations
+
+import bson
+import numpy as np
+import pytest
+
+from services.calibration import work
+from services.calibration.store import CalibrationStore
+from shared.refcat.model import ReferenceStars
+from shared.simfield import simulate_field
+
+BANDS = {"B": "Bmag", "V": "Vmag", "g": "g'mag", "r": "r'mag", "i": "i'mag"}
+
+
+@pytest.fixture(scope="module")
+def result() -> dict:
+    """A real calibration of a 1,001-star field (the size of the upload benchmark)."""
+    field = simulate_field(ra_deg=150.0, dec_deg=2.0, radius_arcmin=10, n_stars=800, n_faint=200, seed=7)
+    ref = field.reference
+    stars = work.read_stars(field.catalogue_text.encode(), "field.txt", None)
+    refs = [ReferenceStars("APASS", "DR9", np.asarray(ref["RAJ2000"], float), np.asarray(ref["DEJ2000"], float),
+                           {b: np.asarray(ref[c], float) for b, c in BANDS.items()},
+                           {b: np.asarray(ref[f"e_{c}"], float) for b, c in BANDS.items()})]
+    return work.run_calibration(stars, refs, target_ra_deg=150.0, target_dec_deg=2.0, match_radius_arcsec=None,
+                                force_filter="no", declared_filter=None)
+
+
+def doc_of(observation_id: str, result: dict) -> dict:
+    return {"_id": observation_id, "event_ivorn": "ivo://StoreTest", "result": result, "message": {}}
+
+
+async def test_the_stored_document_is_lean_and_the_stars_come_back(mongo_db, result):
+    assert len(result["matched"]["ra_deg"]) > 500 and result["band_matches"]
+    store = CalibrationStore(mongo_db)
+    await store.save(doc_of("obs-1", result), dry_run=False)
+
+    stored = await mongo_db.calibrations.find_one({"_id": "obs-1"})
+    assert "matched" not in stored["result"] and "band_matches" not in stored["result"]
+    assert stored["result"]["zeropoint"] == result["zeropoint"]
+    assert len(bson.encode(stored)) < 20_000 < len(bson.encode(doc_of("obs-1", result)))
+
+    same_process = await store.find_with_stars("obs-1")
+    assert same_process["result"]["band_matches"] == result["band_matches"]
+    await store.flush()
+    other_process = await CalibrationStore(mongo_db).find_with_stars("obs-1")  # read from calibration_stars
+    assert other_process["result"]["matched"] == result["matched"]
+    assert other_process["result"]["band_matches"] == result["band_matches"]
+
+
+async def test_a_new_calibration_replaces_the_stars_and_delete_removes_them(mongo_db, result):
+    store = CalibrationStore(mongo_db)
+    await store.save(doc_of("obs-2", result), dry_run=False)
+    fewer = {**result, "matched": {k: v[:10] for k, v in result["matched"].items()}}
+    await store.replace_current(doc_of("obs-2", fewer), reason="test")
+    await store.flush()
+    assert len((await CalibrationStore(mongo_db).find_with_stars("obs-2"))["result"]["matched"]["ra_deg"]) == 10
+    assert len(await mongo_db["calibration_stars.files"].find({"filename": "obs-2.stars.bson"}).to_list(None)) == 1
+
+    await store.delete("obs-2")
+    assert await mongo_db["calibration_stars.files"].find({}).to_list(None) == []
+    assert await CalibrationStore(mongo_db).find_with_stars("obs-2") is None
+
+
+async def test_without_stored_stars_the_document_still_reads(mongo_db, result):
+    """Stars never written (the process killed right after its answer): the summary is still there."""
+    lean = {k: v for k, v in result.items() if k not in ("matched", "band_matches")}
+    await mongo_db.calibrations.insert_one(doc_of("obs-3", lean))
+    doc = await CalibrationStore(mongo_db).find_with_stars("obs-3")
+    assert doc["result"]["zeropoint"] == result["zeropoint"] and "matched" not in doc["result"]
