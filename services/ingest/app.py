@@ -18,7 +18,7 @@ from services.ingest.usecases.recalibrations import Recalibrations
 from services.ingest.usecases.uploads import Uploads
 from services.ingest.voevents import wiring as voevents
 from services.ingest.voevents.http import VOEVENTS
-from shared import ops
+from shared import ops, unpacking
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker, service_queues
 
@@ -62,6 +62,7 @@ def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None,
 
 @asynccontextmanager
 async def running(settings: IngestSettings):
+    unpacking.set_max_unpacked_bytes(int(settings.max_unpacked_mb * 1e6))
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
     await ensure_indexes(db, INDEXES)
