@@ -43,12 +43,12 @@ def nice_of(pid: int) -> int:
 def test_the_workers_end_when_their_service_is_killed():
     proc = subprocess.Popen([sys.executable, "-c", SERVICE], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-    workers: list[int] = []
+    ends: list[int] = []
     try:
-        workers += [int(pid) for pid in first_line(proc, 60).split()]
+        workers = [int(pid) for pid in first_line(proc, 60).split()]
         assert len(workers) == 2 and proc.pid not in workers
         assert nice_of(workers[1]) - nice_of(workers[0]) == 10  # the pool's own initializer still runs
-        ends = [os.pidfd_open(pid) for pid in workers]
+        ends += [os.pidfd_open(pid) for pid in workers]
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=10) == -signal.SIGKILL
         remaining = set(ends)
@@ -60,10 +60,9 @@ def test_the_workers_end_when_their_service_is_killed():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        for fd in locals().get("ends", []):
-            os.close(fd)
-        for pid in workers:  # a failed run leaves no orphans behind either
+        for fd in ends:  # a failed run leaves no orphans behind either (the pidfd names that very process)
             try:
-                os.kill(pid, signal.SIGKILL)
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            os.close(fd)
