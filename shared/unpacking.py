@@ -14,6 +14,8 @@ from __future__ import annotations
 import bz2
 import os
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 #: The default largest unpacked file, 512 MB (an 8k x 8k float64 frame is 537 MB, float32 268 MB).
 DEFAULT_MAX_UNPACKED_BYTES = 512_000_000
@@ -67,7 +69,7 @@ def bunzip2(data: bytes, limit: int | None = None) -> bytes:
     return _stream(data, bz2.BZ2Decompressor, _limit if limit is None else limit)
 
 
-def _stream(data: bytes, decompressor, limit: int) -> bytes:
+def _stream(data: bytes, decompressor: Callable[[], Any], limit: int) -> bytes:
     out = bytearray()
     pending = bytes(data)
     try:
@@ -90,14 +92,14 @@ def _stream(data: bytes, decompressor, limit: int) -> bytes:
     return bytes(out)
 
 
-def _step(unpacker, feed: bytes) -> bytes:
+def _step(unpacker: Any, feed: bytes) -> bytes:
     """At most ``CHUNK`` bytes of output, fed ``feed`` (empty: the input it still holds)."""
     if isinstance(unpacker, bz2.BZ2Decompressor):
-        return unpacker.decompress(feed, max_length=CHUNK)
-    return unpacker.decompress(feed or unpacker.unconsumed_tail, CHUNK)
+        return bytes(unpacker.decompress(feed, max_length=CHUNK))
+    return bytes(unpacker.decompress(feed or unpacker.unconsumed_tail, CHUNK))
 
 
-def _holds_input(unpacker) -> bool:
+def _holds_input(unpacker: Any) -> bool:
     if isinstance(unpacker, bz2.BZ2Decompressor):
         return not unpacker.needs_input
     return bool(unpacker.unconsumed_tail)

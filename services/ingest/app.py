@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from services.ingest import guard, http_admin, http_api, http_cgi, pages, proxy
+from services.ingest import guard, http_admin, http_api, http_cgi, pages, proxy, ratelimit
 from services.ingest import web as web_pages
 from services.ingest.amqp_intake import ROUTING_KEY as INTAKE_KEY
 from services.ingest.amqp_intake import AmqpIntake
@@ -42,8 +42,9 @@ async def healthz(request: web.Request) -> web.Response:
 def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None,
              operations: ops.Ops | None = None) -> web.Application:
     app = web.Application(client_max_size=int(deps.settings.max_upload_mb * 1024 * 1024) + 65536,
-                          middlewares=[guard.unreadable_requests])
+                          middlewares=[guard.unreadable_requests, ratelimit.rate_limits])
     app[DEPS] = deps
+    ratelimit.setup(app, ratelimit.rates_of(deps.settings))
     web_pages.setup(app, deps.settings)
     if alerts is not None:
         app[VOEVENTS], app[FEEDS] = alerts.intake, alerts

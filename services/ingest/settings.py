@@ -19,7 +19,10 @@ class IngestSettings(ServiceSettings):
     ``CPCS_FETCH_ALLOW_PRIVATE`` (every address) or ``CPCS_FETCH_ALLOW_HOSTS`` (a comma-separated list of
     hosts or addresses) allows more; ``CPCS_FETCH_TIMEOUT_S`` bounds the whole fetch,
     ``CPCS_FETCH_MAX_REDIRECTS`` the redirects followed. ``CPCS_MAX_UNPACKED_MB``: the largest a gzip or
-    bzip2 upload may be once unpacked (a bigger one is refused as soon as it gets there)."""
+    bzip2 upload may be once unpacked (a bigger one is refused as soon as it gets there).
+
+    ``CPCS_RATE_*``: the rate limits of HTTP writes and failed token checks, per address and per token, in
+    each ingest process (``services/ingest/ratelimit.py``); ``CPCS_RATE_LIMITS=false`` turns them off."""
 
     http_host: str = "127.0.0.1"
     ingest_port: int = 8080
@@ -35,4 +38,12 @@ class IngestSettings(ServiceSettings):
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     fetch_max_redirects: int = Field(default=3, ge=0, le=20)
     max_unpacked_mb: float = Field(default=512.0, gt=0)
+    rate_limits: bool = True
+    rate_writes_per_s: float = Field(default=100.0, gt=0)
+    rate_writes_burst: int = Field(default=500, ge=1)
+    rate_events_per_min: float = Field(default=60.0, gt=0)
+    rate_events_burst: int = Field(default=60, ge=1)
+    rate_failures_per_min: float = Field(default=30.0, gt=0)
+    rate_failures_burst: int = Field(default=30, ge=1)
+    rate_forwarded_for: bool = False
     voevent: VoeventSettings = Field(default_factory=VoeventSettings)  # CPCS_VOEVENT_*, its own model
