@@ -4,26 +4,40 @@ The body is the catalogue's bytes; the headers carry the CPCS form fields (``has
 ``EventID``, ``MJD``, ``expTime``, ``matchDist``, ``forceFilter``, ``dryRun``, ``filename``...), or
 ``catalogue_url`` names where to fetch the bytes instead. The answer (the JSON of /cgi/upload, or
 ``{"error": ..., "status": ...}``) goes to the message's ``reply_to`` queue with its correlation id.
+
+A ``catalogue_url`` is fetched only after the fields and the token are checked (nobody without an upload
+token makes ingest fetch anything), through ``services.ingest.fetch`` (public addresses only unless the
+operator allows more); a fetched file that cannot be read is refused with one sentence that quotes
+nothing of it.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
+from typing import Any, Protocol
 
-import aiohttp
-
+from services.ingest import fetch
 from services.ingest.answers import CALIBRATION_FAILED, amqp_reply
 from services.ingest.cpcs_fields import request_from_fields
 from services.ingest.deps import IngestDeps
-from services.ingest.errors import IngestError, InvalidInput, TooLarge
+from services.ingest.errors import Forbidden, IngestError, InvalidInput, NotAuthenticated
 from services.ingest.ports import AcceptUpload, OutcomeWaiters, Reply, UploadDelivery
 from services.ingest.results import cpcs_answer, status_url
 from shared.contracts import ObservationCalibratedV1
 
 log = logging.getLogger(__name__)
 ROUTING_KEY = "upload.submitted.v1"
+NOT_READABLE = ("the file behind catalogue_url is not a catalogue or image this server reads (SExtractor "
+                "ASCII_HEAD, a FITS table, FITS_LDAC or a FITS image, maybe gzip-compressed)")
+
+
+class FindToken(Protocol):
+    """The token records (``IngestStore``): who may upload."""
+
+    async def find_token(self, token: str) -> dict[str, Any] | None: ...
 
 
 class AmqpIntake:
@@ -32,22 +46,31 @@ class AmqpIntake:
     It calls ``deps.uploads`` (``AcceptUpload``), ``deps.waiters`` (``OutcomeWaiters``), reads
     ``deps.settings`` and answers through ``broker`` (``Reply``)."""
 
-    def __init__(self, deps: IngestDeps, broker: Reply):
+    def __init__(self, deps: IngestDeps, broker: Reply, tokens: FindToken | None = None):
         self.deps, self.broker = deps, broker
         self.uploads: AcceptUpload = deps.uploads
         self.waiters: OutcomeWaiters = deps.waiters
+        self.tokens: FindToken = tokens if tokens is not None else deps.store
         self._tasks: set[asyncio.Task] = set()
 
     async def on_submission(self, delivery: UploadDelivery) -> None:
         headers = {str(k): _text(v) for k, v in (delivery.headers or {}).items()}
         correlation_id = delivery.correlation_id or uuid.uuid4().hex
+        fetched = not delivery.body
         try:
-            data = delivery.body or await self._fetch(headers.get("catalogue_url", ""))
-            req = request_from_fields(headers, data, headers.get("filename", "catalogue"),
+            req = request_from_fields(headers, delivery.body or b"", headers.get("filename", "catalogue"),
                                       headers.get("hashtag", ""))
+            if fetched:
+                req = dataclasses.replace(req, data=await self._fetch(headers.get("catalogue_url", ""), req.token))
             first = self.waiters.expect(correlation_id)
             try:
                 accepted = await self.uploads.accept(req, correlation_id)
+            except InvalidInput as exc:
+                if first:
+                    self.waiters.forget(correlation_id)
+                if fetched:  # the reader's sentence may quote the file, and the file may be anybody's
+                    raise InvalidInput(NOT_READABLE) from exc
+                raise
             except BaseException:
                 if first:  # a copy refused must not take the outcome from the message still waiting
                     self.waiters.forget(correlation_id)
@@ -76,21 +99,21 @@ class AmqpIntake:
         if reply_to:
             await self.broker.reply(reply_to, json.dumps(answer).encode(), correlation_id=correlation_id)
 
-    async def _fetch(self, url: str) -> bytes:
+    async def _fetch(self, url: str, token: str) -> bytes:
+        """The bytes behind ``url``, fetched only for a token that may upload."""
         if not url:
             raise InvalidInput("the message has no catalogue: put its bytes in the body or give catalogue_url")
-        limit = int(self.deps.settings.max_upload_mb * 1e6)
-        try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-                async with session.get(url) as response:
-                    if response.status != 200:
-                        raise InvalidInput(f"catalogue_url answered HTTP {response.status}")
-                    data = await response.content.read(limit + 1)
-        except aiohttp.ClientError as exc:
-            raise InvalidInput(f"catalogue_url could not be fetched: {exc}") from exc
-        if len(data) > limit:
-            raise TooLarge("the catalogue behind catalogue_url is too large")
-        return data
+        record = await self.tokens.find_token(token) if token else None
+        if record is None:
+            raise NotAuthenticated("unknown or missing hashtag: uploads need a valid token")
+        if not record.get("allow_upload", True) or record.get("observatory_id") is None:
+            raise Forbidden("this hashtag is not allowed to upload")
+        settings = self.deps.settings
+        policy = fetch.FetchPolicy(max_bytes=int(settings.max_upload_mb * 1e6), timeout_s=settings.fetch_timeout_s,
+                                   max_redirects=settings.fetch_max_redirects,
+                                   allow_private=settings.fetch_allow_private,
+                                   allow_hosts=fetch.hosts_list(settings.fetch_allow_hosts))
+        return await fetch.fetch(url, policy)
 
     async def close(self) -> None:
         for task in list(self._tasks):

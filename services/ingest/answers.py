@@ -11,6 +11,7 @@ from services.ingest.errors import (
     NotFound,
     Refused,
     TooLarge,
+    TooManyRequests,
     Unavailable,
 )
 
@@ -22,6 +23,7 @@ HTTP_STATUS: dict[type[IngestError], int] = {
     Refused: 422,
     Conflict: 409,
     TooLarge: 413,
+    TooManyRequests: 429,
     Unavailable: 503,
 }
 

@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from services.ingest import guard, http_admin, http_api, http_cgi, pages, proxy
+from services.ingest import guard, http_admin, http_api, http_cgi, pages, proxy, ratelimit
 from services.ingest import web as web_pages
 from services.ingest.amqp_intake import ROUTING_KEY as INTAKE_KEY
 from services.ingest.amqp_intake import AmqpIntake
@@ -18,7 +18,7 @@ from services.ingest.usecases.recalibrations import Recalibrations
 from services.ingest.usecases.uploads import Uploads
 from services.ingest.voevents import wiring as voevents
 from services.ingest.voevents.http import VOEVENTS
-from shared import ops
+from shared import ops, unpacking
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker, service_queues
 
@@ -42,8 +42,9 @@ async def healthz(request: web.Request) -> web.Response:
 def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None,
              operations: ops.Ops | None = None) -> web.Application:
     app = web.Application(client_max_size=int(deps.settings.max_upload_mb * 1024 * 1024) + 65536,
-                          middlewares=[guard.unreadable_requests])
+                          middlewares=[guard.unreadable_requests, ratelimit.rate_limits])
     app[DEPS] = deps
+    ratelimit.setup(app, ratelimit.rates_of(deps.settings))
     web_pages.setup(app, deps.settings)
     if alerts is not None:
         app[VOEVENTS], app[FEEDS] = alerts.intake, alerts
@@ -62,6 +63,7 @@ def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None,
 
 @asynccontextmanager
 async def running(settings: IngestSettings):
+    unpacking.set_max_unpacked_bytes(int(settings.max_unpacked_mb * 1e6))
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
     await ensure_indexes(db, INDEXES)

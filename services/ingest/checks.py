@@ -3,6 +3,7 @@ is the time of the observation a time it could have been taken. Each returns the
 refusal for the observer, or None."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -25,6 +26,11 @@ FUTURE_SLACK_DAYS = 1.0
 JD_MINUS_MJD = 2400000.5
 JD_LOOKALIKE = 2400000.0  # no MJD of a CCD observation is this large; a JD of any is
 UNIX_EPOCH_MJD = 40587.0
+#: The MJDs an observation may have at all: 15000 is 1899-12-02 (older plates are not calibrated here),
+#: 100000 is 2132-09-01; the event's own time and the clock narrow it further.
+MJD_RANGE = (15000.0, 100000.0)
+#: The longest exposure accepted, in seconds (a stack of a whole season is still shorter).
+MAX_EXPOSURE_S = 1.0e6
 
 
 def _position(ra_deg: float, dec_deg: float) -> str:
@@ -99,11 +105,13 @@ def event_known_mjd(event: Mapping) -> float | None:
 def implausible_mjd(mjd: float, event: Mapping, *, now: float | None = None) -> str | None:
     """The refusal of an MJD no observation of this event can have, with the conversion when it is a JD."""
     now = now_mjd() if now is None else now
-    if mjd > JD_LOOKALIKE:
+    low, high = MJD_RANGE
+    if math.isfinite(mjd) and JD_LOOKALIKE + low <= mjd <= JD_LOOKALIKE + high:
         return (f"MJD {mjd:.5f} looks like a Julian Date, not a Modified Julian Date: "
                 f"MJD = JD - 2400000.5 = {mjd - JD_MINUS_MJD:.5f}; send that (the MJD of mid-exposure)")
-    if mjd <= 0:
-        return f"MJD {mjd:g} is not a time of an observation: send the MJD of mid-exposure (e.g. {now:.1f} is now)"
+    if not (math.isfinite(mjd) and low <= mjd <= high):
+        return (f"MJD {mjd:.6g} is not a time of an observation (this server takes MJD {low:g} to {high:g}): "
+                f"send the MJD of mid-exposure (e.g. {now:.1f} is now)")
     if mjd > now + FUTURE_SLACK_DAYS:
         return (f"MJD {mjd:.5f} is {mjd - now:.1f} days in the future (now is MJD {now:.3f}); "
                 "send the MJD of mid-exposure")
@@ -111,6 +119,16 @@ def implausible_mjd(mjd: float, event: Mapping, *, now: float | None = None) -> 
     if known is not None and mjd < known - MAX_YEARS_BEFORE_EVENT * 365.25:
         return (f"MJD {mjd:.5f} is {(known - mjd) / 365.25:.0f} years before event {event['_id']} was known "
                 f"(MJD {known:.1f}); check the MJD (mid-exposure, MJD = JD - 2400000.5)")
+    return None
+
+
+def implausible_exposure(exptime_s: float | None) -> str | None:
+    """The refusal of an exposure time no frame can have (None: not given, the header's is used)."""
+    if exptime_s is None:
+        return None
+    if not (math.isfinite(exptime_s) and 0.0 < exptime_s <= MAX_EXPOSURE_S):
+        return (f"expTime {exptime_s:.6g} is not an exposure time: send the exposure in seconds "
+                f"(more than 0, at most {MAX_EXPOSURE_S:g})")
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from services.ingest.checks import MAX_EXPOSURE_S
 from services.ingest.errors import InvalidInput
 from services.ingest.usecases.uploads import UploadRequest
 
@@ -45,7 +46,7 @@ def request_from_fields(fields: Mapping[str, str], data: bytes, filename: str, t
                            f"got {force_filter!r}")
     return UploadRequest(
         data=data, filename=filename or "catalogue", event_ivorn=ivorn, token=token,
-        mjd=_number(fields, "MJD"), exptime_s=_number(fields, "expTime", positive=True),
+        mjd=_number(fields, "MJD"), exptime_s=_number(fields, "expTime", positive=True, upper=MAX_EXPOSURE_S),
         match_radius_arcsec=_number(fields, "matchDist", positive=True, upper=60),
         force_filter=force_filter, dry_run=flag(fields.get("dryRun")), no_plot=flag(fields.get("noPlot")),
         comment=(fields.get("comment") or "")[:2000],

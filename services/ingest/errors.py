@@ -43,5 +43,9 @@ class TooLarge(IngestError):
     """A file, packet or request over the limit."""
 
 
+class TooManyRequests(IngestError):
+    """Over a rate limit (``extra['retry_after_s']``: when to try again)."""
+
+
 class Unavailable(IngestError):
     """A part we need is not running or not reachable: try again later."""

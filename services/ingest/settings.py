@@ -13,7 +13,16 @@ class IngestSettings(ServiceSettings):
     ``CPCS_UPLOAD_WAIT_S``: how long ``/cgi/upload`` waits for the calibration before answering 202.
     ``CPCS_MAX_UPLOAD_MB``: the largest upload. ``CPCS_SESSION_SECRET``: the key of the pages' login
     cookies (any string; without it each start makes a new key, and logins end when ingest restarts);
-    ``CPCS_SESSION_MAX_AGE_S``: how long a login lasts. ``voevent``: the alert feeds (``CPCS_VOEVENT_*``)."""
+    ``CPCS_SESSION_MAX_AGE_S``: how long a login lasts. ``voevent``: the alert feeds (``CPCS_VOEVENT_*``).
+
+    ``CPCS_FETCH_*``: an AMQP upload's ``catalogue_url`` is fetched only from public addresses unless
+    ``CPCS_FETCH_ALLOW_PRIVATE`` (every address) or ``CPCS_FETCH_ALLOW_HOSTS`` (a comma-separated list of
+    hosts or addresses) allows more; ``CPCS_FETCH_TIMEOUT_S`` bounds the whole fetch,
+    ``CPCS_FETCH_MAX_REDIRECTS`` the redirects followed. ``CPCS_MAX_UNPACKED_MB``: the largest a gzip or
+    bzip2 upload may be once unpacked (a bigger one is refused as soon as it gets there).
+
+    ``CPCS_RATE_*``: the rate limits of HTTP writes and failed token checks, per address and per token, in
+    each ingest process (``services/ingest/ratelimit.py``); ``CPCS_RATE_LIMITS=false`` turns them off."""
 
     http_host: str = "127.0.0.1"
     ingest_port: int = 8080
@@ -24,4 +33,17 @@ class IngestSettings(ServiceSettings):
     admin_token: SecretStr | None = None
     session_secret: SecretStr | None = None
     session_max_age_s: int = 7 * 24 * 3600
+    fetch_allow_private: bool = False
+    fetch_allow_hosts: str = ""
+    fetch_timeout_s: float = Field(default=30.0, gt=0)
+    fetch_max_redirects: int = Field(default=3, ge=0, le=20)
+    max_unpacked_mb: float = Field(default=512.0, gt=0)
+    rate_limits: bool = True
+    rate_writes_per_s: float = Field(default=100.0, gt=0)
+    rate_writes_burst: int = Field(default=500, ge=1)
+    rate_events_per_min: float = Field(default=60.0, gt=0)
+    rate_events_burst: int = Field(default=60, ge=1)
+    rate_failures_per_min: float = Field(default=30.0, gt=0)
+    rate_failures_burst: int = Field(default=30, ge=1)
+    rate_forwarded_for: bool = False
     voevent: VoeventSettings = Field(default_factory=VoeventSettings)  # CPCS_VOEVENT_*, its own model

@@ -1,10 +1,7 @@
 """Read an observer's uploaded source catalogue into cleaned sky positions and magnitudes."""
 from __future__ import annotations
 
-import gzip
-import io
 import numbers
-import zlib
 from collections import Counter
 from dataclasses import dataclass
 
@@ -14,6 +11,7 @@ from numpy.typing import NDArray
 from shared.catalogue._ascii import read_ascii_head
 from shared.catalogue._fits import read_fits
 from shared.catalogue.model import CatalogueError, Columns, RawTable, StarTable
+from shared.unpacking import UnpackedTooLarge, UnpackError, gunzip
 
 POSITION_COLUMNS = (
     ("ALPHA_J2000", "DELTA_J2000"),
@@ -29,7 +27,6 @@ FLUX_COLUMNS = ("FLUX_BEST", "FLUX_AUTO", "FLUX_APER", "FLUX_ISO")
 MAG_LIMITS = (-30.0, 40.0)
 MAX_MAG_ERR = 5.0
 SENTINEL = 99.0  # SExtractor writes 99 (or -99) where a measurement failed
-MAX_UNPACKED_BYTES = 1 << 30
 _NO_SKY_POSITIONS = (
     "run astrometry on the image first (e.g. astrometry.net or SCAMP) and re-run SExtractor with "
     "ALPHA_J2000 and DELTA_J2000 in its parameter file, or upload the image instead."
@@ -128,23 +125,24 @@ class _Photometry:
 
 
 def _unpacked(data: bytes) -> bytes:
-    """The bytes themselves, or their gzip decompression."""
+    """The bytes themselves, or their gzip decompression (streamed, stopped at the process's unpacked
+    limit: ``shared.unpacking``)."""
     if not data.strip():
         raise CatalogueError("the uploaded file is empty; upload the catalogue file written by SExtractor.")
     if data[:2] != b"\x1f\x8b":
         return data
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
-            data = packed.read(MAX_UNPACKED_BYTES + 1)
-    except (OSError, EOFError, zlib.error) as exc:
+        data = gunzip(data)
+    except UnpackError as exc:
         raise CatalogueError(
             f"the gzip-compressed file is damaged ({exc}); compress the catalogue again "
             "or upload it uncompressed."
         ) from exc
-    if len(data) > MAX_UNPACKED_BYTES:
+    except UnpackedTooLarge as exc:
         raise CatalogueError(
-            "the catalogue is larger than 1 GiB once decompressed; upload the catalogue of a single image."
-        )
+            f"the catalogue is larger than {exc.limit / 1e6:g} MB once decompressed, the largest this server "
+            "accepts; upload the catalogue of a single image."
+        ) from exc
     if data[:2] == b"\x1f\x8b":
         raise CatalogueError("the file is compressed twice with gzip; decompress it once and upload it again.")
     return _unpacked(data)

@@ -2,7 +2,9 @@
 
 Readers ignore fields they do not know (``extra="ignore"``), so a publisher may add an optional field
 within a major version without breaking older readers; the field is dropped on reading and not sent on.
-Missing required fields and wrong types are still refused (and such a message is dead-lettered).
+Missing required fields and wrong types are still refused (and such a message is dead-lettered), and so
+are non-finite numbers (NaN, Infinity: JSON parsers accept them, no measurement is one): a consumer
+dead-letters such a message at once with the reason instead of failing on it later and retrying.
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-#: Every contract model and its parts: unknown fields ignored on reading, instances immutable.
-CONTRACT_CONFIG = ConfigDict(extra="ignore", frozen=True)
+#: Every contract model and its parts: unknown fields ignored on reading, instances immutable, numbers
+#: finite.
+CONTRACT_CONFIG = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
 
 class Part(BaseModel):

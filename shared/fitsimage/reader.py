@@ -11,11 +11,8 @@ are actually missing, and into notes otherwise (never left to escape: warnings a
 """
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
 import warnings
-import zlib
 from typing import Any
 
 import numpy as np
@@ -24,11 +21,10 @@ from astropy.utils.exceptions import AstropyUserWarning
 from numpy.typing import NDArray
 
 from shared.fitsimage.model import ImageFrame, ImageRefused
+from shared.unpacking import UnpackedTooLarge, UnpackError, bunzip2, gunzip
 
-__all__ = ["MAX_UNPACKED_BYTES", "read_image"]
+__all__ = ["read_image"]
 
-#: Largest unpacked file accepted (a 8k x 8k float64 frame is 512 MiB).
-MAX_UNPACKED_BYTES = 1 << 30
 #: Smallest side of an image that can hold enough stars for a calibration.
 MIN_SIDE_PX = 32
 _SCIENCE_NAMES = ("SCI", "IMAGE", "DATA", "IMG", "PRIMARY", "COMPRESSED_IMAGE")
@@ -43,24 +39,20 @@ _STRUCTURAL = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEN
 
 
 def _unpack(data: bytes) -> tuple[bytes, str]:
-    """Gunzip / bunzip2 when the bytes say so (bounded), else return them as they are."""
+    """Gunzip / bunzip2 when the bytes say so (streamed, stopped at the process's unpacked limit:
+    ``shared.unpacking``), else return them as they are."""
     try:
         if data[:2] == b"\x1f\x8b":
-            with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
-                out = fh.read(MAX_UNPACKED_BYTES + 1)
-            kind = "gzip"
-        elif data[:3] == b"BZh":
-            out = bz2.BZ2Decompressor().decompress(data, max_length=MAX_UNPACKED_BYTES + 1)
-            kind = "bzip2"
-        else:
-            return data, "none"
-    except (OSError, EOFError, zlib.error, ValueError) as exc:
+            return gunzip(data), "gzip"
+        if data[:3] == b"BZh":
+            return bunzip2(data), "bzip2"
+    except UnpackError as exc:
         raise ImageRefused(f"the compressed file is damaged ({exc}): compress the image again and upload "
                            "the complete file.") from exc
-    if len(out) > MAX_UNPACKED_BYTES:
-        raise ImageRefused(f"the image unpacks to more than {MAX_UNPACKED_BYTES >> 20} MiB, the largest "
-                           "this server accepts: upload a smaller frame (crop or bin it).")
-    return out, kind
+    except UnpackedTooLarge as exc:
+        raise ImageRefused(f"the image unpacks to more than {exc.limit / 1e6:g} MB, the largest "
+                           "this server accepts: upload a smaller frame (crop or bin it).") from exc
+    return data, "none"
 
 
 def _damaged(reason: str) -> ImageRefused:

@@ -200,7 +200,16 @@ async def test_a_field_without_reference_stars_fails_with_a_reason_and_still_get
     assert rendered.status == "failed"
 
 
-async def test_amqp_upload_by_reference_fetches_the_catalogue(system, aiohttp_file_server):
+@pytest.fixture
+async def fetching_system(mongo_url, amqp_url, unique_name, tmp_path, monkeypatch):
+    """The system with loopback allowed as a catalogue_url host (the file server below is on it)."""
+    monkeypatch.setenv("CPCS_FETCH_ALLOW_HOSTS", "127.0.0.1")
+    async with demo_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
+        yield running
+
+
+async def test_amqp_upload_by_reference_fetches_the_catalogue(fetching_system, aiohttp_file_server):
+    system = fetching_system
     url = await aiohttp_file_server(system.catalogue)
     replies = await system.broker._channel.declare_queue(exclusive=True, auto_delete=True)
     await system.broker.publish_bytes(

@@ -18,6 +18,7 @@ EXPECTED = {
     errors.Refused: 422,
     errors.Conflict: 409,
     errors.TooLarge: 413,
+    errors.TooManyRequests: 429,
     errors.Unavailable: 503,
 }
 

@@ -30,6 +30,11 @@ DOCUMENTED = {
     "CPCS_ADMIN_TOKEN": "ingest", "CPCS_LIGHTCURVE_PORT": "lightcurve", "CPCS_REFCAT_MARGIN_ARCMIN": "calibration",
     "CPCS_SESSION_SECRET": "ingest", "CPCS_SESSION_MAX_AGE_S": "ingest", "CPCS_LOG_FORMAT": "*",
     "CPCS_METRICS_PORT": "*", "CPCS_METRICS_HOST": "*", "CPCS_QUEUE_TYPE": "*",
+    "CPCS_FETCH_ALLOW_PRIVATE": "ingest", "CPCS_FETCH_ALLOW_HOSTS": "ingest", "CPCS_FETCH_TIMEOUT_S": "ingest",
+    "CPCS_FETCH_MAX_REDIRECTS": "ingest", "CPCS_MAX_UNPACKED_MB": "ingest", "CPCS_RATE_LIMITS": "ingest",
+    "CPCS_RATE_WRITES_PER_S": "ingest", "CPCS_RATE_WRITES_BURST": "ingest", "CPCS_RATE_EVENTS_PER_MIN": "ingest",
+    "CPCS_RATE_EVENTS_BURST": "ingest", "CPCS_RATE_FAILURES_PER_MIN": "ingest",
+    "CPCS_RATE_FAILURES_BURST": "ingest", "CPCS_RATE_FORWARDED_FOR": "ingest",
 }
 #: Read by the ``cpcs`` command itself, not by a service.
 COMMAND_LINE = {"CPCS_TOKEN", "CPCS_URL", "CPCS_RUN_DIR", "CPCS_DEBUG"}

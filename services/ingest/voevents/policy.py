@@ -42,6 +42,9 @@ def position_problem(position: Position | None, reason: str | None, max_error_ar
         return f"the position RA={ra:g}, Dec={dec:g} is not on the sky"
     if ra == 0 and dec == 0:
         return "the position is RA=0, Dec=0, which streams send when they have no position"
+    if error is not None and not (math.isfinite(error) and error >= 0):
+        return (f"the error circle has a radius of {error:g} deg, which no position has: the packet is "
+                "malformed, so it gives no photometry target")
     if error is not None and error * 3600 > max_error_arcsec:
         return (f"the error circle has a radius of {describe_angle(error)}; a photometry target needs "
                 f"at most {max_error_arcsec:g} arcsec")
