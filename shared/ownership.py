@@ -24,7 +24,7 @@ OWNERS: dict[str, Owned] = {
                                "counters", "image_products"}),
         buckets=frozenset({"uploads", "scratch"})),
     "calibration": Owned(collections=frozenset({"calibrations", "calibration_history"}),
-                         buckets=frozenset({"plots"})),
+                         buckets=frozenset({"plots", "calibration_stars"})),
     "lightcurve": Owned(collections=frozenset({"points", "deleted_points", "alert_points", "lightcurve_events",
                                                "lightcurve_aliases"})),
     "astrometry": Owned(collections=frozenset()),

@@ -37,7 +37,7 @@ DOCUMENTED = {
     "CPCS_RATE_FAILURES_BURST": "ingest", "CPCS_RATE_FORWARDED_FOR": "ingest",
 }
 #: Read by the ``cpcs`` command itself, not by a service.
-COMMAND_LINE = {"CPCS_TOKEN", "CPCS_URL", "CPCS_RUN_DIR", "CPCS_DEBUG"}
+COMMAND_LINE = {"CPCS_TOKEN", "CPCS_URL", "CPCS_RUN_DIR", "CPCS_DEBUG", "CPCS_REPLICAS"}
 
 
 @pytest.fixture(autouse=True)
