@@ -14,12 +14,19 @@ comparable likelihoods (used for the colour-term choice by an information criter
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import OptimizeResult, minimize
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 LOGIT_BOUND = 12.0  # f in [6e-6, 1 - 6e-6] during the fit
+
+
+def _log_sigmoid(u: float) -> float:
+    """ln(1 / (1 + exp(-u))), without overflow."""
+    return -math.log1p(math.exp(-u)) if u >= 0.0 else u - math.log1p(math.exp(u))
 
 
 class LinearMixture:
@@ -50,29 +57,65 @@ class LinearMixture:
               ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, float]:
         """Per-star log likelihood, good-membership probability, residual; s^2 and f."""
         log_s, u = float(theta[self.n_lin]), float(theta[self.n_lin + 1])
-        s2 = float(np.exp(2.0 * log_s))
+        s2 = math.exp(2.0 * log_s)
         v = s2 + self.e2
         resid = self.d - self.mean(theta)
-        log_f = -np.logaddexp(0.0, -u)
-        log_1mf = -np.logaddexp(0.0, u)
+        log_f, log_1mf = _log_sigmoid(u), _log_sigmoid(-u)
         log_good = log_1mf - 0.5 * (LOG_2PI + np.log(v) + resid * resid / v)
         ll = np.logaddexp(log_good, log_f + self.log_bg)
         r_good = np.exp(log_good - ll)
-        return ll, r_good, resid, s2, float(np.exp(log_f))
+        return ll, r_good, resid, s2, math.exp(log_f)
+
+    def _prior_z(self, theta: NDArray[np.float64]) -> float:
+        """The one-sided prior's standardised distance below its median (0 above it, or no prior)."""
+        if self.prior is None:
+            return 0.0
+        return min((float(theta[self.n_lin]) - self.prior[0]) / self.prior[1], 0.0)
 
     def value_and_grad(self, theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         ll, r_good, resid, s2, f = self.parts(theta)
         v = s2 + self.e2
         w = r_good * resid / v
-        g_beta = self.scale * np.array([np.sum(self.x[:, j] * w) for j in range(self.n_lin)])
-        g_logs = np.sum(r_good * (resid * resid / v - 1.0) * s2 / v)
-        g_u = np.sum((1.0 - r_good) - f)
-        value = float(-np.sum(ll))
+        grad = np.empty(self.n_lin + 2)
+        for j in range(self.n_lin):
+            grad[j] = -self.scale * float(np.dot(self.x[:, j], w))
+        g_logs = float(np.dot(r_good, (resid * resid / v - 1.0) * s2 / v))
+        grad[self.n_lin + 1] = -(float(r_good.size) - float(r_good.sum()) - f * r_good.size)
+        value = float(-ll.sum())
         if self.prior is not None:
-            z = min((float(theta[self.n_lin]) - self.prior[0]) / self.prior[1], 0.0)  # one-sided
+            z = self._prior_z(theta)
             value += 0.5 * z * z
             g_logs -= z / self.prior[1]
-        return value, -np.concatenate([g_beta, [g_logs, g_u]])
+        grad[self.n_lin] = -g_logs
+        return value, grad
+
+    def hessian(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The analytic Hessian of -lnL (plus the prior) in ``theta``.
+
+        With ``g`` the good and ``b`` the background term of star *i* and ``r`` its good membership,
+        ``d2 ln(g + b) = r d2 ln g + (1 - r) d2 ln b + r (1 - r) D D^T`` with ``D = d ln g - d ln b``.
+        """
+        _, r, resid, s2, f = self.parts(theta)
+        k, p = self.n_lin, self.n_lin + 2
+        v = s2 + self.e2
+        q = resid / v
+        sx = self.scale * self.x
+        grad_good = np.empty((r.size, p))  # D: the gradient of ln g minus that of ln b, per star
+        grad_good[:, :k] = sx * q[:, None]
+        grad_good[:, k] = s2 * (resid * q - 1.0) / v
+        grad_good[:, k + 1] = -1.0
+        h = (grad_good * (r * (1.0 - r))[:, None]).T @ grad_good  # sum of r (1 - r) D D^T
+        # r d2 ln g (d2 ln b is zero but for the u-u element, which is -f (1 - f) in both)
+        h[:k, :k] -= (sx * (r / v)[:, None]).T @ sx
+        cross = -(sx * (r * 2.0 * s2 * q / v)[:, None]).sum(axis=0)
+        h[:k, k] += cross
+        h[k, :k] += cross
+        h[k, k] += float(np.sum(r * (2.0 * s2 * resid * q / v * (1.0 - 2.0 * s2 / v) - 2.0 * s2 / v * (1.0 - s2 / v))))
+        h[k + 1, k + 1] -= r.size * f * (1.0 - f)
+        hess = -h
+        if self.prior is not None and self._prior_z(theta) < 0.0:
+            hess[k, k] += 1.0 / self.prior[1] ** 2
+        return hess
 
     def grad(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
         return self.value_and_grad(theta)[1]
@@ -111,21 +154,14 @@ def profile_covariance(model: LinearMixture, theta: NDArray[np.float64], lower: 
                        upper: NDArray[np.float64]) -> NDArray[np.float64] | None:
     """Covariance of the linear parameters (in fit units) from the Hessian of -lnL.
 
-    Central differences of the analytic gradient; the nuisance parameters ``log s`` and ``logit f``
+    The analytic Hessian; the nuisance parameters ``log s`` and ``logit f``
     are profiled out (Schur complement) unless they sit on a bound; nearly flat nuisance
     directions (``log s`` when s -> 0) are dropped through a pseudo-inverse. None when the
     information matrix is not positive definite.
     """
     p = theta.size
     k = model.n_lin
-    step = 1e-4
-    hess = np.empty((p, p))
-    for j in range(p):
-        tp = theta.copy()
-        tm = theta.copy()
-        tp[j] += step
-        tm[j] -= step
-        hess[:, j] = (model.grad(tp) - model.grad(tm)) / (2.0 * step)
+    hess = model.hessian(theta)
     hess = 0.5 * (hess + hess.T)
     if not np.all(np.isfinite(hess)):
         return None
