@@ -26,7 +26,8 @@ async def test_dry_run_store_and_the_open_event_page_shows_it(browser, page, mon
                                                             tmp_path):
     async with demo_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
         event = running.demo["event"]
-        async with running.http.get(f"{running.url}/api/v1/events/{event}/lightcurve") as response:
+        async with running.http.get(f"{running.url}/api/v1/events/{event}/lightcurve",
+                                    params={"hashtag": running.demo["token"]}) as response:
             alert_id = (await response.json())["id"]
         reader_context = await browser.new_context(viewport={"width": 1200, "height": 900})
         reader = await reader_context.new_page()
