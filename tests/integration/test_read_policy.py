@@ -167,3 +167,14 @@ async def test_the_cpcs_event_list_links_its_next_page(running):
         rest = await response.json()
         assert "Link" not in response.headers
     assert len(rest) == 1 and {r["id"] for r in rest}.isdisjoint({r["id"] for r in first})
+
+
+async def test_an_event_url_that_is_no_web_address_is_shown_as_text_not_linked(running):
+    async with running.http.post(f"{running.url}/api/v1/events", json={
+            "ivorn": "ivo://url-test", "ra": 5, "dec": 5, "url": "javascript:alert(document.cookie)"},
+            headers={"Authorization": f"Bearer {running.demo['token']}"}) as response:
+        assert response.status == 201, await response.text()
+        alert_id = (await response.json())["id"]
+    await running.probe.wait_for("lightcurve.event.stored.v1", lambda m: m.event_ivorn == "ivo://url-test")
+    status, body, _ = await status_of(running.http, f"{running.url}/event/{alert_id}")
+    assert status == 200 and "javascript:alert(document.cookie)" in body and 'href="javascript:' not in body
