@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from services.ingest.errors import Forbidden
 from services.ingest.results import ResultWaiters
 from services.ingest.settings import IngestSettings
 from services.ingest.store import IngestStore
@@ -24,10 +25,21 @@ class IngestDeps:
 DEPS = web.AppKey("deps", IngestDeps)
 
 
+#: Methods that change nothing: a token from a cookie alone is enough for them.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+COOKIE_ONLY = ("the hashtag came only from a cookie, which any other site can make a browser send: put it in "
+               "the form's or query's hashtag field (or an Authorization: Bearer header), or use the page's form")
+
+
 def token_from(request: web.Request, form=None) -> str:
-    """The hashtag from the form, the query string or the cookie, in that order."""
-    for source in (form or {}, request.query, request.cookies):
+    """The hashtag from the form, the query string or the cookie, in that order. A state-changing request
+    (POST, DELETE, ...) whose hashtag comes only from the cookie is refused (``Forbidden``, 403): a
+    cookie goes with every request a browser makes, including a forged one from another site."""
+    for source in (form or {}, request.query):
         value = source.get("hashtag")
         if isinstance(value, str) and value.strip():
             return value.strip()
-    return ""
+    cookie = request.cookies.get("hashtag", "").strip()
+    if cookie and request.method not in SAFE_METHODS:
+        raise Forbidden(COOKIE_ONLY)
+    return cookie

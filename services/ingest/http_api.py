@@ -8,9 +8,10 @@ from aiohttp import web
 
 from services.ingest.cpcs_fields import request_from_fields
 from services.ingest.deps import DEPS, token_from
-from services.ingest.errors import IngestError, InvalidInput
+from services.ingest.errors import IngestError, InvalidInput, NotAuthenticated, NotFound
 from services.ingest.http_cgi import event_json, read_form, upload_and_wait
 from services.ingest.http_render import problem
+from services.ingest.read_policy import TOKEN_SCHEMES, may_see_observation, reader, require_data_reader
 from services.ingest.results import status_url
 from services.ingest.usecases.access import authenticate
 from services.ingest.usecases.events import create_event as create_event_for
@@ -22,9 +23,7 @@ from services.ingest.voevents.http import post_voevent
 routes = web.RouteTableDef()
 
 
-#: The Authorization schemes a token may come in: ``Bearer`` (OAuth style), ``Token`` (BHTOM, TOM Toolkit,
-#: Django REST framework) and ``token`` (SkyPortal); the scheme's case does not matter.
-TOKEN_SCHEMES = ("bearer", "token")
+__all__ = ["TOKEN_SCHEMES", "bearer", "routes"]
 
 
 def bearer(request: web.Request, fields: dict | None = None) -> str:
@@ -63,8 +62,17 @@ def observation_json(doc: dict) -> dict:
 
 @routes.get("/api/v1/observations/{observation_id}")
 async def get_observation(request: web.Request) -> web.Response:
+    """An observation's details, for the observatory that uploaded it and admins: to anyone else it is
+    not there (404, the same answer as an unknown id, so ids cannot be probed); 401 without a token."""
+    deps = request.app[DEPS]
     try:
-        doc = await find_observation(request.app[DEPS].store, request.match_info["observation_id"])
+        record = await reader(request)
+        if record is None:
+            raise NotAuthenticated("an observation's details are for the observatory that uploaded it: "
+                                   "send its hashtag (Authorization: Bearer <hashtag>) or sign in")
+        doc = await find_observation(deps.store, request.match_info["observation_id"])
+        if not may_see_observation(record, doc):
+            raise NotFound(f"there is no observation {request.match_info['observation_id']}")
     except IngestError as exc:
         return problem(exc)
     return web.json_response(observation_json(doc))
@@ -85,10 +93,13 @@ async def delete_obs(request: web.Request) -> web.Response:
 @routes.get("/api/v1/events")
 async def list_events(request: web.Request) -> web.Response:
     try:
+        await require_data_reader(request)
         offset = max(0, int(request.query.get("offset", 0)))
         limit = min(1000, max(1, int(request.query.get("limit", 100))))
     except ValueError:
         return problem(InvalidInput("offset and limit must be integers"))
+    except IngestError as exc:
+        return problem(exc)
     events = await events_page(request.app[DEPS].store, offset=offset, limit=limit)
     return web.json_response({"events": [event_json(e) for e in events], "offset": offset, "limit": limit})
 
@@ -114,6 +125,10 @@ async def create_event(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/observatories")
 async def list_observatories(request: web.Request) -> web.Response:
+    try:
+        await require_data_reader(request)
+    except IngestError as exc:
+        return problem(exc)
     return web.json_response({"observatories": await observatory_rows(request.app[DEPS].store)})
 
 

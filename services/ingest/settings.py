@@ -21,6 +21,10 @@ class IngestSettings(ServiceSettings):
     ``CPCS_FETCH_MAX_REDIRECTS`` the redirects followed. ``CPCS_MAX_UNPACKED_MB``: the largest a gzip or
     bzip2 upload may be once unpacked (a bigger one is refused as soon as it gets there).
 
+    ``CPCS_PUBLIC_DATA``: the data (JSON, CSV and the other light-curve formats, the API's lists, an
+    observatory's points) answers without a token too; by default only the pages and plots are public,
+    as in the original (``services/ingest/read_policy.py``).
+
     ``CPCS_RATE_*``: the rate limits of HTTP writes and failed token checks, per address and per token, in
     each ingest process (``services/ingest/ratelimit.py``); ``CPCS_RATE_LIMITS=false`` turns them off."""
 
@@ -38,6 +42,7 @@ class IngestSettings(ServiceSettings):
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     fetch_max_redirects: int = Field(default=3, ge=0, le=20)
     max_unpacked_mb: float = Field(default=512.0, gt=0)
+    public_data: bool = False
     rate_limits: bool = True
     rate_writes_per_s: float = Field(default=100.0, gt=0)
     rate_writes_burst: int = Field(default=500, ge=1)

@@ -7,7 +7,7 @@ import json
 import re
 from collections import OrderedDict
 from functools import partial
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from aiohttp import web
 
@@ -159,7 +159,7 @@ async def list_of_alerts(request: web.Request) -> web.Response:
     rows = [{"id": e["alert_id"], "ivorn": e["_id"], "published": e["published"].isoformat(),
              "ra": e["ra_deg"], "dec": e["dec_deg"], "nfollowup": e["nfollowup"]} for e in events]
     if request.query.get("format") == "json":
-        return web.json_response(rows)
+        return web.json_response(rows, headers=_next_link(request, offset, num, len(rows)))
     return _table("List of alerts", rows, link=lambda r: f"/get_alert_lc?alert_id={r['id']}")
 
 
@@ -173,7 +173,7 @@ async def list_of_followups(request: web.Request) -> web.Response:
              "calibration_date": p["calibrated_at"].isoformat(), "plot": f"/plots/{p['observation_id']}.png"}
             for p in points]
     if request.query.get("format") == "json":
-        return web.json_response(rows)
+        return web.json_response(rows, headers=_next_link(request, offset, num, len(rows)))
     return _table("List of follow-up data", rows, link=lambda r: r["plot"])
 
 
@@ -296,6 +296,15 @@ def _paging(request: web.Request) -> tuple[int, int]:
         return max(0, int(request.query.get("offset", 0))), min(1000, max(1, int(request.query.get("num", 100))))
     except ValueError:
         raise web.HTTPBadRequest(text="offset and num must be integers\n") from None
+
+
+def _next_link(request: web.Request, offset: int, num: int, n_rows: int) -> dict[str, str]:
+    """The CPCS lists' answer stays a bare JSON array; the next page's address is in a ``Link`` header
+    (RFC 8288, ``rel="next"``, without the caller's hashtag) when this page is full."""
+    if n_rows < num:
+        return {}
+    query = {k: v for k, v in request.query.items() if k != "hashtag"} | {"offset": str(offset + num), "num": str(num)}
+    return {"Link": f'<{request.path}?{urlencode(query)}>; rel="next"'}
 
 
 def _table(title: str, rows: list[dict], *, link) -> web.Response:

@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
 async def alert_id_of(running) -> int:
-    async with running.http.get(f"{running.url}/api/v1/events/{running.demo['event']}/lightcurve") as response:
+    async with running.http.get(f"{running.url}/api/v1/events/{running.demo['event']}/lightcurve",
+                                params={"hashtag": running.demo["token"]}) as response:
         return (await response.json())["id"]
 
 
@@ -153,7 +154,8 @@ async def test_an_event_named_like_a_script_is_shown_as_text(page, mongo_url, am
 async def test_unknown_format_and_event_are_refused_with_a_sentence(mongo_url, amqp_url, unique_name, tmp_path):
     async with demo_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
         alert_id = await alert_id_of(running)
-        async with running.http.get(f"{running.url}/api/v1/events/{alert_id}/lightcurve?format=fits") as response:
+        async with running.http.get(f"{running.url}/api/v1/events/{alert_id}/lightcurve?format=fits",
+                                    params={"hashtag": running.demo["token"]}) as response:
             assert response.status == 400
             assert "json, csv, ecsv, votable, cpcs, bhtom" in await response.text()
         async with running.http.get(f"{running.url}/event/999999") as response:

@@ -26,7 +26,8 @@ async def test_dry_run_store_and_the_open_event_page_shows_it(browser, page, mon
                                                             tmp_path):
     async with demo_system(mongo_url, amqp_url, unique_name, tmp_path) as running:
         event = running.demo["event"]
-        async with running.http.get(f"{running.url}/api/v1/events/{event}/lightcurve") as response:
+        async with running.http.get(f"{running.url}/api/v1/events/{event}/lightcurve",
+                                    params={"hashtag": running.demo["token"]}) as response:
             alert_id = (await response.json())["id"]
         reader_context = await browser.new_context(viewport={"width": 1200, "height": 900})
         reader = await reader_context.new_page()
@@ -69,7 +70,8 @@ async def test_a_script_tag_in_a_name_or_comment_is_text_on_every_page(page, mon
         assert status == 200, body
         await running.probe.wait_for("lightcurve.updated.v1", lambda m: m.event_ivorn == name)
         await log_in(page, running.url, running.demo["admin_token"])
-        async with running.http.get(f"{running.url}/observatories", params={"format": "json"}) as response:
+        json_params = {"format": "json", "hashtag": running.demo["token"]}
+        async with running.http.get(f"{running.url}/observatories", params=json_params) as response:
             observatory_id = (await response.json())[0]["id"]
         shown = {f"/event/{alert_id}": name, "/list_of_alerts": name, "/list_of_alerts?observed_only=1": name,
                  "/list_of_followups": name, f"/observatories/{observatory_id}": name,

@@ -64,7 +64,8 @@ async def test_alerts_list_pages_searches_and_shows_names_as_text(page, mongo_ur
         await expect(page.get_by_text("No event has follow-up data yet")).to_be_visible()
         assert dialogs == []
 
-        async with running.http.get(f"{running.url}/list_of_alerts", params={"format": "json", "num": 3}) as answer:
+        json_params = {"format": "json", "num": 3, "hashtag": running.demo["token"]}
+        async with running.http.get(f"{running.url}/list_of_alerts", params=json_params) as answer:
             scripts = await answer.json()
         assert [r["id"] for r in scripts] == [26, 25, 24]
         assert set(scripts[0]) == {"id", "ivorn", "published", "ra", "dec", "nfollowup"}
@@ -153,7 +154,8 @@ async def test_admin_page_refuses_others_and_creates_an_observatory(page, mongo_
         await expect(table).to_contain_text("Test 1 m")
         await page.goto(f"{running.url}/admin/observatories")
         assert token not in await page.content()  # shown once
-        async with running.http.get(f"{running.url}/observatories", params={"format": "json"}) as answer:
+        json_params = {"format": "json", "hashtag": running.demo["token"]}
+        async with running.http.get(f"{running.url}/observatories", params=json_params) as answer:
             assert "Test 1 m" in [o["name"] for o in await answer.json()]
 
 

@@ -74,7 +74,8 @@ async def test_dry_run_then_store_then_refused_again(page, mongo_url, amqp_url, 
         assert await page.locator("#comment").inner_text() == COMMENT
         await page.wait_for_function(ALL_IMAGES_LOADED, timeout=45_000)
         await running.probe.wait_for("lightcurve.updated.v1", lambda m: m.followup_id == followup_id)
-        async with running.http.get(f"{running.url}/get_alert_lc_data", params={"alert_name": event}) as response:
+        params = {"alert_name": event, "hashtag": running.demo["token"]}
+        async with running.http.get(f"{running.url}/get_alert_lc_data", params=params) as response:
             assert response.status == 200
             assert followup_id in (await response.json())["id"]
 

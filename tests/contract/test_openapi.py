@@ -105,7 +105,7 @@ def test_security_schemes_cover_every_place_a_hashtag_is_read(spec):
     schemes = spec["components"]["securitySchemes"]
     assert schemes["bearerHashtag"] == {**schemes["bearerHashtag"], "type": "http", "scheme": "bearer"}
     assert {(s.get("in"), s.get("name")) for s in schemes.values() if s["type"] == "apiKey"} == {
-        ("query", "hashtag"), ("cookie", "hashtag")}
+        ("query", "hashtag"), ("cookie", "hashtag"), ("cookie", "cpcs_session")}  # and the pages' login
     assert "hashtag" in schema_props(spec, "UploadForm")  # the form field (not expressible as a scheme)
     upload_security = spec["paths"]["/api/v1/uploads"]["post"]["security"]
     assert {"bearerHashtag": []} in upload_security

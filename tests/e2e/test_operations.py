@@ -97,6 +97,7 @@ async def test_a_rolling_restart_under_load_loses_nothing(processes):
     expected = {a["followup_id"] for a in taken}
     assert len(expected) == sent  # each upload is its own point (a 409 names the point taken before)
     async with processes.http.get(f"{processes.url}/get_alert_lc_data",
-                                  params={"alert_name": processes.demo["event"]}) as response:
+                                  params={"alert_name": processes.demo["event"],
+                                          "hashtag": processes.demo["token"]}) as response:
         curve = await response.json()
     assert sorted(curve["id"]) == sorted(expected)  # every upload on the light curve once, none twice

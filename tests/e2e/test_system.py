@@ -33,7 +33,7 @@ async def test_uploads_wait_while_calibration_is_down_and_each_is_calibrated_onc
             assert response.status == 202, await response.text()
             accepted.append(await response.json())
     for item in accepted:
-        async with processes.http.get(item["status_url"]) as response:
+        async with processes.http.get(item["status_url"], params={"hashtag": processes.demo["token"]}) as response:
             assert (await response.json())["status"] == "received"
     processes.start("calibration")
     ids = {a["followup_id"] for a in accepted}
@@ -44,7 +44,8 @@ async def test_uploads_wait_while_calibration_is_down_and_each_is_calibrated_onc
         assert processes.probe.count("observation.calibrated.v1",
                                      lambda m, o=item["observation_id"]: m.observation_id == o) == 1
     async with processes.http.get(f"{processes.url}/get_alert_lc_data",
-                                  params={"alert_name": processes.demo["event"]}) as response:
+                                  params={"alert_name": processes.demo["event"],
+                                          "hashtag": processes.demo["token"]}) as response:
         curve = await response.json()
     assert sorted(curve["id"]) == sorted(ids)
 

@@ -79,7 +79,8 @@ async def test_comet_feeds_events_and_the_subscriber_survives_a_broker_restart(c
     assert (gaia.via, gaia.outcome, gaia.event_ivorn) == ("vtp", "created", "ivo://Gaia16aac")
     await probe.wait_for("alert.photometry.stored.v1", lambda m: m.event_ivorn == "ivo://Gaia16aac", timeout_s=60)
     await probe.wait_for("lightcurve.event.stored.v1", lambda m: m.event_ivorn == "ivo://Gaia16aac", timeout_s=60)
-    async with processes.http.get(f"{processes.url}/api/v1/events/Gaia16aac/lightcurve") as response:
+    async with processes.http.get(f"{processes.url}/api/v1/events/Gaia16aac/lightcurve",
+                                  params={"hashtag": processes.demo["token"]}) as response:
         curve = await response.json()
     assert [(p["kind"], p["filter"], p["mag"]) for p in curve["points"]] == [("alert", "G", 17.32)]
 

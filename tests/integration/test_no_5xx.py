@@ -47,7 +47,8 @@ async def test_malformed_requests_get_a_4xx_with_the_reason(mongo_url, amqp_url,
         assert "limit of 1 MB" in answers["oversize form"][1] and answers["oversize form"][0] == 413
         assert "could not be read" in answers["broken part header"][1]
         assert "too large" in answers["huge followup id"][1] and "nested too deeply" in answers["deep JSON"][1]
-        for path, params in (("/api/v1/events", {"offset": "9" * 30}), ("/get_alert_lc_data", {"alert_id": "9" * 30}),
+        for path, params in (("/api/v1/events", {"offset": "9" * 30, "hashtag": token}),
+                             ("/get_alert_lc_data", {"alert_id": "9" * 30, "hashtag": token}),
                              ("/get_alert_lc", {"alert_id": "9" * 30}), ("/event/" + "9" * 30, {}),
                              ("/observatories/" + "9" * 30, {}), ("/list_of_alerts", {"page": "9" * 30})):
             async with running.http.get(f"{url}{path}", params=params) as response:

@@ -33,7 +33,8 @@ async def system(mongo_url, amqp_url, unique_name, tmp_path, monkeypatch):
 
 
 async def curve(system):
-    async with system.http.get(f"{system.url}/get_alert_lc_data", params={"alert_name": system.demo["event"]}) as r:
+    async with system.http.get(f"{system.url}/get_alert_lc_data", params={"alert_name": system.demo["event"],
+                                                                                 "hashtag": system.demo["token"]}) as r:
         return await r.json()
 
 

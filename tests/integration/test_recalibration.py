@@ -36,7 +36,8 @@ async def recalibrate(system, body: dict, token=None):
 
 
 async def curve(system):
-    async with system.http.get(f"{system.url}/get_alert_lc_data", params={"alert_name": system.demo["event"]}) as r:
+    async with system.http.get(f"{system.url}/get_alert_lc_data", params={"alert_name": system.demo["event"],
+                                                                                 "hashtag": system.demo["token"]}) as r:
         return await r.json()
 
 

@@ -22,7 +22,8 @@ async def system(mongo_url, amqp_url, unique_name, tmp_path):
 
 async def points(system):
     async with system.http.get(f"{system.url}/get_alert_lc_data",
-                               params={"alert_name": system.demo["event"]}) as response:
+                               params={"alert_name": system.demo["event"],
+                                       "hashtag": system.demo["token"]}) as response:
         assert response.status == 200
         return await response.json()
 
@@ -116,7 +117,8 @@ async def test_delete_removes_the_point_everywhere(system):
     await system.probe.wait_for("lightcurve.updated.v1",
                                 lambda m: m.followup_id == followup_id and m.action == "removed")
     assert (await points(system))["id"] == []
-    async with system.http.get(f"{system.url}/api/v1/observations/{followup_id}") as response:
+    async with system.http.get(f"{system.url}/api/v1/observations/{followup_id}",
+                               params={"hashtag": system.demo["token"]}) as response:
         assert response.status == 404
     status, body = await post_upload(system, system.demo, system.catalogue, dryRun=0)
     assert status == 200, "after deletion the same file may be uploaded again"
@@ -129,11 +131,11 @@ async def test_rest_upload_answers_202_with_a_status_url_that_reaches_the_result
     await system.probe.wait_for("observation.calibrated.v1",
                                 lambda m: m.observation_id == accepted["observation_id"])
     await system.probe.wait_for("lightcurve.updated.v1", lambda m: m.followup_id == accepted["followup_id"])
-    async with system.http.get(accepted["status_url"]) as response:
+    async with system.http.get(accepted["status_url"], params={"hashtag": system.demo["token"]}) as response:
         status = await response.json()
     assert status["status"] in {"calibrated", "received"}
     async with system.http.get(f"{system.url}/api/v1/events/{system.demo['event']}/lightcurve",
-                                params={"format": "csv"}) as response:
+                                params={"format": "csv", "hashtag": system.demo["token"]}) as response:
         text = await response.text()
     assert text.splitlines()[0].startswith("id,mjd,mag") and len(text.splitlines()) == 2
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 
 
 async def points_of(running) -> list[dict]:
-    async with running.http.get(f"{running.url}/api/v1/events/{running.demo['event']}/lightcurve") as response:
+    async with running.http.get(f"{running.url}/api/v1/events/{running.demo['event']}/lightcurve",
+                                params={"hashtag": running.demo["token"]}) as response:
         return (await response.json())["points"]
 
 

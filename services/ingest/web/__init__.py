@@ -14,6 +14,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.web import (
     admin,
     event_page,
+    headers,
     lists,
     manual,
     observatory_page,
@@ -31,6 +32,7 @@ ROUTE_TABLES = (session.routes, *PAGE_TABLES, products.routes, upload.routes, ev
 
 
 def setup(app: web.Application, settings: IngestSettings) -> None:
+    headers.setup(app)
     secret = settings.session_secret.get_secret_value() if settings.session_secret else None
     session.setup(app, secret=secret, secure=settings.public_url.startswith("https://"),
                   max_age_s=settings.session_max_age_s)

@@ -105,10 +105,12 @@ async def _context(request: web.Request, curve: dict, page: Page) -> dict:
         "may_delete": lambda point: may_delete(user, point),
         "downloads": [(f"{base}?{urlencode({'format': fmt, 'download': 1})}", label, what)
                       for fmt, label, what in DOWNLOADS],
-        "json_url": base, "live_url": f"/event/{curve['id']}/live", "points_url": f"/event/{curve['id']}/points",
+        "json_url": f"/event/{curve['id']}/plot-data",
+        "live_url": f"/event/{curve['id']}/live", "points_url": f"/event/{curve['id']}/points",
         "upload_url": f"/uploader?{urlencode({'event': ivorn})}",
         "colours": colours, "colour_of": lambda band: colours.get(str(band)) or band_colour(str(band)),
         "deleted": request.query.get("deleted", ""),
+        "downloads_need_login": user is None and not request.app[DEPS].settings.public_data,
         "n_followup": curve["counts"]["followup"], "n_alert": curve["counts"]["alert"],
     }
 
@@ -145,6 +147,28 @@ async def points_table(request: web.Request) -> web.StreamResponse:
     except IngestError as exc:
         return error_page(request, exc)
     return aiohttp_jinja2.render_template("event_points.html", request, context)
+
+
+#: What the plot of the event page draws of each point (and its hover shows): no more, since anyone may
+#: load the page, and the data itself is for signed-in readers (``services.ingest.read_policy``).
+PLOT_FIELDS = ("id", "kind", "mjd", "mag", "mag_err", "calib_err", "total_err", "is_limit", "filter", "survey",
+               "observatory", "mode")
+
+
+def plot_data(curve: dict) -> dict:
+    """The light curve as the page's plot needs it: the drawn fields of each point, the bands' colours."""
+    return {"id": curve["id"], "ivorn": curve["ivorn"], "bands": curve.get("bands", {}),
+            "points": [{k: p.get(k) for k in PLOT_FIELDS} for p in curve["points"]]}
+
+
+@routes.get("/event/{alert_id}/plot-data")
+async def plot_points(request: web.Request) -> web.StreamResponse:
+    """The plot's points of the event page (public, as the page and its table are)."""
+    try:
+        curve = await LightcurveClient.of(request).lightcurve(request.match_info["alert_id"])
+    except IngestError as exc:
+        return error_page(request, exc)
+    return web.json_response(plot_data(curve), headers={"Cache-Control": "no-store"})
 
 
 @routes.get("/event/{alert_id}/live")

@@ -16,6 +16,8 @@ from aiohttp import web
 from services.ingest import proxy
 from services.ingest.deps import DEPS
 from services.ingest.errors import IngestError, InvalidInput, NotFound
+from services.ingest.http_render import plain_refusal
+from services.ingest.read_policy import require_data_reader
 from services.ingest.usecases.observatories import observatory_rows
 from services.ingest.web.errors import page
 from services.ingest.web.lightcurve_client import LightcurveClient
@@ -144,9 +146,13 @@ def observatory_page_rows(rows: list[dict], listing: Listing) -> tuple[int, list
 
 @routes.get("/observatories")
 async def observatories(request: web.Request) -> web.StreamResponse:
-    rows = await observatory_rows(request.app[DEPS].store)
     if request.query.get("format") == "json":
-        return web.json_response(rows)
+        try:
+            await require_data_reader(request)
+        except IngestError as exc:
+            return plain_refusal(exc)
+        return web.json_response(await observatory_rows(request.app[DEPS].store))
+    rows = await observatory_rows(request.app[DEPS].store)
     try:
         listing = Listing.of(request, ("date", "points"))
         total, page_rows = observatory_page_rows(rows, listing)

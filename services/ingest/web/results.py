@@ -23,7 +23,7 @@ from services.ingest.errors import IngestError
 from services.ingest.results import plot_url, status_url
 from services.ingest.usecases import uploads
 from services.ingest.web.products import image_products_context
-from services.ingest.web.session import current_user
+from services.ingest.web.session import check_csrf, current_user
 from shared.contracts import ObservationCalibratedV1, ObservationFailedV1
 
 RADIUS_METHOD = {"user": "as given", "auto": "automatic", "default": "default"}
@@ -135,13 +135,16 @@ async def outcome_page(request: web.Request, req: uploads.UploadRequest, waited:
 async def cgi_upload_page(request: web.Request, fields: dict[str, str], data: bytes,
                           filename: str) -> web.StreamResponse:
     """/cgi/upload posted by a browser: the same upload, answered with the result page. The hashtag is the
-    form's (or cookie's), else the signed-in observatory's; only the signed-in observatory's own dry run
-    is kept for "Store this point"."""
+    form's (a cookie's alone is refused: 403), else the signed-in observatory's, with the form's CSRF
+    token; only the signed-in observatory's own dry run is kept for "Store this point"."""
     deps = request.app[DEPS]
     user = await current_user(request)
-    token = token_from(request, fields) or (user.token if user else "")
     started = time.monotonic()
     try:
+        token = token_from(request, fields)
+        if not token and user is not None:  # the session's token, only with the session's form token
+            await check_csrf(request, fields)
+            token = user.token
         req = request_from_fields(fields, data, filename, token)
         waited = await uploads.upload_and_wait(deps.uploads, deps.waiters, deps.store, req,
                                                deps.settings.upload_wait_s)
