@@ -34,7 +34,7 @@ DOCUMENTED = {
     "CPCS_FETCH_MAX_REDIRECTS": "ingest", "CPCS_MAX_UNPACKED_MB": "ingest", "CPCS_RATE_LIMITS": "ingest",
     "CPCS_RATE_WRITES_PER_S": "ingest", "CPCS_RATE_WRITES_BURST": "ingest", "CPCS_RATE_EVENTS_PER_MIN": "ingest",
     "CPCS_RATE_EVENTS_BURST": "ingest", "CPCS_RATE_FAILURES_PER_MIN": "ingest",
-    "CPCS_RATE_FAILURES_BURST": "ingest", "CPCS_RATE_FORWARDED_FOR": "ingest",
+    "CPCS_RATE_FAILURES_BURST": "ingest", "CPCS_RATE_FORWARDED_FOR": "ingest", "CPCS_PUBLIC_DATA": "ingest",
 }
 #: Read by the ``cpcs`` command itself, not by a service.
 COMMAND_LINE = {"CPCS_TOKEN", "CPCS_URL", "CPCS_RUN_DIR", "CPCS_DEBUG", "CPCS_REPLICAS"}
