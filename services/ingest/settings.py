@@ -21,6 +21,10 @@ class IngestSettings(ServiceSettings):
     ``CPCS_FETCH_MAX_REDIRECTS`` the redirects followed. ``CPCS_MAX_UNPACKED_MB``: the largest a gzip or
     bzip2 upload may be once unpacked (a bigger one is refused as soon as it gets there).
 
+    ``CPCS_INTAKE_AMQP_URL``: the broker address, user and password external publishers (observatories,
+    feed bridges) use; that user may publish only ``upload.submitted.v1`` and ``voevent.received.v1``
+    (``shared/broker_users.py``; ``cpcs up`` creates it and shows the address).
+
     ``CPCS_RATE_*``: the rate limits of HTTP writes and failed token checks, per address and per token, in
     each ingest process (``services/ingest/ratelimit.py``); ``CPCS_RATE_LIMITS=false`` turns them off."""
 
@@ -46,4 +50,5 @@ class IngestSettings(ServiceSettings):
     rate_failures_per_min: float = Field(default=30.0, gt=0)
     rate_failures_burst: int = Field(default=30, ge=1)
     rate_forwarded_for: bool = False
+    intake_amqp_url: SecretStr | None = None
     voevent: VoeventSettings = Field(default_factory=VoeventSettings)  # CPCS_VOEVENT_*, its own model
