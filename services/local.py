@@ -5,9 +5,14 @@ import asyncio
 import os
 import signal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from services import launcher, runfile
+from shared import broker_users
 from shared.messaging import service_queues, wait_for_consumers
+
+#: Where ``cpcs up`` keeps the external publishers' broker address (user and password), owner-readable only.
+INTAKE_FILE = "intake-amqp.env"
 
 
 def _pid_dir(run_dir: Path) -> Path:
@@ -100,6 +105,9 @@ def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, ligh
     else:
         launcher.start_mongo(processes, data_dir=run_dir / "mongo", port=mongo_port, log_dir=logs)
         print(f"database server: nx-27017 started on port {mongo_port} (data in {run_dir / 'mongo'})")
+    intake_url, users = ensure_broker_users(run_dir, settings.amqp_url.get_secret_value(), settings.exchange)
+    os.environ["CPCS_INTAKE_AMQP_URL"] = intake_url
+    print(f"broker users: {users}")
     stop_local(run_dir=run_dir, include_database=False)
     metrics = metrics_ports(metrics_base, replicas)
     for process, name in launcher.process_names(replicas):
@@ -113,7 +121,7 @@ def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, ligh
     launcher.wait_healthy(f"http://127.0.0.1:{settings.lightcurve_port}")
     asyncio.run(wait_for_consumers(settings.amqp_url.get_secret_value(), service_queues(settings.exchange)))
     written = runfile.write(run_dir, {**launcher.SystemSettings.build(("ingest", "lightcurve")).environment(),
-                                      "CPCS_MONGO_PORT": str(mongo_port)})
+                                      "CPCS_MONGO_PORT": str(mongo_port), "CPCS_INTAKE_AMQP_URL": intake_url})
     from services.demo import load_demo
 
     info = asyncio.run(load_demo(out_dir=run_dir / "demo"))
@@ -124,6 +132,9 @@ def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, ligh
         print(f"  {key}: {value}")
     endpoints = [f"{settings.public_url}/metrics", f"http://127.0.0.1:{settings.lightcurve_port}/metrics",
                  *(f"http://127.0.0.1:{port}/metrics" for port in metrics.values())]
+    print(f"\nObservatories and alert feeds publish over AMQP (upload.submitted.v1, voevent.received.v1 on "
+          f"exchange {settings.exchange!r}, nothing else) with CPCS_INTAKE_AMQP_URL={intake_url} "
+          f"(kept in {run_dir / INTAKE_FILE})")
     print(f"\nMetrics (Prometheus): {', '.join(endpoints)}; readiness: the same hosts' /readyz")
     print(f"\nTry the manual's curl line:\n  curl -F matchDist=2 -F EventID='{info['event']}' "
           f"-F sexCat=\"@{info['catalogue']};filename=test.cat\" -F \"hashtag={info['token']}\" "
@@ -131,6 +142,57 @@ def start_local(*, run_dir: Path, mongo_port: int, ingest_port: int = 8080, ligh
           f"-F outputFormat=json \"{settings.public_url}/cgi/upload\"\n\n"
           f"Online reference catalogues (VizieR, Gaia, PanSTARRS, SDSS) are {_online_state()}.\n"
           f"Stop everything with: make down")
+
+
+def intake_address(run_dir: Path, services_url: str, environ: dict[str, str]) -> str:
+    """The external publishers' broker URL: ``CPCS_INTAKE_AMQP_URL`` if set, else the one this run
+    directory keeps, else a new user ``cpcs-intake`` with a random password on the services' broker
+    (kept in ``<run dir>/intake-amqp.env``, readable by the owner only)."""
+    if environ.get("CPCS_INTAKE_AMQP_URL"):
+        url = environ["CPCS_INTAKE_AMQP_URL"]
+    else:
+        url = _kept_intake_url(run_dir / INTAKE_FILE) or broker_users.intake_url(services_url)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / INTAKE_FILE
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(f"# written by cpcs up: the broker address of external publishers (intake only)\n"
+                    f"CPCS_INTAKE_AMQP_URL={url}\n")
+    return url
+
+
+def _kept_intake_url(path: Path) -> str | None:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    return next((line.partition("=")[2] for line in lines if line.startswith("CPCS_INTAKE_AMQP_URL=")), None)
+
+
+def ensure_broker_users(run_dir: Path, services_url: str, exchange: str,
+                        environ: dict[str, str] | None = None) -> tuple[str, str]:
+    """Create (or update) the intake user, and the services' user unless it is the broker's ``guest``, on
+    the broker ``services_url`` names, with ``rabbitmqctl``: (the intake URL, one line saying what was
+    done). Without ``rabbitmqctl``, or when the broker is not on this machine or refuses, the line says
+    so and the stack starts all the same (the AMQP intake then takes the services' credentials only)."""
+    env = dict(os.environ) if environ is None else environ
+    url = intake_address(run_dir, services_url, env)
+    try:
+        defs = broker_users.from_urls(services_url=services_url, intake_url=url, exchange=exchange)
+    except ValueError as exc:
+        return url, f"not created: {exc}"
+    names = ", ".join(u.name for u in defs.users)
+    host = urlsplit(services_url).hostname or ""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        return url, (f"not created here: the broker at {host} is not on this machine; create {names} there "
+                     f"with 'CPCS_INTAKE_AMQP_URL=... python -m shared.broker_users apply'")
+    if broker_users.rabbitmqctl() is None:
+        return url, f"not created: rabbitmqctl is not installed here (users {names} are missing on the broker)"
+    try:
+        broker_users.apply(defs)
+    except broker_users.BrokerUsersError as exc:
+        return url, f"not created: {exc} (rabbitmqctl needs root or the broker's Erlang cookie)"
+    return url, f"{names} ready (the intake user may publish only {', '.join(broker_users.INTAKE_ROUTING_KEYS)})"
 
 
 def _online_state() -> str:

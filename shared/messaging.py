@@ -261,7 +261,8 @@ class Broker:
 def service_queues(exchange: str) -> list[str]:
     """The durable queue of every service consumer on ``exchange``."""
     return [f"{exchange}.ingest", f"{exchange}.calibration", f"{exchange}.calibration.plots",
-            f"{exchange}.lightcurve", f"{exchange}.astrometry", f"{exchange}.photometry"]
+            f"{exchange}.lightcurve", f"{exchange}.lightcurve.observations", f"{exchange}.astrometry",
+            f"{exchange}.photometry"]
 
 
 def _routing_key(delivery: AbstractIncomingMessage) -> str:

@@ -26,7 +26,7 @@ OWNERS: dict[str, Owned] = {
     "calibration": Owned(collections=frozenset({"calibrations", "calibration_history"}),
                          buckets=frozenset({"plots", "calibration_stars"})),
     "lightcurve": Owned(collections=frozenset({"points", "deleted_points", "alert_points", "lightcurve_events",
-                                               "lightcurve_aliases"})),
+                                               "lightcurve_aliases", "lightcurve_observations"})),
     "astrometry": Owned(collections=frozenset()),
     "photometry": Owned(collections=frozenset({"image_metadata"}), buckets=frozenset({"catalogues", "products"})),
 }

@@ -25,6 +25,10 @@ class IngestSettings(ServiceSettings):
     observatory's points) answers without a token too; by default only the pages and plots are public,
     as in the original (``services/ingest/read_policy.py``).
 
+    ``CPCS_INTAKE_AMQP_URL``: the broker address, user and password external publishers (observatories,
+    feed bridges) use; that user may publish only ``upload.submitted.v1`` and ``voevent.received.v1``
+    (``shared/broker_users.py``; ``cpcs up`` creates it and shows the address).
+
     ``CPCS_RATE_*``: the rate limits of HTTP writes and failed token checks, per address and per token, in
     each ingest process (``services/ingest/ratelimit.py``); ``CPCS_RATE_LIMITS=false`` turns them off."""
 
@@ -51,4 +55,5 @@ class IngestSettings(ServiceSettings):
     rate_failures_per_min: float = Field(default=30.0, gt=0)
     rate_failures_burst: int = Field(default=30, ge=1)
     rate_forwarded_for: bool = False
+    intake_amqp_url: SecretStr | None = None
     voevent: VoeventSettings = Field(default_factory=VoeventSettings)  # CPCS_VOEVENT_*, its own model

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from services.lightcurve import alerts, events
+from services.lightcurve import alerts, events, observations
 from services.lightcurve.handlers import PointKeeper
 from services.lightcurve.http import make_app
 from services.lightcurve.settings import LightcurveSettings
@@ -31,11 +31,14 @@ class Running:
 async def running(settings: LightcurveSettings):
     client = make_client(settings.mongo_url.get_secret_value())
     db = client[settings.mongo_db]
-    await ensure_indexes(db, INDEXES + alerts.INDEXES + events.INDEXES)
+    await ensure_indexes(db, INDEXES + alerts.INDEXES + events.INDEXES + observations.INDEXES)
     store = LightcurveStore(db)
     broker = Broker.from_settings(settings)
     await broker.start()
-    keeper = PointKeeper(store)
+    announcements = observations.Announcements(observations.ObservationRecords(db))
+    await broker.subscribe_raw(observations.announcements_queue(settings.exchange),  # before the results' queue
+                               list(observations.ANNOUNCING_KEYS), announcements.on_delivery)
+    keeper = PointKeeper(store, announcements)
     alert_points = alerts.AlertPoints(alerts.AlertPointCollection(db))
     await broker.subscribe(f"{settings.exchange}.lightcurve", {
         "observation.calibrated.v1": keeper.on_observation_calibrated,

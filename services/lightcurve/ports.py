@@ -1,6 +1,6 @@
 """What lightcurve's handlers need from outside: ``services.lightcurve.store.LightcurveStore``,
-``services.lightcurve.events.EventCopies`` and ``services.lightcurve.alerts.AlertPointCollection`` are
-the adapters; the unit tests use fakes."""
+``services.lightcurve.events.EventCopies``, ``services.lightcurve.alerts.AlertPointCollection`` and
+``services.lightcurve.observations.ObservationRecords`` are the adapters; the unit tests use fakes."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
@@ -45,3 +45,11 @@ class AlertPointStore(Protocol):
     """The alert stream's own points, keyed by id (packet, band, epoch): a point stored again replaces itself."""
 
     async def replace_alert_point(self, doc: dict[str, Any]) -> None: ...
+
+
+class AnnouncementStore(Protocol):
+    """The observations ingest announced, keyed by observation id (``services.lightcurve.observations``)."""
+
+    async def announce(self, doc: dict[str, Any]) -> None: ...
+
+    async def announced(self, observation_id: str) -> dict[str, Any] | None: ...

@@ -103,6 +103,7 @@ async def test_a_stored_point_of_an_unseen_event_still_has_a_light_curve(mongo_d
     from pathlib import Path
 
     from services.lightcurve.handlers import PointKeeper
+    from services.lightcurve.observations import Announcements, ObservationRecords
     from services.lightcurve.store import LightcurveStore
     from services.lightcurve.views import cpcs_columns
     from shared.contracts import ObservationCalibratedV1
@@ -113,7 +114,12 @@ async def test_a_stored_point_of_an_unseen_event_still_has_a_light_curve(mongo_d
 
     raw = json.loads(await asyncio.to_thread(read_sample))
     store = LightcurveStore(mongo_db)
-    [stored] = await PointKeeper(store).on_observation_calibrated(ObservationCalibratedV1.model_validate(raw))
+    announcements = Announcements(ObservationRecords(mongo_db))
+    await ObservationRecords(mongo_db).announce({"_id": raw["observation_id"], "followup_id": raw["followup_id"],
+                                                 "event_ivorn": raw["event"]["ivorn"],
+                                                 "observatory_id": raw["observatory"]["id"]})
+    [stored] = await PointKeeper(store, announcements).on_observation_calibrated(
+        ObservationCalibratedV1.model_validate(raw))
     event = await store.event(ivorn=raw["event"]["ivorn"])
     assert stored.action == "stored" and event["ra_deg"] == raw["event"]["ra_deg"]
     assert cpcs_columns(event["_id"], await store.points_of(event["_id"]))["id"] == [raw["followup_id"]]

@@ -63,7 +63,8 @@ def compose_command() -> list[str] | None:
                                                       "(.ci/run installs Debian's docker-compose)")
 @pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.prod.yml"])
 def test_docker_compose_accepts_the_files(name):
-    env = {"CPCS_RABBIT_PASSWORD": "x", "CPCS_RABBIT_COOKIE": "y", "CPCS_SESSION_SECRET": "z", "PATH": "/usr/bin:/bin"}
+    env = {"CPCS_RABBIT_PASSWORD": "x", "CPCS_RABBIT_COOKIE": "y", "CPCS_SESSION_SECRET": "z",
+           "CPCS_INTAKE_PASSWORD": "w", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([*compose_command(), "-f", str(DEPLOY / name), "config", "-q"], env=env,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

@@ -1,6 +1,8 @@
 """Lightcurve's handlers with fakes of their ports: a calibrated point joins its event's curve once
 however often it is delivered, a recalibration replaces it, a deleted point leaves and stays away; the
-event copies keep the highest revision; an alert's own points are stored once per packet, band and epoch."""
+event copies keep the highest revision; an alert's own points are stored once per packet, band and epoch.
+A result or deletion for an observation ingest never announced, or naming another follow-up id, event or
+observatory than announced, is refused."""
 from __future__ import annotations
 
 import copy
@@ -11,6 +13,7 @@ import pytest
 
 from services.lightcurve.alerts import AlertPoints
 from services.lightcurve.handlers import PointKeeper
+from services.lightcurve.observations import Announcements, NotAnnounced, record
 from shared.contracts import (
     REGISTRY,
     AlertPhotometryReceivedV1,
@@ -61,6 +64,29 @@ class FakePointStore:
         return followup_id in self.deleted
 
 
+class FakeAnnouncementStore:
+    """In memory, the methods of ``AnnouncementStore``."""
+
+    def __init__(self):
+        self.records: dict[str, dict] = {}
+
+    async def announce(self, doc: dict) -> None:
+        self.records[doc["_id"]] = copy.deepcopy(doc)
+
+    async def announced(self, observation_id: str) -> dict | None:
+        return self.records.get(observation_id)
+
+
+def keeper_of(store: FakePointStore, *announced: ObservationCalibratedV1) -> PointKeeper:
+    """A keeper to which ingest announced the observations of these messages (as its upload.received.v1)."""
+    records = FakeAnnouncementStore()
+    for message in announced:
+        upload = sample("upload.received.v1", observation_id=message.observation_id, followup_id=message.followup_id,
+                        event=message.event, observatory=message.observatory, dry_run=False)
+        records.records[message.observation_id] = record(upload)
+    return PointKeeper(store, Announcements(records))
+
+
 def calibrated(**changes) -> ObservationCalibratedV1:
     return sample("observation.calibrated.v1", **changes)
 
@@ -72,7 +98,7 @@ def without_stored_at(doc: dict) -> dict:
 async def test_a_calibrated_point_joins_its_event_and_the_event_is_noted():
     store = FakePointStore()
     message = calibrated()
-    [update] = await PointKeeper(store).on_observation_calibrated(message)
+    [update] = await keeper_of(store, message).on_observation_calibrated(message)
     assert update == LightcurveUpdatedV1(event_ivorn=EVENT, followup_id=42, action="stored",
                                          message_id=update.message_id, occurred_at=update.occurred_at)
     point = store.points[42]
@@ -84,8 +110,8 @@ async def test_a_calibrated_point_joins_its_event_and_the_event_is_noted():
 
 async def test_a_point_delivered_again_is_stored_once_with_the_same_values():
     store = FakePointStore()
-    keeper = PointKeeper(store)
     message = calibrated()
+    keeper = keeper_of(store, message)
     [first] = await keeper.on_observation_calibrated(message)
     stored = copy.deepcopy(store.points)
     [again] = await keeper.on_observation_calibrated(message)
@@ -95,7 +121,7 @@ async def test_a_point_delivered_again_is_stored_once_with_the_same_values():
 
 async def test_a_recalibrated_point_replaces_the_old_one():
     store = FakePointStore()
-    keeper = PointKeeper(store)
+    keeper = keeper_of(store, calibrated())
     await keeper.on_observation_calibrated(calibrated())
     raw = json.loads((SAMPLES / "observation.calibrated.v1.json").read_text())
     raw["result"] |= {"mag": 17.05, "zeropoint": -24.95}
@@ -108,14 +134,14 @@ async def test_a_limit_is_stored_without_a_magnitude_error():
     store = FakePointStore()
     raw = json.loads((SAMPLES / "observation.calibrated.v1.json").read_text())
     raw["result"] |= {"status": "limit", "is_limit": True, "mag": 19.8, "mag_err": None, "limit_sigma": 5.0}
-    await PointKeeper(store).on_observation_calibrated(ObservationCalibratedV1.model_validate(raw))
+    await keeper_of(store, calibrated()).on_observation_calibrated(ObservationCalibratedV1.model_validate(raw))
     assert (store.points[42]["is_limit"], store.points[42]["mag_err"], store.points[42]["limit_sigma"]) == \
         (True, None, 5.0)
 
 
 async def test_a_dry_run_or_a_point_without_followup_id_is_not_a_point_of_the_curve():
     store = FakePointStore()
-    keeper = PointKeeper(store)
+    keeper = keeper_of(store)
     assert await keeper.on_observation_calibrated(calibrated(dry_run=True, followup_id=None)) == []
     assert await keeper.on_observation_calibrated(calibrated(followup_id=None)) == []
     assert store.points == {} and store.upserts == 0 and store.copies.noted == []
@@ -123,7 +149,7 @@ async def test_a_dry_run_or_a_point_without_followup_id_is_not_a_point_of_the_cu
 
 async def test_a_deleted_point_is_removed_and_a_late_calibration_cannot_bring_it_back():
     store = FakePointStore()
-    keeper = PointKeeper(store)
+    keeper = keeper_of(store, calibrated(), calibrated(followup_id=43, observation_id="1" * 32))
     await keeper.on_observation_calibrated(calibrated())
     await keeper.on_observation_calibrated(calibrated(followup_id=43, observation_id="1" * 32))
     deleted = sample("observation.deleted.v1")
@@ -139,11 +165,60 @@ async def test_a_deleted_point_is_removed_and_a_late_calibration_cannot_bring_it
 
 async def test_deleting_a_point_the_curve_never_had_is_remembered():
     store = FakePointStore()
-    keeper = PointKeeper(store)
+    keeper = keeper_of(store, calibrated(followup_id=99))
     [removed] = await keeper.on_observation_deleted(sample("observation.deleted.v1", followup_id=99))
     assert removed.action == "removed" and store.deleted == {99}
     assert await keeper.on_observation_calibrated(calibrated(followup_id=99)) == []  # its calibration came late
     assert store.points == {}
+
+
+async def test_a_result_for_an_observation_never_announced_is_refused_and_nothing_is_stored():
+    store = FakePointStore()
+    keeper = keeper_of(store)  # ingest announced nothing
+    with pytest.raises(NotAnnounced, match="never announced by ingest"):
+        await keeper.on_observation_calibrated(calibrated())
+    with pytest.raises(NotAnnounced, match="never announced by ingest"):
+        await keeper.on_observation_deleted(sample("observation.deleted.v1"))
+    assert store.points == {} and store.deleted == set() and store.copies.noted == []
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"followup_id": 4242}, "is follow-up 42, not 4242"),
+    ({"event": {"ivorn": "ivo://nowhere", "ra_deg": 1.0, "dec_deg": 2.0}}, "not to the unknown event ivo://nowhere"),
+    ({"observatory": {"id": 666, "name": "elsewhere"}}, "not 666"),
+])
+async def test_a_result_naming_another_followup_event_or_observatory_than_announced_is_dead_lettered(changes, reason):
+    from shared.errors import PermanentError
+
+    store = FakePointStore()
+    keeper = keeper_of(store, calibrated())
+    with pytest.raises(PermanentError, match=reason):
+        await keeper.on_observation_calibrated(calibrated(**changes))
+    assert store.points == {} and store.copies.noted == []
+
+
+async def test_a_deletion_naming_another_event_than_announced_removes_nothing():
+    from shared.errors import PermanentError
+
+    store = FakePointStore()
+    keeper = keeper_of(store, calibrated())
+    await keeper.on_observation_calibrated(calibrated())
+    with pytest.raises(PermanentError, match="unknown event"):
+        await keeper.on_observation_deleted(sample("observation.deleted.v1", event_ivorn="ivo://nowhere"))
+    assert list(store.points) == [42] and store.deleted == set()
+
+
+async def test_ingests_announcements_are_kept_but_not_a_dry_runs():
+    records = FakeAnnouncementStore()
+    announcements = Announcements(records)
+    upload = sample("upload.received.v1", dry_run=False, followup_id=7)
+    await announcements.on_announcement(upload)
+    await announcements.on_announcement(sample("upload.received.v1", dry_run=True, followup_id=None,
+                                               observation_id="2" * 32))
+    assert list(records.records) == [upload.observation_id]
+    kept = records.records[upload.observation_id]
+    assert (kept["followup_id"], kept["event_ivorn"], kept["observatory_id"], kept["announced_by"]) == \
+        (7, upload.event.ivorn, upload.observatory.id, "upload.received.v1")
 
 
 # ---------------------------------------------------------------- the copy of the events, by revision

@@ -35,6 +35,7 @@ DOCUMENTED = {
     "CPCS_RATE_WRITES_PER_S": "ingest", "CPCS_RATE_WRITES_BURST": "ingest", "CPCS_RATE_EVENTS_PER_MIN": "ingest",
     "CPCS_RATE_EVENTS_BURST": "ingest", "CPCS_RATE_FAILURES_PER_MIN": "ingest",
     "CPCS_RATE_FAILURES_BURST": "ingest", "CPCS_RATE_FORWARDED_FOR": "ingest", "CPCS_PUBLIC_DATA": "ingest",
+    "CPCS_INTAKE_AMQP_URL": "ingest",
 }
 #: Read by the ``cpcs`` command itself, not by a service.
 COMMAND_LINE = {"CPCS_TOKEN", "CPCS_URL", "CPCS_RUN_DIR", "CPCS_DEBUG", "CPCS_REPLICAS"}
