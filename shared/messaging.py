@@ -20,6 +20,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
@@ -309,6 +311,66 @@ class Broker:
                             "beyond that); see `cpcs dead-letters list`", self.dead_letter_queue, count,
                             self.dead_letter_max)
         return count, self.dead_letter_max
+
+
+REPLAYS_HEADER = "x-cpcs-replays"
+_DEAD_LETTER_HEADERS = (RETRIES_HEADER, OUTAGE_RETRIES_HEADER, REASON_HEADER, QUEUE_HEADER, ORIGINAL_KEY_HEADER,
+                        DEAD_LETTERED_AT_HEADER)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """What the dead-letter queue says of one message: where it came from, why, when."""
+
+    routing_key: str
+    reason: str
+    queue: str
+    dead_lettered_at: datetime | None
+    correlation_id: str | None
+
+
+def dead_letter_of(delivery: AbstractIncomingMessage) -> DeadLetter:
+    headers = delivery.headers or {}
+    at = headers.get(DEAD_LETTERED_AT_HEADER)
+    when = datetime.fromtimestamp(float(at), UTC) if isinstance(at, (int, float)) else None  # type: ignore[arg-type]
+    return DeadLetter(_routing_key(delivery), str(headers.get(REASON_HEADER) or "?"),
+                      str(headers.get(QUEUE_HEADER) or "?"), when, delivery.correlation_id)
+
+
+async def list_dead_letters(broker: Broker, limit: int = 100) -> list[DeadLetter]:
+    """The oldest ``limit`` dead letters, left where they are (taken unacknowledged, then given back in order
+    when the channel closes)."""
+    channel = await broker._connection.channel()
+    try:
+        queue = await channel.get_queue(broker.dead_letter_queue)
+        found = []
+        for _ in range(limit):
+            delivery = await queue.get(no_ack=False, fail=False)
+            if delivery is None:
+                break
+            found.append(dead_letter_of(delivery))
+        return found
+    finally:
+        await channel.close()
+
+
+async def replay_dead_letters(broker: Broker, count: int | None = None) -> list[DeadLetter]:
+    """Publish the oldest ``count`` dead letters (None: all there are now) again to their original routing key,
+    without the retry and dead-letter headers; each leaves the queue once the broker confirmed its copy."""
+    queue = await broker._channel.get_queue(broker.dead_letter_queue)
+    total = (await broker.queue_state(broker.dead_letter_queue))[0] if count is None else count
+    replayed = []
+    for _ in range(total):
+        delivery = await queue.get(no_ack=False, fail=False)
+        if delivery is None:
+            break
+        letter = dead_letter_of(delivery)
+        headers = {k: v for k, v in (delivery.headers or {}).items() if k not in _DEAD_LETTER_HEADERS}
+        headers[REPLAYS_HEADER] = int((delivery.headers or {}).get(REPLAYS_HEADER, 0) or 0) + 1  # type: ignore[arg-type]
+        await broker._exchange.publish(_copy(delivery, headers), routing_key=letter.routing_key)
+        await delivery.ack()
+        replayed.append(letter)
+    return replayed
 
 
 def dead_letter_arguments(bound: int, kind: dict | None = None) -> dict:
