@@ -16,11 +16,13 @@ async def test_nothing_is_lost_or_doubled_under_a_kill_and_a_database_stop(amqp_
     try:
         await chaos.start()
         tally = await chaos.run([(3.0, lambda: chaos.kill("calibration")),
-                                 (8.0, lambda: chaos.stop_database(20.0))], settle_s=120)
+                                 (8.0, lambda: chaos.stop_database(20.0))], settle_s=300)
     finally:
         chaos.close()
         await chaos.delete_topology()
-    print(tally.line())
+    print(tally.line(), f"({chaos.restarts} restarts by the supervisor)")
+    for log in sorted((folder / "logs").glob("*.log")) if tally.on_curve != tally.sent else ():
+        print(log.name, log.read_text(errors="replace")[-1500:])
     if tally.on_curve == tally.acknowledged == tally.sent:
         shutil.rmtree(folder, ignore_errors=True)  # kept (with the services' logs) when the run failed
     assert tally.refused == []

@@ -57,6 +57,7 @@ class Chaos:
     mongo: EmbeddedMongo | None = None
     processes: launcher.Processes = field(default_factory=launcher.Processes)
     log: Callable[[str], None] = print
+    restarts: int = 0
 
     def __post_init__(self) -> None:
         self.mongo = EmbeddedMongo(self.workdir / "mongo")
@@ -68,7 +69,7 @@ class Chaos:
                     "CPCS_LIGHTCURVE_PORT": str(self.settings.lightcurve_port),
                     "CPCS_PUBLIC_URL": self.settings.public_url, "CPCS_LIGHTCURVE_URL": self.settings.lightcurve_url,
                     "CPCS_RETRY_DELAY_S": "0.2", "CPCS_RETRY_MAX_DELAY_S": "5", "CPCS_OUTBOX_INTERVAL_S": "0.5",
-                    "CPCS_RECONCILE_INTERVAL_S": "5", "CPCS_RECONCILE_AFTER_S": "45", "CPCS_RATE_LIMITS": "false",
+                    "CPCS_RECONCILE_INTERVAL_S": "5", "CPCS_RECONCILE_AFTER_S": "120", "CPCS_RATE_LIMITS": "false",
                     "CPCS_UPLOAD_WAIT_S": "0"})
         self.env = env
 
@@ -169,13 +170,30 @@ class Chaos:
                 await asyncio.sleep(max(0.0, started + at_s - time.monotonic()))
                 await action()
 
-        async with aiohttp.ClientSession() as http:
-            agitator = asyncio.create_task(chaos())
-            await asyncio.gather(*(self._client(http, todo, tally, deadline) for _ in range(self.clients)))
-            await agitator
-        await self._settle(tally, started + (time.monotonic() - started) + settle_s)
+        supervisor = asyncio.create_task(self._supervise())
+        try:
+            async with aiohttp.ClientSession() as http:
+                agitator = asyncio.create_task(chaos())
+                await asyncio.gather(*(self._client(http, todo, tally, deadline) for _ in range(self.clients)))
+                await agitator
+            await self._settle(tally, time.monotonic() + settle_s)
+        finally:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
         tally.seconds = time.monotonic() - started
         return tally
+
+    async def _supervise(self) -> None:
+        """What a process supervisor (systemd, the orchestrator) does: a service that exited (e.g. it could
+        not reach the database when it started) is started again."""
+        while True:
+            for name, proc in list(self.processes.procs.items()):
+                if name in launcher.SERVICES and proc.poll() is not None:
+                    self.log(f"  {name} exited ({proc.returncode}): starting it again")
+                    self.restarts += 1
+                    self.start_service(name)
+            await asyncio.sleep(1.0)
 
     async def _settle(self, tally: Tally, until: float) -> None:
         """Wait (polling) until every observation has an outcome and a point, or the deadline; then count."""
