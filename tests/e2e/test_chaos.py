@@ -10,6 +10,7 @@ from tests.support.chaos import Chaos, workdir
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.timeout(900)
 async def test_nothing_is_lost_or_doubled_under_a_kill_and_a_database_stop(amqp_url):
     folder = workdir()
     chaos = Chaos(folder, amqp_url, uploads=100, clients=4, log=lambda line: None)
