@@ -72,6 +72,68 @@ def demo(out_dir: Path = RUN_DIR / "demo") -> None:
         typer.echo(f"{key}: {value}")
 
 
+dead_letters_app = typer.Typer(help="The dead-letter queue: what is in it, and sending it again.",
+                               no_args_is_help=True)
+app.add_typer(dead_letters_app, name="dead-letters")
+
+
+def _bus():
+    from shared.messaging import Broker
+    from shared.settings import BusSettings, load
+
+    return Broker.from_settings(load(BusSettings))
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(limit: int = typer.Option(100, help="at most this many, oldest first")) -> None:
+    """The dead letters (routing key, reason, the queue it failed in, when), left in the queue."""
+    import asyncio
+
+    from shared.messaging import list_dead_letters
+
+    async def listed():
+        broker = _bus()
+        await broker.start()
+        try:
+            return broker.dead_letter_queue, await list_dead_letters(broker, limit)
+        finally:
+            await broker.close()
+
+    queue, letters = asyncio.run(listed())
+    for i, letter in enumerate(letters, 1):
+        when = letter.dead_lettered_at.isoformat(timespec="seconds") if letter.dead_lettered_at else "?"
+        typer.echo(f"{i}\t{letter.routing_key}\t{letter.queue}\t{when}\t{letter.reason}")
+    more = f" (the first {limit})" if len(letters) == limit else ""
+    typer.echo(f"{len(letters)} dead letter(s) in {queue}{more}")
+
+
+@dead_letters_app.command("replay")
+def dead_letters_replay(count: int = typer.Argument(None, help="how many, oldest first"),
+                        all_: bool = typer.Option(False, "--all", help="every dead letter there is now")) -> None:
+    """Publish dead letters again to their original routing key (the oldest COUNT, or --all)."""
+    import asyncio
+
+    from shared.messaging import replay_dead_letters
+
+    if (count is None) == (not all_):
+        raise typer.BadParameter("give how many to replay (a number) or --all, not both")
+    if count is not None and count < 1:
+        raise typer.BadParameter("the number to replay is at least 1")
+
+    async def replayed():
+        broker = _bus()
+        await broker.start()
+        try:
+            return await replay_dead_letters(broker, None if all_ else count)
+        finally:
+            await broker.close()
+
+    letters = asyncio.run(replayed())
+    for letter in letters:
+        typer.echo(f"replayed {letter.routing_key} (failed in {letter.queue}: {letter.reason})")
+    typer.echo(f"{len(letters)} dead letter(s) published again")
+
+
 @app.command("republish-events")
 def republish_events() -> None:
     """Publish event.created.v1 again for every stored event (a new or emptied lightcurve database

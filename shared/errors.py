@@ -8,3 +8,43 @@ class PermanentError(Exception):
 
 class TransientError(Exception):
     """Something outside us failed (database, archive, broker): retry, a bounded number of times."""
+
+
+def _infrastructure_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(outage types, their subclasses that are not outages); imported late so this module stays light."""
+    import aiormq.exceptions as amqp
+    import pymongo.errors as mongo
+
+    outages: tuple[type[BaseException], ...] = (
+        ConnectionError,  # refused, reset, aborted: the peer is not there
+        mongo.ConnectionFailure,  # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError, NotPrimaryError
+        amqp.AMQPConnectionError, amqp.ConnectionClosed, amqp.ChannelInvalidStateError, amqp.ChannelClosed)
+    # a channel closed by the broker for a reason of ours (a missing exchange, a queue declared with other
+    # arguments, a refused permission) does not heal by waiting
+    not_outages: tuple[type[BaseException], ...] = (
+        amqp.ChannelNotFoundEntity, amqp.ChannelPreconditionFailed, amqp.ChannelAccessRefused,
+        amqp.ChannelLockedResource, amqp.AuthenticationError)
+    return outages, not_outages
+
+
+def is_infrastructure(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is an outage of the database or the broker:
+    it heals when they come back, so the work is retried for as long as it takes, never given up."""
+    outages, not_outages = _infrastructure_types()
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, outages) and not isinstance(exc, not_outages):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def backoff_delay_s(attempt: int, *, base_s: float, max_s: float) -> float:
+    """The wait before retry number ``attempt`` (0 for the first): ``base_s`` doubled each time, never
+    more than ``max_s``."""
+    if attempt < 0:
+        raise ValueError("attempt counts from 0")
+    if attempt > 60:  # 2**60 times any base is far past any cap
+        return max_s
+    return float(min(max_s, base_s * 2.0**attempt))

@@ -1,7 +1,10 @@
 """The one module that speaks AMQP (aio-pika).
 
 One durable topic exchange; a durable queue per consumer; persistent messages; publisher
-confirms; prefetch; a dead-letter exchange and queue; bounded retries. A delivery is
+confirms; prefetch; a dead-letter exchange and a bounded dead-letter queue (``dead_letter_max`` messages,
+the oldest dropped first); retries: an outage of the database or the broker (``shared.errors.is_infrastructure``)
+is retried with exponential backoff (capped at ``retry_max_delay_s``) for as long as it lasts, never
+dead-lettered; any other error is retried ``max_retries`` times, then dead-lettered with its reason. A delivery is
 acknowledged only after its handler returned (its result stored) and the messages it
 returned were published and confirmed.
 
@@ -15,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
@@ -23,7 +29,7 @@ from pydantic import ValidationError
 
 from shared import observability as obs
 from shared.contracts import REGISTRY, Message
-from shared.errors import PermanentError
+from shared.errors import PermanentError, backoff_delay_s, is_infrastructure
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,10 @@ Handler = Callable[[Message], Awaitable[Sequence[Message] | None]]
 RawHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 RETRIES_HEADER = "x-cpcs-retries"
+OUTAGE_RETRIES_HEADER = "x-cpcs-outage-retries"  # retries for an outage: they count for the backoff only
+DEAD_LETTERED_AT_HEADER = "x-cpcs-dead-lettered-at"  # unix seconds
+#: When the dead-letter queue holds this share of its bound, each dead letter logs a warning.
+DEAD_LETTER_NEAR_FULL = 0.9
 ORIGINAL_KEY_HEADER = "x-cpcs-routing-key"
 REASON_HEADER = "x-cpcs-reason"
 QUEUE_HEADER = "x-cpcs-queue"
@@ -53,13 +63,15 @@ class Broker:
 
     def __init__(self, url: str, exchange: str, *, prefetch: int = 8, max_retries: int = 3,
                  retry_delay_s: float = 0.5, service: str | None = None, drain_timeout_s: float = 30.0,
-                 queue_type: str = "classic"):
+                 queue_type: str = "classic", retry_max_delay_s: float = 30.0, dead_letter_max: int = 10000):
         self.url, self.exchange_name = url, exchange
         self.prefetch, self.max_retries, self.retry_delay_s = prefetch, max_retries, retry_delay_s
         self.dead_letter_queue = f"{exchange}.dead-letter"
         self.service = service or obs.service_name()
         self.drain_timeout_s = drain_timeout_s
         self.queue_type = queue_type  # "quorum": the durable queues are replicated quorum queues
+        self.retry_max_delay_s = retry_max_delay_s
+        self.dead_letter_max = dead_letter_max  # 0: unbounded (a queue declared before the bound existed)
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._consumers: list[tuple[aio_pika.abc.AbstractQueue, str]] = []
         self._in_hand: set[asyncio.Task] = set()
@@ -73,7 +85,9 @@ class Broker:
         name = type(settings).__name__.removesuffix("Settings").lower() or None
         return cls(settings.amqp_url.get_secret_value(), settings.exchange, prefetch=settings.prefetch,
                    max_retries=settings.max_retries, retry_delay_s=settings.retry_delay_s, service=name,
-                   queue_type=getattr(settings, "queue_type", "classic"))
+                   queue_type=getattr(settings, "queue_type", "classic"),
+                   retry_max_delay_s=getattr(settings, "retry_max_delay_s", 30.0),
+                   dead_letter_max=getattr(settings, "dead_letter_max", 10000))
 
     @property
     def connected(self) -> bool:
@@ -103,7 +117,8 @@ class Broker:
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
         self._dlx = await self._channel.declare_exchange(
             f"{self.exchange_name}.dlx", aio_pika.ExchangeType.FANOUT, durable=True)
-        dlq = await self._channel.declare_queue(self.dead_letter_queue, durable=True, arguments=self._kind())
+        dlq = await self._channel.declare_queue(self.dead_letter_queue, durable=True,
+                                                arguments=dead_letter_arguments(self.dead_letter_max, self._kind()))
         await dlq.bind(self._dlx)
         self._connection.close_callbacks.add(self._on_lost)
         self._connection.reconnect_callbacks.add(self._on_back)
@@ -235,6 +250,9 @@ class Broker:
             log.info("handled %s in %.0f ms", key, 1000 * (asyncio.get_running_loop().time() - start))
 
     async def _retry(self, queue: str, delivery: AbstractIncomingMessage, exc: Exception) -> None:
+        if is_infrastructure(exc):
+            await self._retry_outage(queue, delivery, exc)
+            return
         retries = int((delivery.headers or {}).get(RETRIES_HEADER, 0))
         reason = f"{type(exc).__name__}: {exc}"
         if retries >= self.max_retries:
@@ -249,13 +267,117 @@ class Broker:
         await self._channel.default_exchange.publish(_copy(delivery, headers), routing_key=queue)
         await delivery.ack()
 
+    async def _retry_outage(self, queue: str, delivery: AbstractIncomingMessage, exc: Exception) -> None:
+        """The database or the broker is away: wait (exponential backoff, capped) and try again, however
+        long it takes. If the broker itself is away, the copy cannot be sent nor the delivery acknowledged:
+        the broker gives the unacknowledged delivery again once it is back."""
+        outages = int((delivery.headers or {}).get(OUTAGE_RETRIES_HEADER, 0))
+        delay_s = backoff_delay_s(outages, base_s=self.retry_delay_s, max_s=self.retry_max_delay_s)
+        log.warning("an outage while handling a message from %s (try %d, again in %.1f s): %s: %s",
+                    queue, outages + 1, delay_s, type(exc).__name__, exc)
+        obs.MESSAGES.labels(self.service, _routing_key(delivery), "retry").inc()
+        await asyncio.sleep(delay_s)
+        headers = {**(delivery.headers or {}), OUTAGE_RETRIES_HEADER: outages + 1,
+                   ORIGINAL_KEY_HEADER: _routing_key(delivery)}
+        try:
+            await self._channel.default_exchange.publish(_copy(delivery, headers), routing_key=queue)
+            await delivery.ack()
+        except Exception as failed:  # the broker is away too: it redelivers what was not acknowledged
+            log.warning("could not put a message back on %s (%s); the broker will deliver it again", queue,
+                        type(failed).__name__)
+
     async def _dead_letter(self, queue: str, delivery: AbstractIncomingMessage, reason: str) -> None:
         headers = {**(delivery.headers or {}), REASON_HEADER: reason[:2000], QUEUE_HEADER: queue,
-                   ORIGINAL_KEY_HEADER: _routing_key(delivery)}
+                   ORIGINAL_KEY_HEADER: _routing_key(delivery), DEAD_LETTERED_AT_HEADER: round(time.time(), 3)}
         await self._dlx.publish(_copy(delivery, headers), routing_key=_routing_key(delivery))
         await delivery.ack()
         obs.MESSAGES.labels(self.service, _routing_key(delivery), "dead_letter").inc()
         obs.DEAD_LETTERS.labels(self.service, queue).inc()
+        await self.watch_dead_letters()
+
+    async def watch_dead_letters(self) -> tuple[int, int]:
+        """(messages in the dead-letter queue, its bound); sets ``cpcs_dead_letter_fill`` (the share of the
+        bound in use) and logs a warning when the queue is near full (then the oldest are being dropped)."""
+        try:
+            count, _ = await self.queue_state(self.dead_letter_queue)
+        except Exception as exc:  # the broker is away: nothing to tell now
+            log.debug("the dead-letter queue cannot be asked: %s", exc)
+            return -1, self.dead_letter_max
+        if self.dead_letter_max > 0:
+            fill = count / self.dead_letter_max
+            obs.DEAD_LETTER_FILL.labels(self.dead_letter_queue).set(fill)
+            if fill >= DEAD_LETTER_NEAR_FULL:
+                log.warning("the dead-letter queue %s is near full: %d of %d messages (the oldest are dropped "
+                            "beyond that); see `cpcs dead-letters list`", self.dead_letter_queue, count,
+                            self.dead_letter_max)
+        return count, self.dead_letter_max
+
+
+REPLAYS_HEADER = "x-cpcs-replays"
+_DEAD_LETTER_HEADERS = (RETRIES_HEADER, OUTAGE_RETRIES_HEADER, REASON_HEADER, QUEUE_HEADER, ORIGINAL_KEY_HEADER,
+                        DEAD_LETTERED_AT_HEADER)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """What the dead-letter queue says of one message: where it came from, why, when."""
+
+    routing_key: str
+    reason: str
+    queue: str
+    dead_lettered_at: datetime | None
+    correlation_id: str | None
+
+
+def dead_letter_of(delivery: AbstractIncomingMessage) -> DeadLetter:
+    headers = delivery.headers or {}
+    at = headers.get(DEAD_LETTERED_AT_HEADER)
+    when = datetime.fromtimestamp(float(at), UTC) if isinstance(at, (int, float)) else None  # type: ignore[arg-type]
+    return DeadLetter(_routing_key(delivery), str(headers.get(REASON_HEADER) or "?"),
+                      str(headers.get(QUEUE_HEADER) or "?"), when, delivery.correlation_id)
+
+
+async def list_dead_letters(broker: Broker, limit: int = 100) -> list[DeadLetter]:
+    """The oldest ``limit`` dead letters, left where they are (taken unacknowledged, then given back in order
+    when the channel closes)."""
+    channel = await broker._connection.channel()
+    try:
+        queue = await channel.get_queue(broker.dead_letter_queue)
+        found = []
+        for _ in range(limit):
+            delivery = await queue.get(no_ack=False, fail=False)
+            if delivery is None:
+                break
+            found.append(dead_letter_of(delivery))
+        return found
+    finally:
+        await channel.close()
+
+
+async def replay_dead_letters(broker: Broker, count: int | None = None) -> list[DeadLetter]:
+    """Publish the oldest ``count`` dead letters (None: all there are now) again to their original routing key,
+    without the retry and dead-letter headers; each leaves the queue once the broker confirmed its copy."""
+    queue = await broker._channel.get_queue(broker.dead_letter_queue)
+    total = (await broker.queue_state(broker.dead_letter_queue))[0] if count is None else count
+    replayed = []
+    for _ in range(total):
+        delivery = await queue.get(no_ack=False, fail=False)
+        if delivery is None:
+            break
+        letter = dead_letter_of(delivery)
+        headers = {k: v for k, v in (delivery.headers or {}).items() if k not in _DEAD_LETTER_HEADERS}
+        headers[REPLAYS_HEADER] = int((delivery.headers or {}).get(REPLAYS_HEADER, 0) or 0) + 1  # type: ignore[arg-type]
+        await broker._exchange.publish(_copy(delivery, headers), routing_key=letter.routing_key)
+        await delivery.ack()
+        replayed.append(letter)
+    return replayed
+
+
+def dead_letter_arguments(bound: int, kind: dict | None = None) -> dict:
+    """The arguments of the dead-letter queue: at most ``bound`` messages, the oldest dropped first
+    (``bound`` 0: unbounded, the arguments of a queue declared before the bound existed)."""
+    bounded = {"x-max-length": int(bound), "x-overflow": "drop-head"} if bound > 0 else {}
+    return {**(kind or {}), **bounded}
 
 
 def service_queues(exchange: str) -> list[str]:

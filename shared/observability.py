@@ -29,6 +29,9 @@ HANDLER_SECONDS = Histogram("cpcs_handler_seconds", "Time to handle one message 
                             ["service", "routing_key"],
                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 DEAD_LETTERS = Counter("cpcs_dead_letters", "Messages dead-lettered", ["service", "queue"])
+DEAD_LETTER_FILL = Gauge("cpcs_dead_letter_fill",
+                         "Share of the dead-letter queue's bound in use (1: full, the oldest are dropped)", ["queue"])
+OUTBOX_PENDING = Gauge("cpcs_outbox_pending", "Observations whose message is not yet confirmed by the broker")
 UPLOADS = Counter("cpcs_uploads", "Uploads received by ingest, by outcome", ["outcome"])
 OUTCOMES = Counter("cpcs_outcomes", "Observations calibrated or failed, by stage and reason",
                    ["service", "outcome", "stage", "reason"])

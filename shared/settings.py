@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "CPCS_"
@@ -43,6 +43,8 @@ class BusSettings(_Base):
     prefetch: int = 8
     max_retries: int = 3
     retry_delay_s: float = 0.5
+    retry_max_delay_s: float = Field(default=30.0, gt=0)  # the cap of the backoff while the database or broker is away
+    dead_letter_max: int = Field(default=10000, ge=0)  # the dead-letter queue's bound (oldest dropped); 0: unbounded
     queue_type: Literal["classic", "quorum"] = "classic"  # quorum: replicated queues on a RabbitMQ cluster
 
 

@@ -5,12 +5,13 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from services.ingest import guard, http_admin, http_api, http_cgi, pages, proxy, ratelimit
+from services.ingest import guard, http_admin, http_api, http_cgi, outages, pages, proxy, ratelimit
 from services.ingest import web as web_pages
 from services.ingest.amqp_intake import ROUTING_KEY as INTAKE_KEY
 from services.ingest.amqp_intake import AmqpIntake
 from services.ingest.deps import DEPS, IngestDeps
 from services.ingest.handlers import ProductRecorder, StatusRecorder
+from services.ingest.outbox import OutboxRelay
 from services.ingest.results import ResultWaiters
 from services.ingest.settings import IngestSettings
 from services.ingest.store import INDEXES, IngestStore
@@ -42,7 +43,7 @@ async def healthz(request: web.Request) -> web.Response:
 def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None,
              operations: ops.Ops | None = None) -> web.Application:
     app = web.Application(client_max_size=int(deps.settings.max_upload_mb * 1024 * 1024) + 65536,
-                          middlewares=[guard.unreadable_requests, ratelimit.rate_limits])
+                          middlewares=[outages.outages, guard.unreadable_requests, ratelimit.rate_limits])
     app[DEPS] = deps
     ratelimit.setup(app, ratelimit.rates_of(deps.settings))
     web_pages.setup(app, deps.settings)
@@ -87,6 +88,10 @@ async def running(settings: IngestSettings):
     alerts.start_feeds()
     operations = ops.Ops("ingest", db, broker, sample_queues=[*service_queues(settings.exchange),
                                                              broker.dead_letter_queue])
+    relay = OutboxRelay(store, broker.publish, interval_s=settings.outbox_interval_s,
+                        reconcile_interval_s=settings.reconcile_interval_s,
+                        reconcile_after_s=settings.reconcile_after_s, watch_dead_letters=broker.watch_dead_letters)
+    relay.start()
     runner = web.AppRunner(make_app(deps, alerts, operations), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.http_host, settings.ingest_port).start()
@@ -94,6 +99,7 @@ async def running(settings: IngestSettings):
         yield deps
     finally:
         await runner.cleanup()
+        await relay.close()
         await alerts.close()
         await intake.close()
         await broker.close()

@@ -10,15 +10,22 @@ from services.ingest.usecases.uploads import Waited
 from shared.contracts import ObservationCalibratedV1
 
 
+def retry_after(exc: IngestError) -> dict[str, str]:
+    """The ``Retry-After`` header of an error that says when to try again (``extra['retry_after_s']``)."""
+    seconds = exc.extra.get("retry_after_s")
+    return {} if seconds is None else {"Retry-After": str(max(1, round(float(seconds))))}
+
+
 def plain_refusal(exc: IngestError) -> web.Response:
     """The CPCS form endpoints' answer: the status and the reason as one line of text."""
-    return web.Response(status=http_status(exc), text=str(exc) + "\n")
+    return web.Response(status=http_status(exc), text=str(exc) + "\n", headers=retry_after(exc))
 
 
 def problem(exc: IngestError) -> web.Response:
     """The REST answer: ``{"error": reason, "status": status}`` plus the error's extra fields."""
     status = http_status(exc)
-    return web.json_response({"error": str(exc), "status": status, **exc.extra}, status=status)
+    return web.json_response({"error": str(exc), "status": status, **exc.extra}, status=status,
+                             headers=retry_after(exc))
 
 
 def not_forwarded(exc: IngestError) -> web.Response:

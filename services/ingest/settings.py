@@ -30,7 +30,12 @@ class IngestSettings(ServiceSettings):
     (``shared/broker_users.py``; ``cpcs up`` creates it and shows the address).
 
     ``CPCS_RATE_*``: the rate limits of HTTP writes and failed token checks, per address and per token, in
-    each ingest process (``services/ingest/ratelimit.py``); ``CPCS_RATE_LIMITS=false`` turns them off."""
+    each ingest process (``services/ingest/ratelimit.py``); ``CPCS_RATE_LIMITS=false`` turns them off.
+
+    ``CPCS_OUTBOX_INTERVAL_S``: how often the outbox relay publishes the messages of stored uploads the
+    broker has not confirmed yet; ``CPCS_RECONCILE_INTERVAL_S``: how often it looks for observations not
+    final ``CPCS_RECONCILE_AFTER_S`` after they were received (or last re-driven) and publishes their
+    message again (``services/ingest/outbox.py``)."""
 
     http_host: str = "127.0.0.1"
     ingest_port: int = 8080
@@ -56,4 +61,7 @@ class IngestSettings(ServiceSettings):
     rate_failures_burst: int = Field(default=30, ge=1)
     rate_forwarded_for: bool = False
     intake_amqp_url: SecretStr | None = None
+    outbox_interval_s: float = Field(default=1.0, gt=0)
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
+    reconcile_after_s: float = Field(default=300.0, gt=0)
     voevent: VoeventSettings = Field(default_factory=VoeventSettings)  # CPCS_VOEVENT_*, its own model

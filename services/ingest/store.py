@@ -24,6 +24,8 @@ INDEXES = [
     IndexSpec("observations", asc("observatory_id")),
     IndexSpec("recalibration_results", asc("recalibration_id")),
     IndexSpec("image_products", asc("expires_at_unix")),
+    IndexSpec("observations", asc("outbox_pending")),  # the relay's: messages not yet confirmed
+    IndexSpec("observations", asc("redriven_at_unix")),  # the reconciler's: not final for too long
 ]
 
 #: A dry run's scratch copy older than this has outlived any outcome it could still get.
@@ -253,6 +255,33 @@ class IngestStore:
     # observations
     async def insert_observation(self, doc: dict) -> None:
         await self.db.observations.insert_one(doc)
+
+    # the outbox: an observation is inserted with the message(s) to publish in the same document (one write,
+    # atomic on any server); the relay publishes them and clears them once the broker confirmed
+    async def pending_outbox(self, limit: int = 100) -> list[dict]:
+        """Observations with messages the broker has not confirmed yet (oldest first)."""
+        cursor = self.db.observations.find({"outbox_pending": True}, {"outbox": 1, "received_at_unix": 1})
+        return await cursor.sort("received_at_unix", 1).limit(limit).to_list(None)
+
+    async def count_pending_outbox(self) -> int:
+        return await self.db.observations.count_documents({"outbox_pending": True})
+
+    async def clear_outbox(self, observation_id: str, entry_ids: list[str]) -> None:
+        """The broker confirmed these messages of the observation: they leave its outbox."""
+        await self.db.observations.update_one(
+            {"_id": observation_id},
+            {"$pull": {"outbox": {"id": {"$in": entry_ids}}},
+             "$set": {"outbox_pending": False, "published_at": now()}})
+
+    async def not_final_since(self, before_unix: float, limit: int = 100) -> list[dict]:
+        """Observations still ``received`` (no outcome) that were received or last re-driven before then."""
+        cursor = self.db.observations.find({"status": "received", "redriven_at_unix": {"$lt": before_unix}},
+                                           {"message": 1, "redrives": 1, "outbox_pending": 1})
+        return await cursor.limit(limit).to_list(None)
+
+    async def note_redriven(self, observation_id: str, at_unix: float) -> None:
+        await self.db.observations.update_one({"_id": observation_id, "status": "received"},
+                                              {"$set": {"redriven_at_unix": at_unix}, "$inc": {"redrives": 1}})
 
     async def find_observation(self, observation_id: str) -> dict | None:
         return await self.db.observations.find_one({"_id": observation_id})

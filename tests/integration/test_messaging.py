@@ -114,3 +114,58 @@ async def test_messages_are_persistent(broker, unique_name):
     await broker.publish(event())
     message = await next_message(broker, queue.name)
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+
+
+async def test_an_outage_is_retried_past_the_bound_and_never_dead_lettered(broker, unique_name):
+    """max_retries is 2: an outage that lasts five tries is waited out (backoff capped), then handled."""
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    broker.retry_max_delay_s = 0.05
+    attempts, done = [], asyncio.Event()
+
+    async def database_away(message):
+        attempts.append(1)
+        if len(attempts) <= 5:
+            raise ServerSelectionTimeoutError("no servers available")
+        done.set()
+
+    await broker.subscribe(f"{unique_name}.q", {"event.created.v1": database_away})
+    await broker.publish(event())
+    async with asyncio.timeout(20):
+        await done.wait()
+    assert len(attempts) == 6
+    assert (await broker.queue_state(broker.dead_letter_queue))[0] == 0
+
+
+async def test_the_dead_letter_queue_is_bounded_dropping_the_oldest(amqp_url, unique_name):
+    from shared.messaging import DEAD_LETTERED_AT_HEADER, QUEUE_HEADER
+
+    b = Broker(amqp_url, unique_name, dead_letter_max=3)
+    await b.start()
+    try:
+        refused = []
+
+        async def refuse(message):
+            refused.append(message.ivorn)
+            raise PermanentError(f"refused {message.ivorn}")
+
+        await b.subscribe(f"{unique_name}.q", {"event.created.v1": refuse})
+        for i in range(5):
+            await b.publish(event(f"ivo://T{i}"))
+        async with asyncio.timeout(20):
+            # the dead letters are published by this process after each handler: polled until all are out
+            while len(refused) < 5 or b._in_hand or (await b.queue_state(f"{unique_name}.q"))[0]:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert (await b.watch_dead_letters()) == (3, 3)
+        dlq = await b._channel.get_queue(b.dead_letter_queue)
+        dead = [await dlq.get(no_ack=True) for _ in range(3)]
+        reasons = sorted(d.headers[REASON_HEADER] for d in dead)
+        assert len(reasons) == 3 and "refused ivo://T0" not in reasons and "refused ivo://T1" not in reasons
+        assert all(d.headers[QUEUE_HEADER] == f"{unique_name}.q" and d.headers[DEAD_LETTERED_AT_HEADER] > 0
+                   for d in dead)
+    finally:
+        for name in (b.dead_letter_queue, f"{unique_name}.q"):
+            await b._channel.queue_delete(name)
+        await b._channel.exchange_delete(unique_name)
+        await b._channel.exchange_delete(f"{unique_name}.dlx")
+        await b.close()

@@ -6,7 +6,8 @@ import pytest
 
 from services.demo import DEMO_EVENT, DEMO_MJD, demo_field
 from services.ingest.answers import http_status
-from services.ingest.errors import Conflict
+from services.ingest.errors import Conflict, Unavailable
+from services.ingest.outbox import OutboxRelay
 from services.ingest.store import INDEXES, ORPHAN_CLAIM_AGE_S, IngestStore
 from services.ingest.usecases.uploads import UploadRequest, Uploads
 from shared.db import ensure_indexes
@@ -50,8 +51,10 @@ async def test_a_failure_after_the_reservation_frees_the_file_and_stores_nothing
         published.append(message)
 
     store = FailingOnce(db)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(Unavailable) as outage:
         await Uploads(store, publish, max_bytes=10**8).accept(request(data))
+    assert http_status(outage.value) == 503 and outage.value.extra["retry_after_s"] > 0
+    assert "send the upload again" in str(outage.value)
     assert await db.upload_hashes.count_documents({}) == 0
     assert await db.observations.count_documents({}) == 0
     assert await db["uploads.files"].find({}).to_list(None) == []
@@ -94,3 +97,101 @@ async def test_a_fresh_reservation_of_an_upload_in_flight_is_respected(seeded):
     with pytest.raises(Conflict) as refused:
         await Uploads(IngestStore(db), publish, max_bytes=10**8).accept(request(data))
     assert http_status(refused.value) == 409 and "point 998" in str(refused.value)
+
+
+class LostAnswer(IngestStore):
+    """The real store, whose observation insert is done but its answer lost (the connection dropped after the
+    write), and whose next write fails too (the database is still away)."""
+
+    async def insert_observation(self, doc):
+        await super().insert_observation(doc)
+        self.down = True
+        raise ConnectionError("connection reset after the write (injected)")
+
+    async def delete_observation(self, observation_id):
+        if getattr(self, "down", False):
+            raise ConnectionError("database unavailable (injected)")
+        return await super().delete_observation(observation_id)
+
+
+async def test_a_write_whose_answer_was_lost_is_kept_whole_and_published_by_the_relay(seeded):
+    """Today's defect: the reservation was left pointing at an observation whose message never went out
+    (refused 409 for ever, the point never calibrated). Now the observation keeps its message and the relay
+    sends it: the reservation always names a point that comes."""
+    db, data = seeded
+    published = []
+
+    async def publish(message, correlation_id=None):
+        published.append((message, correlation_id))
+
+    with pytest.raises(Unavailable):
+        await Uploads(LostAnswer(db), publish, max_bytes=10**8).accept(request(data))
+    stored = await db.observations.find_one({})
+    assert stored is not None and stored["outbox_pending"] is True and published == []
+    claim = await db.upload_hashes.find_one({})
+    assert claim["observation_id"] == stored["_id"]
+    assert await IngestStore(db).get_bytes(stored["file_id"]) == data  # the bytes stay with it
+    assert await OutboxRelay(IngestStore(db), publish).relay(fresh_s=0) == 1
+    message, correlation_id = published[0]
+    assert message.observation_id == stored["_id"] and message.file_id == stored["file_id"]
+    after = await db.observations.find_one({"_id": stored["_id"]})
+    assert after["outbox_pending"] is False and after["outbox"] == []
+    assert await OutboxRelay(IngestStore(db), publish).relay(fresh_s=0) == 0  # cleared: sent once
+    with pytest.raises(Conflict) as refused:
+        await Uploads(IngestStore(db), publish, max_bytes=10**8).accept(request(data))
+    assert f"point {stored['followup_id']}" in str(refused.value)
+
+
+async def test_an_upload_stored_while_the_broker_is_away_is_accepted_and_relayed(seeded):
+    db, data = seeded
+    published = []
+    broker_up = False
+
+    async def publish(message, correlation_id=None):
+        if not broker_up:
+            raise ConnectionRefusedError("broker down (injected)")
+        published.append(message)
+
+    accepted = await Uploads(IngestStore(db), publish, max_bytes=10**8).accept(request(data))
+    assert accepted.published is False and accepted.followup_id is not None
+    relay = OutboxRelay(IngestStore(db), publish)
+    with pytest.raises(ConnectionRefusedError):
+        await relay.relay(fresh_s=0)
+    assert (await db.observations.find_one({"_id": accepted.observation_id}))["outbox_pending"] is True
+    broker_up = True
+    assert await relay.relay(fresh_s=0) == 1
+    assert [m.observation_id for m in published] == [accepted.observation_id]
+
+
+async def test_a_dry_run_with_the_broker_away_is_unavailable_and_leaves_nothing(seeded):
+    db, data = seeded
+
+    async def publish(message, correlation_id=None):
+        raise ConnectionRefusedError("broker down (injected)")
+
+    dry = UploadRequest(**{**request(data).__dict__, "dry_run": True})
+    with pytest.raises(Unavailable) as outage:
+        await Uploads(IngestStore(db), publish, max_bytes=10**8).accept(dry)
+    assert http_status(outage.value) == 503
+    assert await db["scratch.files"].find({}).to_list(None) == []
+    assert await db.observations.count_documents({}) == 0
+
+
+async def test_the_reconciler_redrives_an_observation_without_an_outcome(seeded):
+    db, data = seeded
+    published = []
+
+    async def publish(message, correlation_id=None):
+        published.append(message)
+
+    accepted = await Uploads(IngestStore(db), publish, max_bytes=10**8).accept(request(data))
+    relay = OutboxRelay(IngestStore(db), publish, reconcile_after_s=300)
+    assert await relay.reconcile() == 0  # too early
+    later = time.time() + 301
+    assert await relay.reconcile(now_unix=later) == 1
+    assert [m.observation_id for m in published] == [accepted.observation_id] * 2
+    assert await relay.reconcile(now_unix=later + 1) == 0  # re-driven just now
+    await IngestStore(db).record_outcome(accepted.observation_id, "calibrated", {}, None)
+    assert await relay.reconcile(now_unix=later + 1000) == 0  # final: left alone
+    doc = await db.observations.find_one({"_id": accepted.observation_id})
+    assert doc["redrives"] == 1

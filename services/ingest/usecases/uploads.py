@@ -1,9 +1,18 @@
-"""The upload use case shared by every intake (CPCS form, REST, AMQP): check, store, publish, wait."""
+"""The upload use case shared by every intake (CPCS form, REST, AMQP): check, store, publish, wait.
+
+A stored upload is one write: the observation document carries the message to publish in its ``outbox``
+(``services/ingest/outbox.py`` publishes what the broker has not confirmed, and re-drives what never got
+an outcome); once that write is done the upload is accepted whatever the broker does. Before it, a failure
+undoes what was written (the file's reservation, its bytes) unless the database cannot say whether the
+observation was written: then nothing is undone (the reservation of an observation that is not there is
+free again after ``ORPHAN_CLAIM_AGE_S``). An outage of the database or the broker is ``Unavailable``
+(503 with ``Retry-After``)."""
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -17,6 +26,7 @@ from services.ingest.errors import (
     NotFound,
     Refused,
     TooLarge,
+    Unavailable,
 )
 from services.ingest.images import ImageIntake, inspect_image, upload_values
 from services.ingest.results import ResultWaiters
@@ -32,6 +42,7 @@ from shared.contracts import (
     UploadReceivedV1,
 )
 from shared.db import next_sequence
+from shared.errors import is_infrastructure
 from shared.fitsimage import ImageRefused
 from shared.observability import UPLOADS
 
@@ -60,6 +71,35 @@ class Accepted:
     followup_id: int | None
     correlation_id: str
     dry_run: bool
+    published: bool = True  # False: in the outbox, the broker has not confirmed it yet
+
+
+#: When to try again after an outage of the database or the broker (the ``Retry-After`` of the 503).
+RETRY_AFTER_S = 5
+#: How long the answer waits for the broker to confirm a stored upload's message before leaving it to the
+#: outbox relay (the upload is accepted either way).
+PUBLISH_WAIT_S = 5.0
+
+
+def outage(exc: BaseException, done: str = "nothing was stored: send the upload again") -> Unavailable:
+    """The observer's sentence for an outage of a part we need."""
+    parts = {"pymongo": "database", "aiormq": "message broker", "aio_pika": "message broker"}
+    part, seen = "database or message broker", set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if type(cause).__module__.split(".")[0] in parts:
+            part = parts[type(cause).__module__.split(".")[0]]
+            break
+        cause = cause.__cause__ or cause.__context__
+    return Unavailable(f"the {part} is not reachable just now, {done} in {RETRY_AFTER_S} s",
+                       retry_after_s=RETRY_AFTER_S)
+
+
+def outbox_entry(message, correlation_id: str) -> dict:
+    """A message as the observation's outbox keeps it: routing key, body (JSON text), correlation id."""
+    return {"id": uuid.uuid4().hex, "routing_key": message.routing_key, "body": message.model_dump_json(),
+            "correlation_id": correlation_id}
 
 
 class Uploads:
@@ -71,7 +111,15 @@ class Uploads:
     async def accept(self, req: UploadRequest, correlation_id: str | None = None) -> Accepted:
         """Check, store and publish an upload (counted in ``cpcs_uploads_total`` by outcome)."""
         try:
-            accepted = await self._accept(req, correlation_id)
+            try:
+                accepted = await self._accept(req, correlation_id)
+            except IngestError:
+                raise
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    log.warning("an upload refused for an outage: %s: %s", type(exc).__name__, exc)
+                    raise outage(exc) from exc
+                raise
         except IngestError as exc:
             UPLOADS.labels(type(exc).__name__).inc()
             raise
@@ -150,19 +198,61 @@ class Uploads:
                                          f"{taken.get('followup_id')}; use dryRun=1 to repeat a test",
                                     followup_id=taken.get("followup_id"))
         try:
-            return await self._store(req, stars, event, observatory, mjd, mjd_source, correlation_id,
-                                     sha256, observation_id, followup_id)
+            file_id = await self.store.put_bytes(req.data, req.filename, sha256, scratch=req.dry_run)
         except BaseException:
             if not req.dry_run:  # never leave the file reserved for a point that does not exist
-                await _quietly(self.store.delete_observation(observation_id))
                 await _quietly(self.store.release_upload(observation_id))
             raise
+        message = self._message(req, stars, event, observatory, mjd, correlation_id, sha256, observation_id,
+                                followup_id, file_id)
+        if req.dry_run:
+            try:
+                await self.publish(message, correlation_id=correlation_id)
+            except BaseException:
+                await _quietly(self.store.delete_bytes(file_id, scratch=True))
+                raise
+            return Accepted(observation_id, followup_id, correlation_id, True)
+        entry = outbox_entry(message, correlation_id)
+        received = time.time()
+        doc = _observation_doc(message, stars, req) | {
+            "mjd_source": mjd_source, "outbox": [entry], "outbox_pending": True,
+            "message": {k: entry[k] for k in ("routing_key", "body", "correlation_id")},
+            "received_at_unix": received, "redriven_at_unix": received, "redrives": 0}
+        try:
+            await self.store.insert_observation(doc)
+        except BaseException:
+            await self._undo(observation_id, file_id)
+            raise
+        published = await self._publish_now(message, correlation_id, observation_id, entry["id"])
+        return Accepted(observation_id, followup_id, correlation_id, False, published)
 
-    async def _store(self, req, stars, event, observatory, mjd, mjd_source, correlation_id, sha256,
-                     observation_id, followup_id) -> Accepted:
-        file_id = await self.store.put_bytes(req.data, req.filename, sha256, scratch=req.dry_run)
+    async def _undo(self, observation_id: str, file_id: str) -> None:
+        """The observation's write failed: undo the rest only once it is sure the observation is not there
+        (a write whose answer was lost may have been done; then the relay publishes it as any other)."""
+        try:
+            await self.store.delete_observation(observation_id)
+        except Exception as exc:
+            log.warning("an upload's observation may or may not be stored (%s); its reservation and bytes "
+                        "stay", exc)
+            return
+        await _quietly(self.store.delete_bytes(file_id))
+        await _quietly(self.store.release_upload(observation_id))
+
+    async def _publish_now(self, message, correlation_id: str, observation_id: str, entry_id: str) -> bool:
+        """Publish a stored upload's message at once (the relay does it later if this cannot)."""
+        try:
+            await asyncio.wait_for(self.publish(message, correlation_id=correlation_id), PUBLISH_WAIT_S)
+        except Exception as exc:  # the upload is stored with its message: the relay sends it
+            log.warning("observation %s stored; its message waits in the outbox: %s: %s", observation_id,
+                        type(exc).__name__, exc)
+            return False
+        await _quietly(self.store.clear_outbox(observation_id, [entry_id]))
+        return True
+
+    def _message(self, req, stars, event, observatory, mjd, correlation_id, sha256, observation_id,
+                 followup_id, file_id):
         kind = ImageReceivedV1 if isinstance(stars, ImageIntake) else UploadReceivedV1
-        message = kind(
+        return kind(
             observation_id=observation_id, followup_id=followup_id, correlation_id=correlation_id,
             dry_run=req.dry_run,
             event=EventRef(ivorn=event["_id"], ra_deg=event["ra_deg"], dec_deg=event["dec_deg"]),
@@ -174,14 +264,6 @@ class Uploads:
             declared_filter=req.declared_filter or _text(stars.header.get("FILTER")),
             observatory_filters=observatory_filters(observatory), comment=req.comment, no_plot=req.no_plot,
             **_image_fields(stars))
-        try:
-            if not req.dry_run:
-                await self.store.insert_observation(_observation_doc(message, stars, req) | {"mjd_source": mjd_source})
-            await self.publish(message, correlation_id=correlation_id)
-        except BaseException:
-            await _quietly(self.store.delete_bytes(file_id, scratch=req.dry_run))
-            raise
-        return Accepted(observation_id, followup_id, correlation_id, req.dry_run)
 
 
 @dataclass(frozen=True)
@@ -202,7 +284,8 @@ async def upload_and_wait(uploads: Uploads, waiters: ResultWaiters, store: Inges
     except BaseException:
         waiters.forget(correlation_id)
         raise
-    outcome = await waiters.wait(correlation_id, wait_s)
+    # a message still in the outbox (the broker is away) has no outcome to wait for yet
+    outcome = await waiters.wait(correlation_id, wait_s if accepted.published else 0.0)
     if outcome is not None and accepted.dry_run and store is not None:  # the durable handler deletes
         # it too, for an answer nobody waited for
         await store.drop_dry_run_bytes(outcome)
