@@ -10,6 +10,13 @@ class TransientError(Exception):
     """Something outside us failed (database, archive, broker): retry, a bounded number of times."""
 
 
+class NotYet(TransientError):
+    """What the message needs has not arrived yet (e.g. another queue's message that comes first): retried
+    with capped backoff until the message is ``patience_s`` old, then dead-lettered with this reason."""
+
+    patience_s: float = 900.0
+
+
 def _infrastructure_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
     """(outage types, their subclasses that are not outages); imported late so this module stays light."""
     import aiormq.exceptions as amqp

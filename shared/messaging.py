@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from shared import observability as obs
 from shared.contracts import REGISTRY, Message
-from shared.errors import PermanentError, backoff_delay_s, is_infrastructure
+from shared.errors import NotYet, PermanentError, backoff_delay_s, is_infrastructure
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ Handler = Callable[[Message], Awaitable[Sequence[Message] | None]]
 RawHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 RETRIES_HEADER = "x-cpcs-retries"
+FIRST_TRY_HEADER = "x-cpcs-first-try-at"  # unix time of the first failed try of a message (NotYet)
 OUTAGE_RETRIES_HEADER = "x-cpcs-outage-retries"  # retries for an outage: they count for the backoff only
 DEAD_LETTERED_AT_HEADER = "x-cpcs-dead-lettered-at"  # unix seconds
 #: When the dead-letter queue holds this share of its bound, each dead letter logs a warning.
@@ -253,6 +254,14 @@ class Broker:
         if is_infrastructure(exc):
             await self._retry_outage(queue, delivery, exc)
             return
+        if isinstance(exc, NotYet):
+            first = float((delivery.headers or {}).get(FIRST_TRY_HEADER, 0) or 0) or time.time()
+            waited_s = time.time() - first
+            if waited_s < exc.patience_s:
+                await self._retry_outage(queue, delivery, exc, extra={FIRST_TRY_HEADER: round(first, 3)})
+                return
+            await self._dead_letter(queue, delivery, f"still not possible after {waited_s:.0f} s: {exc}")
+            return
         retries = int((delivery.headers or {}).get(RETRIES_HEADER, 0))
         reason = f"{type(exc).__name__}: {exc}"
         if retries >= self.max_retries:
@@ -267,18 +276,20 @@ class Broker:
         await self._channel.default_exchange.publish(_copy(delivery, headers), routing_key=queue)
         await delivery.ack()
 
-    async def _retry_outage(self, queue: str, delivery: AbstractIncomingMessage, exc: Exception) -> None:
+    async def _retry_outage(self, queue: str, delivery: AbstractIncomingMessage, exc: Exception,
+                            extra: dict | None = None) -> None:
         """The database or the broker is away: wait (exponential backoff, capped) and try again, however
         long it takes. If the broker itself is away, the copy cannot be sent nor the delivery acknowledged:
         the broker gives the unacknowledged delivery again once it is back."""
         outages = int((delivery.headers or {}).get(OUTAGE_RETRIES_HEADER, 0))
         delay_s = backoff_delay_s(outages, base_s=self.retry_delay_s, max_s=self.retry_max_delay_s)
-        log.warning("an outage while handling a message from %s (try %d, again in %.1f s): %s: %s",
-                    queue, outages + 1, delay_s, type(exc).__name__, exc)
+        what = "waiting for what a message needs" if isinstance(exc, NotYet) else "an outage while handling a message"
+        log.warning("%s from %s (try %d, again in %.1f s): %s: %s",
+                    what, queue, outages + 1, delay_s, type(exc).__name__, exc)
         obs.MESSAGES.labels(self.service, _routing_key(delivery), "retry").inc()
         await asyncio.sleep(delay_s)
         headers = {**(delivery.headers or {}), OUTAGE_RETRIES_HEADER: outages + 1,
-                   ORIGINAL_KEY_HEADER: _routing_key(delivery)}
+                   ORIGINAL_KEY_HEADER: _routing_key(delivery), **(extra or {})}
         try:
             await self._channel.default_exchange.publish(_copy(delivery, headers), routing_key=queue)
             await delivery.ack()

@@ -35,7 +35,8 @@ async def running(settings: LightcurveSettings):
     store = LightcurveStore(db)
     broker = Broker.from_settings(settings)
     await broker.start()
-    announcements = observations.Announcements(observations.ObservationRecords(db))
+    announcements = observations.Announcements(observations.ObservationRecords(db),
+                                                 wait_s=settings.announce_wait_s)
     await broker.subscribe_raw(observations.announcements_queue(settings.exchange),  # before the results' queue
                                list(observations.ANNOUNCING_KEYS), announcements.on_delivery)
     keeper = PointKeeper(store, announcements)

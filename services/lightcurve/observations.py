@@ -25,7 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.lightcurve.ports import AnnouncementStore
 from shared.contracts import ImageReceivedV1, RecalibrationRequestedV1, UploadReceivedV1
 from shared.db import IndexSpec, asc
-from shared.errors import PermanentError, TransientError
+from shared.errors import NotYet, PermanentError
 from shared.messaging import ORIGINAL_KEY_HEADER, decode
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,10 @@ def announcements_queue(exchange: str) -> str:
     return f"{exchange}.lightcurve.observations"
 
 
-class NotAnnounced(TransientError):
-    """A result for an observation ingest has not announced (yet): retried, then dead-lettered."""
+class NotAnnounced(NotYet):
+    """A result for an observation ingest has not announced (yet): the announcement travels on another
+    queue and may come later (after an outage, say), so it is waited for (retried with backoff) up to
+    ``patience_s`` after the first try, then dead-lettered."""
 
 
 def record(message: Announcement) -> dict[str, Any]:
@@ -75,8 +77,9 @@ class ObservationRecords:
 class Announcements:
     """Keeps what ingest announced, and says whether a result may be taken."""
 
-    def __init__(self, store: AnnouncementStore):
+    def __init__(self, store: AnnouncementStore, *, wait_s: float = NotYet.patience_s):
         self.store = store
+        self.wait_s = wait_s  # how long a result waits for its announcement before it is refused
 
     async def on_announcement(self, message: Announcement) -> None:
         if message.dry_run or message.followup_id is None:
@@ -100,8 +103,10 @@ class Announcements:
         """Raise unless ingest announced this observation with this follow-up id, event (and observatory)."""
         known = await self.store.announced(observation_id)
         if known is None:
-            raise NotAnnounced(f"{routing_key} refused: observation {observation_id} (follow-up {followup_id}) "
-                               f"was never announced by ingest, so this result cannot be trusted")
+            refusal = NotAnnounced(f"{routing_key} refused: observation {observation_id} (follow-up {followup_id}) "
+                                   f"was never announced by ingest, so this result cannot be trusted")
+            refusal.patience_s = self.wait_s
+            raise refusal
         if known.get("followup_id") != followup_id:
             raise PermanentError(f"{routing_key} refused: observation {observation_id} is follow-up "
                                  f"{known.get('followup_id')}, not {followup_id}")

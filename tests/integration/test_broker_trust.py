@@ -113,7 +113,8 @@ async def _publish_on(channel, exchange_name: str, routing_key: str) -> None:
 
 async def test_lightcurve_refuses_results_for_observations_ingest_never_announced(mongo_url, amqp_url,
                                                                                   unique_name):
-    settings = settings_for(mongo_url, amqp_url, unique_name)
+    # a result waits for its announcement (which may come after it, on another queue) for 2 s here
+    settings = settings_for(mongo_url, amqp_url, unique_name, announce_wait_s=2.0)
     dead_letters = f"{unique_name}.dead-letter"
     async with running_system(settings, services=("lightcurve",)) as system:
         points = system.started["lightcurve"].store.db.points

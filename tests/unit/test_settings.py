@@ -37,6 +37,7 @@ DOCUMENTED = {
     "CPCS_RATE_FAILURES_BURST": "ingest", "CPCS_RATE_FORWARDED_FOR": "ingest", "CPCS_PUBLIC_DATA": "ingest",
     "CPCS_INTAKE_AMQP_URL": "ingest", "CPCS_OUTBOX_INTERVAL_S": "ingest", "CPCS_RECONCILE_INTERVAL_S": "ingest",
     "CPCS_RECONCILE_AFTER_S": "ingest", "CPCS_RETRY_MAX_DELAY_S": "*", "CPCS_DEAD_LETTER_MAX": "*",
+    "CPCS_ANNOUNCE_WAIT_S": "lightcurve",
 }
 #: Read by the ``cpcs`` command itself, not by a service.
 COMMAND_LINE = {"CPCS_TOKEN", "CPCS_URL", "CPCS_RUN_DIR", "CPCS_DEBUG", "CPCS_REPLICAS"}
