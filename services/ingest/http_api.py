@@ -9,6 +9,7 @@ from aiohttp import web
 from services.ingest.cpcs_fields import request_from_fields
 from services.ingest.deps import DEPS, token_from
 from services.ingest.errors import IngestError, InvalidInput
+from services.ingest.forms import json_body
 from services.ingest.http_cgi import event_json, read_form, upload_and_wait
 from services.ingest.http_render import problem
 from services.ingest.results import status_url
@@ -98,10 +99,7 @@ async def create_event(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     try:
         await authenticate(deps.store, bearer(request))
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise InvalidInput("the body must be a JSON object: "
                                "{\"ivorn\": ..., \"ra\": ..., \"dec\": ..., \"url\": ...}")
