@@ -165,6 +165,7 @@ def run_schemathesis(url: str, ctx, tally: Tally, *, seed: int, max_examples: in
     """Every documented operation, ``max_examples`` generated cases each (positive and negative data), checked
     for no 5xx and for an answer whose status code, content type and body the document gives."""
     import hypothesis
+    import hypothesis.errors
     import requests
     import schemathesis
     from hypothesis import HealthCheck, given
@@ -188,33 +189,46 @@ def run_schemathesis(url: str, ctx, tally: Tally, *, seed: int, max_examples: in
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
             strategy = operation.as_strategy(generation_mode=mode)
 
-            @hypothesis.seed(seed)
-            @hsettings(max_examples=max_examples, deadline=None, database=None, derandomize=False,
-                       suppress_health_check=list(HealthCheck), phases=[hypothesis.Phase.generate])
-            @given(case=strategy)
-            def call(case, mode=mode, label=label) -> None:
-                if isinstance(case.body, dict) and "hashtag" in case.body:
-                    case.body["hashtag"] = ctx.token
-                if case.query and "hashtag" in case.query:
-                    case.query["hashtag"] = ctx.token
-                kind = f"schemathesis {mode.value}"
-                try:
-                    response = case.call(base_url=url, session=session, headers=headers, timeout=30)
-                except requests.RequestException as exc:
-                    tally.add(kind, "no answer")
-                    tally.no_answer.append(f"{label}: {type(exc).__name__}: {exc}")
-                    return
-                tally.add(kind, response.status_code)
-                if response.status_code >= 500:
-                    tally.server_errors.append(f"{response.status_code} {label} {case.as_curl_command()}: "
-                                               f"{response.text[:200]!r}")
-                    return
-                if mode is not schemathesis.GenerationMode.POSITIVE and response.status_code < 300:
-                    return  # data the schema forbids, accepted anyway: lenient, not wrong
-                try:
-                    case.validate_response(response, checks=checks[1:])
-                except AssertionError as exc:
-                    first = str(exc).strip().splitlines()
-                    tally.nonconforming.append(f"{label} {response.status_code}: {' | '.join(first[:6])[:400]}")
+            call = _caller(mode, label, url, ctx, session, headers, checks, tally)
+            call = given(case=strategy)(call)
+            call = hsettings(max_examples=max_examples, deadline=None, database=None,
+                             suppress_health_check=list(HealthCheck), phases=[hypothesis.Phase.generate])(call)
+            try:
+                hypothesis.seed(seed)(call)()
+            except (hypothesis.errors.Unsatisfiable, hypothesis.errors.FailedHealthCheck) as exc:
+                tally.add(f"schemathesis {mode.value}", f"not generated: {type(exc).__name__}")
 
-            call()
+
+def _caller(mode, label, url, ctx, session, headers, checks, tally):
+    import requests
+    import schemathesis
+
+    def call(case) -> None:
+        if isinstance(case.body, dict) and "hashtag" in case.body:
+            case.body["hashtag"] = ctx.token
+        if case.query and "hashtag" in case.query:
+            case.query["hashtag"] = ctx.token
+        kind = f"schemathesis {mode.value}"
+        try:
+            response = case.call(base_url=url, session=session, headers=headers, timeout=30)
+        except requests.RequestException as exc:
+            tally.add(kind, "no answer")
+            tally.no_answer.append(f"{label}: {type(exc).__name__}: {exc}")
+            return
+        tally.add(kind, response.status_code)
+        if response.status_code >= 500:
+            tally.server_errors.append(f"{response.status_code} {label} {case.as_curl_command()}: "
+                                       f"{response.text[:200]!r}")
+            return
+        if mode is not schemathesis.GenerationMode.POSITIVE and response.status_code < 300:
+            return  # data the schema forbids, accepted anyway: lenient, not wrong
+        try:
+            case.validate_response(response, checks=checks[1:])
+        except (AssertionError, BaseExceptionGroup) as exc:  # schemathesis: what was not as documented
+            found = [e for e in getattr(exc, "exceptions", [exc])]
+            for failure in found:
+                title = getattr(failure, "title", None) or str(failure).strip().splitlines()[0]
+                tally.nonconforming.append(f"{label} {response.status_code}: {title}: "
+                                           f"{str(getattr(failure, 'message', ''))[:200]}")
+
+    return call

@@ -32,8 +32,13 @@ async def assert_still_running(stack) -> None:
 
 def report(tally: Tally, started: float) -> None:
     print("\n" + tally.line(time.monotonic() - started))
-    for line in (tally.server_errors + tally.no_answer + tally.nonconforming)[:40]:
+    for line in (tally.server_errors + tally.no_answer)[:40]:
         print("  " + line)
+    counted: dict[str, int] = {}
+    for line in tally.nonconforming:
+        counted[line[:160]] = counted.get(line[:160], 0) + 1
+    for line, n in sorted(counted.items(), key=lambda x: -x[1])[:60]:
+        print(f"  {n:4d} x {line}")
 
 
 async def test_malformed_inputs_get_no_5xx_and_every_service_survives(stack):
