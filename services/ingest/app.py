@@ -43,7 +43,8 @@ async def healthz(request: web.Request) -> web.Response:
 def make_app(deps: IngestDeps, alerts: voevents.Voevents | None = None,
              operations: ops.Ops | None = None) -> web.Application:
     app = web.Application(client_max_size=int(deps.settings.max_upload_mb * 1024 * 1024) + 65536,
-                          middlewares=[outages.outages, guard.unreadable_requests, ratelimit.rate_limits])
+                          middlewares=[outages.outages, guard.unreadable_requests, ratelimit.rate_limits,
+                                       guard.readable_forms])
     app[DEPS] = deps
     ratelimit.setup(app, ratelimit.rates_of(deps.settings))
     web_pages.setup(app, deps.settings)

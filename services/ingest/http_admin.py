@@ -5,6 +5,7 @@ from aiohttp import web
 
 from services.ingest.deps import DEPS
 from services.ingest.errors import IngestError, InvalidInput
+from services.ingest.forms import json_body
 from services.ingest.http_api import bearer
 from services.ingest.http_render import problem
 from services.ingest.usecases.access import authenticate, require_admin
@@ -23,10 +24,7 @@ async def _admin(request: web.Request) -> dict:
 async def request_recalibration(request: web.Request) -> web.Response:
     try:
         admin = await _admin(request)
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise InvalidInput("the body must be a JSON object with the selection and options")
         overrides = body.get("params") or {}

@@ -9,6 +9,7 @@ from aiohttp import web
 from services.ingest.cpcs_fields import request_from_fields
 from services.ingest.deps import DEPS, token_from
 from services.ingest.errors import IngestError, InvalidInput, NotAuthenticated, NotFound
+from services.ingest.forms import json_body
 from services.ingest.http_cgi import event_json, read_form, upload_and_wait
 from services.ingest.http_render import problem
 from services.ingest.read_policy import TOKEN_SCHEMES, may_see_observation, reader, require_data_reader
@@ -109,10 +110,7 @@ async def create_event(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     try:
         await authenticate(deps.store, bearer(request))
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise InvalidInput("the body must be a JSON object: "
                                "{\"ivorn\": ..., \"ra\": ..., \"dec\": ..., \"url\": ...}")

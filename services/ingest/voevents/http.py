@@ -6,6 +6,7 @@ from aiohttp import web
 from services.ingest.deps import DEPS, token_from
 from services.ingest.errors import IngestError, InvalidInput, TooLarge, Unavailable
 from services.ingest.event_messages import n_packets
+from services.ingest.forms import body_bytes, posted
 from services.ingest.http_render import problem
 from services.ingest.usecases.access import authenticate, require_voevent_poster
 from services.ingest.voevents.intake import Outcome, VoeventIntake
@@ -37,12 +38,12 @@ async def _packet_bytes(request: web.Request, limit: int) -> bytes:
         raise TooLarge(f"the request is {request.content_length / 1024:.0f} KiB; the limit for a "
                        f"packet is {limit / 1024:.0f} KiB")
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.post()
+        form = await posted(request)
         field = form.get("voevent")
         if field is None:
             raise InvalidInput("the form has no field 'voevent' with the packet")
         return field.file.read() if isinstance(field, web.FileField) else str(field).encode()
-    return await request.read()
+    return await body_bytes(request)
 
 
 def outcome_json(outcome: Outcome) -> dict:

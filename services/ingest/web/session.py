@@ -81,7 +81,8 @@ async def check_csrf(request: web.Request, form) -> None:
     """``Forbidden`` (403) unless the form's ``csrf_token`` is this session's."""
     session = await get_session(request)
     expected, given = session.get("csrf", ""), form.get("csrf_token", "")
-    if not expected or not isinstance(given, str) or not hmac.compare_digest(expected, given):
+    if not expected or not isinstance(given, str) or not hmac.compare_digest(
+            expected.encode(), given.encode("utf-8", "surrogatepass")):
         raise Forbidden("the form's security token is missing or expired: reload the page and send it again")
 
 
