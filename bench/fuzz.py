@@ -29,6 +29,7 @@ from tests.support.servers import EmbeddedMongo, amqp_url_from_env  # noqa: E402
 
 async def main(args: argparse.Namespace) -> int:
     folder = Path(tempfile.mkdtemp(prefix="cpcs-fuzz-"))
+    (folder / "mongo").mkdir()
     mongo = EmbeddedMongo(folder / "mongo")
     mongo.start()
     started = time.monotonic()
