@@ -19,6 +19,9 @@ async def test_manual_curl_line_through_five_processes(processes):
     answer = json.loads(body)
     assert answer["survey"] == DEMO_SURVEY and answer["filter"] == "r" and answer["mag_err"] > 0
     async with processes.http.get(f"{processes.url}/observatories", params={"format": "json"}) as response:
+        assert response.status == 401  # the data needs a hashtag or a login (CPCS_PUBLIC_DATA opens it)
+    async with processes.http.get(f"{processes.url}/observatories",
+                                  params={"format": "json", "hashtag": processes.demo["token"]}) as response:
         assert response.status == 200
         assert any("Demo" in row["name"] for row in await response.json())
 
