@@ -18,20 +18,18 @@ class NotYet(TransientError):
 
 
 def _infrastructure_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """(outage types, their subclasses that are not outages); imported late so this module stays light."""
-    import aiormq.exceptions as amqp
+    """(outage types, their subclasses that are not outages); imported late so this module stays light.
+    The broker's types come from the messaging module, the one place that speaks AMQP."""
     import pymongo.errors as mongo
 
+    from shared.messaging import broker_outage_types
+
+    broker_outages, broker_not_outages = broker_outage_types()
     outages: tuple[type[BaseException], ...] = (
         ConnectionError,  # refused, reset, aborted: the peer is not there
         mongo.ConnectionFailure,  # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError, NotPrimaryError
-        amqp.AMQPConnectionError, amqp.ConnectionClosed, amqp.ChannelInvalidStateError, amqp.ChannelClosed)
-    # a channel closed by the broker for a reason of ours (a missing exchange, a queue declared with other
-    # arguments, a refused permission) does not heal by waiting
-    not_outages: tuple[type[BaseException], ...] = (
-        amqp.ChannelNotFoundEntity, amqp.ChannelPreconditionFailed, amqp.ChannelAccessRefused,
-        amqp.ChannelLockedResource, amqp.AuthenticationError)
-    return outages, not_outages
+        *broker_outages)
+    return outages, broker_not_outages
 
 
 def is_infrastructure(exc: BaseException | None) -> bool:

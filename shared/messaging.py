@@ -34,7 +34,9 @@ from shared.errors import NotYet, PermanentError, backoff_delay_s, is_infrastruc
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Message], Awaitable[Sequence[Message] | None]]
-RawHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+#: What a raw handler is given: one delivery from a queue, to read, acknowledge or reject.
+Delivery = AbstractIncomingMessage
+RawHandler = Callable[[Delivery], Awaitable[None]]
 
 RETRIES_HEADER = "x-cpcs-retries"
 FIRST_TRY_HEADER = "x-cpcs-first-try-at"  # unix time of the first failed try of a message (NotYet)
@@ -45,6 +47,19 @@ DEAD_LETTER_NEAR_FULL = 0.9
 ORIGINAL_KEY_HEADER = "x-cpcs-routing-key"
 REASON_HEADER = "x-cpcs-reason"
 QUEUE_HEADER = "x-cpcs-queue"
+
+
+def broker_outage_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(the broker's exceptions that mean it is away, their subclasses that are not outages)."""
+    import aiormq.exceptions as amqp
+
+    outages = (amqp.AMQPConnectionError, amqp.ConnectionClosed, amqp.ChannelInvalidStateError,
+               amqp.ChannelClosed)
+    # a channel closed by the broker for a reason of ours (a missing exchange, a queue declared with other
+    # arguments, a refused permission) does not heal by waiting
+    not_outages = (amqp.ChannelNotFoundEntity, amqp.ChannelPreconditionFailed, amqp.ChannelAccessRefused,
+                   amqp.ChannelLockedResource, amqp.AuthenticationError)
+    return outages, not_outages
 
 
 def decode(routing_key: str, body: bytes) -> Message:
@@ -258,7 +273,9 @@ class Broker:
             first = float((delivery.headers or {}).get(FIRST_TRY_HEADER, 0) or 0) or time.time()
             waited_s = time.time() - first
             if waited_s < exc.patience_s:
-                await self._retry_outage(queue, delivery, exc, extra={FIRST_TRY_HEADER: round(first, 3)})
+                # never wait past the patience: the last try comes when it ends, not a long backoff later
+                await self._retry_outage(queue, delivery, exc, extra={FIRST_TRY_HEADER: round(first, 3)},
+                                         max_delay_s=max(0.05, exc.patience_s - waited_s))
                 return
             await self._dead_letter(queue, delivery, f"still not possible after {waited_s:.0f} s: {exc}")
             return
@@ -277,12 +294,14 @@ class Broker:
         await delivery.ack()
 
     async def _retry_outage(self, queue: str, delivery: AbstractIncomingMessage, exc: Exception,
-                            extra: dict | None = None) -> None:
+                            extra: dict | None = None, max_delay_s: float | None = None) -> None:
         """The database or the broker is away: wait (exponential backoff, capped) and try again, however
         long it takes. If the broker itself is away, the copy cannot be sent nor the delivery acknowledged:
         the broker gives the unacknowledged delivery again once it is back."""
         outages = int((delivery.headers or {}).get(OUTAGE_RETRIES_HEADER, 0))
         delay_s = backoff_delay_s(outages, base_s=self.retry_delay_s, max_s=self.retry_max_delay_s)
+        if max_delay_s is not None:
+            delay_s = min(delay_s, max_delay_s)
         what = "waiting for what a message needs" if isinstance(exc, NotYet) else "an outage while handling a message"
         log.warning("%s from %s (try %d, again in %.1f s): %s: %s",
                     what, queue, outages + 1, delay_s, type(exc).__name__, exc)

@@ -19,14 +19,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from aio_pika.abc import AbstractIncomingMessage
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.lightcurve.ports import AnnouncementStore
 from shared.contracts import ImageReceivedV1, RecalibrationRequestedV1, UploadReceivedV1
 from shared.db import IndexSpec, asc
 from shared.errors import NotYet, PermanentError
-from shared.messaging import ORIGINAL_KEY_HEADER, decode
+from shared.messaging import ORIGINAL_KEY_HEADER, Delivery, decode
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ class Announcements:
             return  # a dry run never becomes a point, so there is nothing to trust it with
         await self.store.announce(record(message))
 
-    async def on_delivery(self, delivery: AbstractIncomingMessage) -> None:
+    async def on_delivery(self, delivery: Delivery) -> None:
         """The raw consumer of the announcements' queue: an unreadable announcement is dropped with a log
         line (its own consumer, calibration, dead-letters it with the reason)."""
         key = str((delivery.headers or {}).get(ORIGINAL_KEY_HEADER) or delivery.routing_key)
