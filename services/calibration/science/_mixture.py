@@ -95,7 +95,18 @@ class LinearMixture:
         With ``g`` the good and ``b`` the background term of star *i* and ``r`` its good membership,
         ``d2 ln(g + b) = r d2 ln g + (1 - r) d2 ln b + r (1 - r) D D^T`` with ``D = d ln g - d ln b``.
         """
-        _, r, resid, s2, f = self.parts(theta)
+        return self.evaluate(theta)[2]
+
+    def evaluate(self, theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+        """-lnL (plus the prior), its gradient and its Hessian, from one pass over the stars."""
+        if self.n_lin == 1:
+            return self._evaluate_constant(theta)
+        return self._evaluate_general(theta)
+
+    def _evaluate_general(self, theta: NDArray[np.float64]
+                          ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+        """:meth:`evaluate` for any design, in matrix form."""
+        ll, r, resid, s2, f = self.parts(theta)
         k, p = self.n_lin, self.n_lin + 2
         v = s2 + self.e2
         q = resid / v
@@ -104,6 +115,9 @@ class LinearMixture:
         grad_good[:, :k] = sx * q[:, None]
         grad_good[:, k] = s2 * (resid * q - 1.0) / v
         grad_good[:, k + 1] = -1.0
+        # the gradient of -lnL: -sum r D, but for the u element, which the background shares (-f per star)
+        grad = -(r @ grad_good)
+        grad[k + 1] = -(float(r.size) - float(r.sum()) - f * r.size)
         h = (grad_good * (r * (1.0 - r))[:, None]).T @ grad_good  # sum of r (1 - r) D D^T
         # r d2 ln g (d2 ln b is zero but for the u-u element, which is -f (1 - f) in both)
         h[:k, :k] -= (sx * (r / v)[:, None]).T @ sx
@@ -113,25 +127,171 @@ class LinearMixture:
         h[k, k] += float(np.sum(r * (2.0 * s2 * resid * q / v * (1.0 - 2.0 * s2 / v) - 2.0 * s2 / v * (1.0 - s2 / v))))
         h[k + 1, k + 1] -= r.size * f * (1.0 - f)
         hess = -h
-        if self.prior is not None and self._prior_z(theta) < 0.0:
-            hess[k, k] += 1.0 / self.prior[1] ** 2
-        return hess
+        value = float(-ll.sum())
+        if self.prior is not None:
+            z = self._prior_z(theta)
+            value += 0.5 * z * z
+            grad[k] += z / self.prior[1]
+            if z < 0.0:
+                hess[k, k] += 1.0 / self.prior[1] ** 2
+        return value, grad, hess
+
+    def _evaluate_constant(self, theta: NDArray[np.float64]
+                           ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+        """:meth:`evaluate` for a constant zero point (one linear parameter): the same sums written
+        out as dot products, a third of the array operations of the general form."""
+        beta, log_s, u = float(theta[0]), float(theta[1]), float(theta[2])
+        sc = self.scale
+        s2 = math.exp(2.0 * log_s)
+        v = s2 + self.e2
+        resid = self.d - (self.c0 + sc * beta)
+        log_f, log_1mf = _log_sigmoid(u), _log_sigmoid(-u)
+        q = resid / v
+        rq2 = resid * q  # resid^2 / v
+        log_good = log_1mf - 0.5 * (LOG_2PI + np.log(v) + rq2)
+        ll = np.logaddexp(log_good, log_f + self.log_bg)
+        r = np.exp(log_good - ll)
+        f, n = math.exp(log_f), float(r.size)
+        t = s2 / v
+        a = t * (rq2 - 1.0)  # d ln g / d log s
+        w = r * (1.0 - r)
+        wq, wa = w * q, w * a
+        sum_r = float(r.sum())
+        g = np.array([-sc * float(r @ q), -float(r @ a), -(n - sum_r - f * n)])
+        h00 = sc * sc * (float(wq @ q) - float(r @ (1.0 / v)))
+        h01 = sc * (float(wq @ a) - 2.0 * float(r @ (q * t)))
+        h02 = -sc * float(wq.sum())
+        h11 = float(wa @ a) + float(r @ (2.0 * t * rq2 * (1.0 - 2.0 * t) - 2.0 * t * (1.0 - t)))
+        h12 = -float(wa.sum())
+        h22 = float(w.sum()) - n * f * (1.0 - f)
+        hess = -np.array([[h00, h01, h02], [h01, h11, h12], [h02, h12, h22]])
+        value = float(-ll.sum())
+        if self.prior is not None:
+            z = self._prior_z(theta)
+            value += 0.5 * z * z
+            g[1] += z / self.prior[1]
+            if z < 0.0:
+                hess[1, 1] += 1.0 / self.prior[1] ** 2
+        return value, g, hess
 
     def grad(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
         return self.value_and_grad(theta)[1]
 
 
+def _solve_positive_definite(a: list[list[float]], b: list[float]) -> list[float] | None:
+    """``a x = b`` by Cholesky for a small symmetric matrix; None when ``a`` is not positive definite.
+    Plain floats: for the 3 x 3 and 4 x 4 systems of these fits, a tenth of the time of numpy's calls."""
+    p = len(b)
+    low = [[0.0] * p for _ in range(p)]
+    for i in range(p):
+        for j in range(i + 1):
+            acc = a[i][j] - sum(low[i][m] * low[j][m] for m in range(j))
+            if i == j:
+                if not acc > 0.0:
+                    return None
+                low[i][i] = math.sqrt(acc)
+            else:
+                low[i][j] = acc / low[j][j]
+    y = [0.0] * p
+    for i in range(p):
+        y[i] = (b[i] - sum(low[i][m] * y[m] for m in range(i))) / low[i][i]
+    x = [0.0] * p
+    for i in reversed(range(p)):
+        x[i] = (y[i] - sum(low[m][i] * x[m] for m in range(i + 1, p))) / low[i][i]
+    return x
+
+
+def _newton_step(hess: NDArray[np.float64], grad: NDArray[np.float64]) -> NDArray[np.float64]:
+    """A descent direction from the Hessian: the Newton step where it is positive definite, else the
+    step of the Hessian with its eigenvalues made positive (a modified Newton step)."""
+    step = _solve_positive_definite(hess.tolist(), (-grad).tolist())
+    if step is not None:
+        return np.array(step, dtype=np.float64)
+    lam, vec = np.linalg.eigh(0.5 * (hess + hess.T))
+    top = float(np.max(np.abs(lam))) if lam.size else 0.0
+    lam = np.maximum(np.abs(lam), max(top, 1.0) * 1e-8)
+    return np.asarray(-(vec @ ((vec.T @ grad) / lam)), dtype=np.float64)
+
+
+def newton(model: LinearMixture, x0: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64],
+           *, max_iter: int = 100, gtol: float = 1e-8) -> OptimizeResult:
+    """Minimise -lnL within the bounds by projected Newton steps with the analytic Hessian.
+
+    A parameter on a bound with the gradient pushing outwards is held there; the others take the
+    (modified) Newton step of their block, shortened by backtracking until -lnL decreases enough
+    (Armijo) and clipped to the bounds. Converged when the projected gradient is below ``gtol``
+    or no step lowers -lnL at all (the optimum within rounding). Quadratic convergence: a handful
+    of iterations where a quasi-Newton method needs tens of evaluations.
+    """
+    x = np.clip(np.asarray(x0, dtype=float), lower, upper)
+    f, g, h = model.evaluate(x)
+    ok = math.isfinite(f) and bool(np.all(np.isfinite(g)))
+    n_eval, it, success, message = 1, 0, False, "the likelihood is not finite at the start"
+    lo, hi = lower.tolist(), upper.tolist()
+    while ok and it < max_iter:
+        xs, gs = x.tolist(), g.tolist()
+        free = [j for j in range(len(xs)) if not ((xs[j] <= lo[j] and gs[j] > 0.0) or (xs[j] >= hi[j] and gs[j] < 0.0))]
+        projected = max((abs(gs[j]) for j in free), default=0.0)
+        if projected <= gtol:
+            success, message = True, "projected gradient below tolerance"
+            break
+        if not np.all(np.isfinite(h)):
+            message = "the Hessian is not finite"
+            break
+        if len(free) == len(xs):
+            step = _newton_step(h, g)
+        else:
+            step = np.zeros_like(x)
+            step[free] = _newton_step(h[np.ix_(free, free)], g[free])
+        t, accepted = 1.0, False
+        while t > 1e-12:
+            x_new = np.minimum(np.maximum(x + t * step, lower), upper)  # np.clip's overhead is 5x
+            f_new, g_new, h_new = model.evaluate(x_new)
+            n_eval += 1
+            if math.isfinite(f_new) and f_new <= f + 1e-4 * float(g @ (x_new - x)):
+                accepted = True
+                break
+            t *= 0.5
+        it += 1
+        if not accepted:  # no step lowers -lnL: at the optimum within rounding, or a poor direction
+            success = projected <= 1e-4 * max(1.0, abs(f))
+            message = "no further decrease" if success else "the line search failed"
+            break
+        moved = max(abs(a - b) for a, b in zip(x_new.tolist(), xs, strict=True))
+        decrease = f - f_new
+        x, f, g, h = x_new, f_new, g_new, h_new
+        if moved <= 1e-12 or decrease <= 1e-15 * max(1.0, abs(f)) and moved <= 1e-9:
+            success, message = True, "no further change"
+            break
+    else:
+        if ok:
+            message = "iteration limit reached"
+    result = OptimizeResult()
+    result.update(x=x, fun=f, jac=g, success=success, message=message, nit=it, nfev=n_eval)
+    return result
+
+
+#: Below this many stars the likelihood has more local optima and each fit is cheap: every start is also
+#: run by L-BFGS-B, whose longer path finds an optimum the Newton path misses in about 1 such fit in 150
+#: (and the other way round about as often: the better of the two is kept).
+FEW_STARS = 40
+
+
 def optimise(model: LinearMixture, starts: list[NDArray[np.float64]], lower: NDArray[np.float64],
              upper: NDArray[np.float64]) -> OptimizeResult | None:
-    """Minimise -lnL with L-BFGS-B from every start (best kept), Nelder-Mead if none converged."""
+    """Minimise -lnL from every start (best kept): projected Newton; L-BFGS-B as well below
+    ``FEW_STARS`` stars or where Newton does not converge; Nelder-Mead if nothing converged."""
     best = None
     bounds = list(zip(lower, upper, strict=True))
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         for x0 in starts:
-            res = minimize(model.value_and_grad, np.clip(x0, lower, upper), jac=True, method="L-BFGS-B",
-                           bounds=bounds, options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-8})
-            if np.isfinite(res.fun) and np.all(np.isfinite(res.x)) and (best is None or res.fun < best.fun - 1e-12):
-                best = res
+            tries = [newton(model, x0, lower, upper)]
+            if not tries[0].success or model.d.size < FEW_STARS:
+                tries.append(minimize(model.value_and_grad, np.clip(x0, lower, upper), jac=True, method="L-BFGS-B",
+                                      bounds=bounds, options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-8}))
+            for res in tries:
+                if np.isfinite(res.fun) and np.all(np.isfinite(res.x)) and (best is None or res.fun < best.fun - 1e-12):
+                    best = res
         if best is not None and best.success:
             return best
 

@@ -21,7 +21,7 @@ __all__ = [
     "MatchedStars",
 ]
 
-ALGORITHM_VERSION = "2026.12.1"
+ALGORITHM_VERSION = "2026.12.2"
 
 
 def opt_float(x: Any) -> float | None:

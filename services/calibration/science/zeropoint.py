@@ -217,8 +217,9 @@ def fit_zeropoint(
 
     Start values: ZP = median (with a colour: a least-squares line through the stars within
     3 sigma_MAD), ``s`` from the robust spread minus the typical quoted error, ``f`` = fraction of
-    points beyond 3 sigma_MAD (clipped to [0.02, 0.45]). -lnL is minimised with L-BFGS-B and an
-    analytic gradient from several starting points (the best is kept), Nelder-Mead as a fallback.
+    points beyond 3 sigma_MAD (clipped to [0.02, 0.45]). -lnL is minimised by projected Newton
+    steps with the analytic gradient and Hessian (and L-BFGS-B too for fewer than 40 stars) from
+    several starting points (the best is kept), Nelder-Mead as a fallback.
 
     Uncertainties: the profile curvature of -lnL at the optimum (inverse Hessian, nuisance
     parameters ``log s`` and ``logit f`` profiled out unless at a bound or flat); fallback: the
