@@ -1,6 +1,8 @@
 """The few exception types that decide what happens to a message or a request."""
 from __future__ import annotations
 
+import functools
+
 
 class PermanentError(Exception):
     """The input can never succeed: dead-letter the message with this reason, record the status."""
@@ -17,6 +19,7 @@ class NotYet(TransientError):
     patience_s: float = 900.0
 
 
+@functools.cache
 def _infrastructure_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
     """(outage types, their subclasses that are not outages); imported late so this module stays light.
     The broker's types come from the messaging module, the one place that speaks AMQP."""

@@ -22,17 +22,24 @@ def _model(seed: int, with_colour: bool, prior: tuple[float, float] | None) -> L
     return LinearMixture(d, e, design, c0, 0.05, -np.log(2 * b) - np.abs(d - c0) / b, prior)
 
 
+def _case(seed: int, with_colour: bool, prior: tuple[float, float] | None) -> tuple[LinearMixture, np.ndarray]:
+    model = _model(seed, with_colour, prior)
+    return model, _theta(seed, model.n_lin)
+
+
+#: Every model of the tests: constant or with a colour term, with and without the soft floor on the scatter.
+MODELS = pytest.mark.parametrize(("with_colour", "prior"), [(c, p) for c in (False, True) for p in (None, (0.05, 1.0))])
+
+
 def _theta(seed: int, n_lin: int) -> np.ndarray:
     rng = np.random.default_rng(seed + 100)
     return np.concatenate([rng.normal(0.0, 0.5, n_lin), [np.log(rng.uniform(0.005, 0.1)), rng.normal(-2.0, 1.0)]])
 
 
-@pytest.mark.parametrize("with_colour", [False, True])
-@pytest.mark.parametrize("prior", [None, (0.05, 1.0)])
+@MODELS
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_gradient_and_hessian_match_finite_differences(with_colour, prior, seed):
-    model = _model(seed, with_colour, prior)
-    theta = _theta(seed, model.n_lin)
+    model, theta = _case(seed, with_colour, prior)
     value, grad = model.value_and_grad(theta)
     step = 1e-5
     num_grad = np.empty_like(theta)
@@ -48,12 +55,10 @@ def test_gradient_and_hessian_match_finite_differences(with_colour, prior, seed)
     np.testing.assert_allclose(model.hessian(theta), 0.5 * (num_hess + num_hess.T), rtol=1e-5, atol=1e-3)
 
 
-@pytest.mark.parametrize("with_colour", [False, True])
-@pytest.mark.parametrize("prior", [None, (0.05, 1.0)])
+@MODELS
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_evaluate_gives_the_value_gradient_and_hessian_of_the_separate_methods(with_colour, prior, seed):
-    model = _model(seed, with_colour, prior)
-    theta = _theta(seed, model.n_lin)
+    model, theta = _case(seed, with_colour, prior)
     value, grad, hess = model.evaluate(theta)
     value_ref, grad_ref = model.value_and_grad(theta)
     assert value == pytest.approx(value_ref, rel=1e-12)
@@ -77,8 +82,7 @@ def test_small_systems_are_solved_and_indefinite_ones_refused():
     assert _solve_positive_definite([[0.0]], [1.0]) is None
 
 
-@pytest.mark.parametrize("with_colour", [False, True])
-@pytest.mark.parametrize("prior", [None, (0.05, 1.0)])
+@MODELS
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_newton_reaches_the_optimum_of_l_bfgs_b_from_the_same_start(with_colour, prior, seed):
     model = _model(seed, with_colour, prior)

@@ -72,6 +72,13 @@ class LinearMixture:
             return 0.0
         return min((float(theta[self.n_lin]) - self.prior[0]) / self.prior[1], 0.0)
 
+    def _prior_terms(self, theta: NDArray[np.float64]) -> tuple[float, float, float]:
+        """The prior's part of -lnL and its first and second derivatives in ``log s`` (zeros without one)."""
+        if self.prior is None:
+            return 0.0, 0.0, 0.0
+        z = self._prior_z(theta)
+        return 0.5 * z * z, z / self.prior[1], (1.0 / self.prior[1] ** 2 if z < 0.0 else 0.0)
+
     def value_and_grad(self, theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         ll, r_good, resid, s2, f = self.parts(theta)
         v = s2 + self.e2
@@ -81,13 +88,9 @@ class LinearMixture:
             grad[j] = -self.scale * float(np.dot(self.x[:, j], w))
         g_logs = float(np.dot(r_good, (resid * resid / v - 1.0) * s2 / v))
         grad[self.n_lin + 1] = -(float(r_good.size) - float(r_good.sum()) - f * r_good.size)
-        value = float(-ll.sum())
-        if self.prior is not None:
-            z = self._prior_z(theta)
-            value += 0.5 * z * z
-            g_logs -= z / self.prior[1]
-        grad[self.n_lin] = -g_logs
-        return value, grad
+        p_value, p_grad, _ = self._prior_terms(theta)
+        grad[self.n_lin] = p_grad - g_logs
+        return float(-ll.sum()) + p_value, grad
 
     def hessian(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
         """The analytic Hessian of -lnL (plus the prior) in ``theta``.
@@ -127,14 +130,10 @@ class LinearMixture:
         h[k, k] += float(np.sum(r * (2.0 * s2 * resid * q / v * (1.0 - 2.0 * s2 / v) - 2.0 * s2 / v * (1.0 - s2 / v))))
         h[k + 1, k + 1] -= r.size * f * (1.0 - f)
         hess = -h
-        value = float(-ll.sum())
-        if self.prior is not None:
-            z = self._prior_z(theta)
-            value += 0.5 * z * z
-            grad[k] += z / self.prior[1]
-            if z < 0.0:
-                hess[k, k] += 1.0 / self.prior[1] ** 2
-        return value, grad, hess
+        p_value, p_grad, p_curv = self._prior_terms(theta)
+        grad[k] += p_grad
+        hess[k, k] += p_curv
+        return float(-ll.sum()) + p_value, grad, hess
 
     def _evaluate_constant(self, theta: NDArray[np.float64]
                            ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
@@ -164,15 +163,10 @@ class LinearMixture:
         h11 = float(wa @ a) + float(r @ (2.0 * t * rq2 * (1.0 - 2.0 * t) - 2.0 * t * (1.0 - t)))
         h12 = -float(wa.sum())
         h22 = float(w.sum()) - n * f * (1.0 - f)
-        hess = -np.array([[h00, h01, h02], [h01, h11, h12], [h02, h12, h22]])
-        value = float(-ll.sum())
-        if self.prior is not None:
-            z = self._prior_z(theta)
-            value += 0.5 * z * z
-            g[1] += z / self.prior[1]
-            if z < 0.0:
-                hess[1, 1] += 1.0 / self.prior[1] ** 2
-        return value, g, hess
+        p_value, p_grad, p_curv = self._prior_terms(theta)
+        g[1] += p_grad
+        hess = -np.array([[h00, h01, h02], [h01, h11 - p_curv, h12], [h02, h12, h22]])
+        return float(-ll.sum()) + p_value, g, hess
 
     def grad(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
         return self.value_and_grad(theta)[1]
