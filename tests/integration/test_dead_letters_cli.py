@@ -10,6 +10,7 @@ import pytest
 from shared.contracts import EventCreatedV1
 from shared.errors import PermanentError
 from shared.messaging import REPLAYS_HEADER, Broker
+from tests.support.amqp import dead_letters_tapped
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +33,12 @@ async def test_dead_letters_are_listed_and_replayed_to_their_routing_key(amqp_ur
             refused.append(message.ivorn)
             raise PermanentError(f"no sky for {message.ivorn}")
 
-        await broker.subscribe(f"{unique_name}.q", {"event.created.v1": refuse})
-        for name in ("ivo://A", "ivo://B"):
-            await broker.publish(EventCreatedV1(ivorn=name, ra_deg=1.0, dec_deg=2.0))
-        async with asyncio.timeout(20):
-            while len(refused) < 2 or broker._in_hand:  # noqa: ASYNC110 - this process dead-letters them
-                await asyncio.sleep(0.05)
+        async with dead_letters_tapped(broker) as dead_letters:
+            await broker.subscribe(f"{unique_name}.q", {"event.created.v1": refuse})
+            for name in ("ivo://A", "ivo://B"):
+                await broker.publish(EventCreatedV1(ivorn=name, ra_deg=1.0, dec_deg=2.0))
+            assert len(await dead_letters(2)) == 2
+        assert sorted(refused) == ["ivo://A", "ivo://B"]
         await broker.drain()  # the consumer goes: a replayed message waits in a queue of the test's own
         watcher = await broker._channel.declare_queue(f"{unique_name}.watch", durable=True)
         await watcher.bind(unique_name, routing_key="event.created.v1")

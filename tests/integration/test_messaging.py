@@ -7,7 +7,7 @@ import pytest
 from shared.contracts import EventCreatedV1
 from shared.errors import PermanentError
 from shared.messaging import REASON_HEADER, Broker
-from tests.support.amqp import next_message
+from tests.support.amqp import dead_letters_tapped, next_message
 
 pytestmark = pytest.mark.integration
 
@@ -149,13 +149,12 @@ async def test_the_dead_letter_queue_is_bounded_dropping_the_oldest(amqp_url, un
             refused.append(message.ivorn)
             raise PermanentError(f"refused {message.ivorn}")
 
-        await b.subscribe(f"{unique_name}.q", {"event.created.v1": refuse})
-        for i in range(5):
-            await b.publish(event(f"ivo://T{i}"))
-        async with asyncio.timeout(20):
-            # the dead letters are published by this process after each handler: polled until all are out
-            while len(refused) < 5 or b._in_hand or (await b.queue_state(f"{unique_name}.q"))[0]:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        async with dead_letters_tapped(b) as dead_letters:
+            await b.subscribe(f"{unique_name}.q", {"event.created.v1": refuse})
+            for i in range(5):
+                await b.publish(event(f"ivo://T{i}"))
+            assert len(await dead_letters(5)) == 5
+        assert len(refused) == 5
         assert (await b.watch_dead_letters()) == (3, 3)
         dlq = await b._channel.get_queue(b.dead_letter_queue)
         dead = [await dlq.get(no_ack=True) for _ in range(3)]
