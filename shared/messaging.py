@@ -39,9 +39,9 @@ Delivery = AbstractIncomingMessage
 RawHandler = Callable[[Delivery], Awaitable[None]]
 
 RETRIES_HEADER = "x-cpcs-retries"
-FIRST_TRY_HEADER = "x-cpcs-first-try-at"  # unix time of the first failed try of a message (NotYet)
+FIRST_TRY_HEADER = "x-cpcs-first-try-at"  # unix ms of the first failed try of a message (NotYet)
 OUTAGE_RETRIES_HEADER = "x-cpcs-outage-retries"  # retries for an outage: they count for the backoff only
-DEAD_LETTERED_AT_HEADER = "x-cpcs-dead-lettered-at"  # unix seconds
+DEAD_LETTERED_AT_HEADER = "x-cpcs-dead-lettered-at"  # unix ms
 #: When the dead-letter queue holds this share of its bound, each dead letter logs a warning.
 DEAD_LETTER_NEAR_FULL = 0.9
 ORIGINAL_KEY_HEADER = "x-cpcs-routing-key"
@@ -60,6 +60,20 @@ def broker_outage_types() -> tuple[tuple[type[BaseException], ...], tuple[type[B
     not_outages = (amqp.ChannelNotFoundEntity, amqp.ChannelPreconditionFailed, amqp.ChannelAccessRefused,
                    amqp.ChannelLockedResource, amqp.AuthenticationError)
     return outages, not_outages
+
+
+def unix_ms_header(unix_s: float) -> int:
+    """A time for a header, in whole unix milliseconds: AMQP tables carry a Python float as a 32-bit float,
+    which rounds today's unix seconds to 128 s steps; an integer is sent whole."""
+    return int(round(unix_s * 1000))
+
+
+def unix_s_of_header(value: object) -> float | None:
+    """The unix seconds of a time header: milliseconds (``unix_ms_header``) or, from an older sender,
+    seconds; None when absent or not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return None
+    return value / 1000 if value > 1e11 else float(value)  # 1e11 s is in the year 5138; 1e11 ms in 1973
 
 
 def decode(routing_key: str, body: bytes) -> Message:
@@ -270,11 +284,11 @@ class Broker:
             await self._retry_outage(queue, delivery, exc)
             return
         if isinstance(exc, NotYet):
-            first = float((delivery.headers or {}).get(FIRST_TRY_HEADER, 0) or 0) or time.time()
+            first = unix_s_of_header((delivery.headers or {}).get(FIRST_TRY_HEADER)) or time.time()
             waited_s = time.time() - first
             if waited_s < exc.patience_s:
                 # never wait past the patience: the last try comes when it ends, not a long backoff later
-                await self._retry_outage(queue, delivery, exc, extra={FIRST_TRY_HEADER: round(first, 3)},
+                await self._retry_outage(queue, delivery, exc, extra={FIRST_TRY_HEADER: unix_ms_header(first)},
                                          max_delay_s=max(0.05, exc.patience_s - waited_s))
                 return
             await self._dead_letter(queue, delivery, f"still not possible after {waited_s:.0f} s: {exc}")
@@ -318,7 +332,7 @@ class Broker:
 
     async def _dead_letter(self, queue: str, delivery: AbstractIncomingMessage, reason: str) -> None:
         headers = {**(delivery.headers or {}), REASON_HEADER: reason[:2000], QUEUE_HEADER: queue,
-                   ORIGINAL_KEY_HEADER: _routing_key(delivery), DEAD_LETTERED_AT_HEADER: round(time.time(), 3)}
+                   ORIGINAL_KEY_HEADER: _routing_key(delivery), DEAD_LETTERED_AT_HEADER: unix_ms_header(time.time())}
         await self._dlx.publish(_copy(delivery, headers), routing_key=_routing_key(delivery))
         await delivery.ack()
         obs.MESSAGES.labels(self.service, _routing_key(delivery), "dead_letter").inc()
@@ -361,8 +375,8 @@ class DeadLetter:
 
 def dead_letter_of(delivery: AbstractIncomingMessage) -> DeadLetter:
     headers = delivery.headers or {}
-    at = headers.get(DEAD_LETTERED_AT_HEADER)
-    when = datetime.fromtimestamp(float(at), UTC) if isinstance(at, (int, float)) else None  # type: ignore[arg-type]
+    at = unix_s_of_header(headers.get(DEAD_LETTERED_AT_HEADER))
+    when = datetime.fromtimestamp(at, UTC) if at is not None else None
     return DeadLetter(_routing_key(delivery), str(headers.get(REASON_HEADER) or "?"),
                       str(headers.get(QUEUE_HEADER) or "?"), when, delivery.correlation_id)
 

@@ -168,3 +168,31 @@ async def test_the_dead_letter_queue_is_bounded_dropping_the_oldest(amqp_url, un
         await b._channel.exchange_delete(unique_name)
         await b._channel.exchange_delete(f"{unique_name}.dlx")
         await b.close()
+
+
+async def test_a_message_waits_for_what_it_needs_exactly_its_patience(broker, unique_name):
+    """Today's defect: the first try's time travelled as a Python float, which an AMQP table carries as a
+    32-bit float (today's unix seconds in 128 s steps), so the patience ended up to a minute early or late
+    (a 2 s patience in the suite waited for over 30 s). Now times travel as whole milliseconds."""
+    import time
+
+    from shared.errors import NotYet
+    from shared.messaging import DEAD_LETTERED_AT_HEADER, FIRST_TRY_HEADER, dead_letter_of, unix_s_of_header
+
+    tries: list[float] = []
+
+    async def not_yet(message):
+        tries.append(time.time())
+        refusal = NotYet("what this message needs has not come")
+        refusal.patience_s = 1.5
+        raise refusal
+
+    await broker.subscribe(f"{unique_name}.q", {"event.created.v1": not_yet})
+    await broker.publish(event())
+    dead = await next_dead_letter(broker, timeout_s=20)
+    waited_s = time.time() - tries[0]
+    assert 1.5 <= waited_s < 6 and len(tries) >= 2
+    assert "still not possible" in dead.headers[REASON_HEADER]
+    assert abs(unix_s_of_header(dead.headers[FIRST_TRY_HEADER]) - tries[0]) < 0.01
+    assert abs(dead_letter_of(dead).dead_lettered_at.timestamp() - time.time()) < 5
+    assert isinstance(dead.headers[DEAD_LETTERED_AT_HEADER], int)

@@ -46,3 +46,17 @@ def test_the_backoff_doubles_and_is_capped():
 def test_the_backoff_refuses_a_negative_attempt():
     with pytest.raises(ValueError):
         backoff_delay_s(-1, base_s=1, max_s=2)
+
+
+def test_times_in_headers_survive_the_amqp_table_codec():
+    """AMQP tables carry a Python float as a 32-bit float; a time header goes as whole milliseconds."""
+    from pamqp import decode, encode
+
+    from shared.messaging import unix_ms_header, unix_s_of_header
+
+    now_s = 1796282160.3171337
+    _, table = decode.field_table(encode.field_table({"float": now_s, "ms": unix_ms_header(now_s)}))
+    assert abs(table["float"] - now_s) > 1  # why: the float does not survive
+    assert abs(unix_s_of_header(table["ms"]) - now_s) < 0.001
+    assert unix_s_of_header(1796282112.5) == 1796282112.5  # seconds from an older sender still read
+    assert unix_s_of_header(None) is None and unix_s_of_header("x") is None and unix_s_of_header(True) is None
