@@ -2,15 +2,18 @@
 
 A calibration document holds what the answer, the pages and a recalibration need (a few kB); the
 per-star arrays (``result.matched`` and ``result.band_matches``, ~0.2 MB for 1,000 stars) are kept apart
-in the GridFS bucket ``calibration_stars`` and written after the answer has gone out: only the plot and a
-reader of the full result need them (:meth:`CalibrationStore.find_with_stars`).
+in the GridFS bucket ``calibration_stars`` and written after the answer has gone out (through a database
+outage, retried with backoff up to ``STARS_WRITE_PATIENCE_S``): only the plot and a reader of the full
+result need them (:meth:`CalibrationStore.find_with_stars`).
 
 It reads, never writes, the uploaded bytes (ingest's ``uploads`` and ``scratch``) and the measured
 catalogues (photometry's ``catalogues``) by the ids its messages carry."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +24,7 @@ from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import IndexSpec, asc
+from shared.errors import backoff_delay_s, is_infrastructure
 
 INDEXES = [IndexSpec("calibrations", asc("event_ivorn")), IndexSpec("calibrations", asc("expires_at")),
            IndexSpec("calibration_history", asc("observation_id")),
@@ -28,6 +32,8 @@ INDEXES = [IndexSpec("calibrations", asc("event_ivorn")), IndexSpec("calibration
 DRY_RUN_KEEP = timedelta(days=1)
 STAR_KEYS = ("matched", "band_matches")  # the per-star parts of a result, kept in ``calibration_stars``
 RECENT_STARS = 64  # stars of the latest calibrations kept in memory for the plot drawn right after
+STARS_WRITE_PATIENCE_S = 900.0  # a database outage shorter than this delays the per-star write, no more
+FLUSH_WAIT_S = 15.0  # how long a shutdown waits for the per-star writes still going
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +86,11 @@ class CalibrationStore:
         return doc
 
     async def _stars_of(self, observation_id: str) -> dict | None:
+        if observation_id in self._recent:  # the latest, even while its write waits for the database
+            return self._recent[observation_id]
         writing = self._writing.get(observation_id)
         if writing is not None:
             await asyncio.shield(writing)
-        if observation_id in self._recent:
-            return self._recent[observation_id]
         async for meta in self.db["calibration_stars.files"].find({"filename": _stars_name(observation_id)},
                                                                    {"_id": 1}).sort("uploadDate", -1).limit(1):
             try:
@@ -122,20 +128,46 @@ class CalibrationStore:
     async def _write_stars(self, observation_id: str, stars: dict, *, after: asyncio.Task | None) -> None:
         if after is not None:  # a newer calibration of the same observation is written after the older
             await asyncio.gather(after, return_exceptions=True)
-        try:
-            old = await self.db["calibration_stars.files"].find(
-                {"filename": _stars_name(observation_id)}, {"_id": 1}).to_list(None)
-            await self.stars.upload_from_stream(_stars_name(observation_id), bson.encode(stars),
-                                                metadata={"observation_id": observation_id})
-            for meta in old:
-                await self._delete_file(self.stars, meta["_id"])
-        except Exception:  # the plot drawn in this process still has them; a later reader does without
-            log.exception("the matched stars of %s could not be stored", observation_id)
+        started = time.monotonic()
+        for attempt in itertools.count():
+            try:
+                await self._replace_stars(observation_id, stars)
+                return
+            except Exception as exc:
+                waited_s = time.monotonic() - started
+                if not is_infrastructure(exc) or waited_s >= STARS_WRITE_PATIENCE_S:
+                    # the plot drawn in this process still has them; a later reader does without
+                    log.exception("the matched stars of %s could not be stored", observation_id)
+                    return
+                delay_s = backoff_delay_s(attempt, base_s=0.5, max_s=10.0)
+                log.warning("the matched stars of %s wait for the database (try %d, again in %.1f s): %s",
+                            observation_id, attempt + 1, delay_s, type(exc).__name__)
+                await asyncio.sleep(delay_s)
 
-    async def flush(self) -> None:
-        """Until every per-star write started has ended (a service's shutdown)."""
+    async def _replace_stars(self, observation_id: str, stars: dict) -> None:
+        """Write the per-star arrays, then remove the older copies (a retry after a lost answer may leave
+        two: the newest is read, and the next write removes the rest)."""
+        old = await self.db["calibration_stars.files"].find(
+            {"filename": _stars_name(observation_id)}, {"_id": 1}).to_list(None)
+        await self.stars.upload_from_stream(_stars_name(observation_id), bson.encode(stars),
+                                            metadata={"observation_id": observation_id})
+        for meta in old:
+            await self._delete_file(self.stars, meta["_id"])
+
+    async def flush(self, timeout_s: float = FLUSH_WAIT_S) -> None:
+        """Until every per-star write started has ended, or ``timeout_s`` (a service's shutdown while the
+        database is away: what is not written then is left, as after a kill)."""
+        deadline = time.monotonic() + timeout_s
         while self._writing:
-            await asyncio.gather(*list(self._writing.values()), return_exceptions=True)
+            pending = list(self._writing.values())
+            left_s = deadline - time.monotonic()
+            if left_s <= 0:
+                log.warning("leaving %d per-star write(s) unfinished at shutdown", len(pending))
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return
+            await asyncio.wait(pending, timeout=left_s)
 
     async def delete(self, observation_id: str) -> None:
         writing = self._writing.get(observation_id)

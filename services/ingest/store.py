@@ -159,7 +159,9 @@ class IngestStore:
     # uploads
     async def claim_upload(self, sha256: str, event_ivorn: str, observation_id: str,
                            followup_id: int) -> dict | None:
-        """Reserve (bytes, event) for one stored point; the earlier claim if it is taken."""
+        """Reserve (bytes, event) for one stored point; None when it is reserved now, else the earlier
+        claim, with ``pending_s`` when no observation is behind it yet (an upload still being stored, or
+        one cut off half-way: how long until the claim counts as left behind and is taken over)."""
         key = f"{sha256}:{event_ivorn}"
         claim = {"_id": key, "observation_id": observation_id, "followup_id": followup_id,
                  "claimed_at_unix": time.time()}
@@ -171,18 +173,15 @@ class IngestStore:
                 taken = await self.db.upload_hashes.find_one({"_id": key})
             if taken is None:
                 continue  # released meanwhile: try again
-            if not await self._orphaned(taken):
+            if await self.db.observations.find_one({"_id": taken.get("observation_id")}, {"_id": 1}) is not None:
                 return taken
+            pending_s = ORPHAN_CLAIM_AGE_S - (time.time() - float(taken.get("claimed_at_unix") or 0.0))
+            if pending_s > 0:  # an upload still being stored has no observation yet
+                return {**taken, "pending_s": pending_s}
             # a claim with no observation behind it, left by an upload that failed half-way (e.g. the
             # database went away before it could be undone): the file is free again
             await self.db.upload_hashes.delete_one({"_id": key, "observation_id": taken.get("observation_id")})
         return await self.db.upload_hashes.find_one({"_id": key}) or {"followup_id": None}
-
-    async def _orphaned(self, claim: dict) -> bool:
-        age_s = time.time() - float(claim.get("claimed_at_unix") or 0.0)
-        if age_s < ORPHAN_CLAIM_AGE_S:  # an upload still being stored has no observation yet
-            return False
-        return await self.db.observations.find_one({"_id": claim.get("observation_id")}, {"_id": 1}) is None
 
     async def release_upload(self, observation_id: str) -> None:
         await self.db.upload_hashes.delete_many({"observation_id": observation_id})

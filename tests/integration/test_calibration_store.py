@@ -1,9 +1,12 @@
 """The calibration document is lean; its per-star arrays live apart and come back for the plot."""
 from __future__ import annotations
 
+import asyncio
+
 import bson
 import numpy as np
 import pytest
+from pymongo.errors import AutoReconnect
 
 from services.calibration import work
 from services.calibration.store import CalibrationStore
@@ -68,3 +71,50 @@ async def test_without_stored_stars_the_document_still_reads(mongo_db, result):
     await mongo_db.calibrations.insert_one(doc_of("obs-3", lean))
     doc = await CalibrationStore(mongo_db).find_with_stars("obs-3")
     assert doc["result"]["zeropoint"] == result["zeropoint"] and "matched" not in doc["result"]
+
+
+class DatabaseAway(CalibrationStore):
+    """The real store, whose per-star write meets a database outage until the test says it is over."""
+
+    away, tries = True, 0
+
+    def __init__(self, db):
+        super().__init__(db)
+        self.retried = asyncio.Event()
+
+    async def _replace_stars(self, observation_id, stars):
+        self.tries += 1
+        if self.tries >= 2:
+            self.retried.set()
+        if self.away:
+            raise AutoReconnect("connection closed (injected outage)")
+        await super()._replace_stars(observation_id, stars)
+
+
+async def test_the_stars_are_written_once_the_database_is_back(mongo_db, result, caplog):
+    """Today's defect (seen in the chaos bench's 60 s database stop): a per-star write that met the outage
+    was given up at once, so the plot of that point, drawn later or elsewhere, had no stars."""
+    store = DatabaseAway(mongo_db)
+    await store.save(doc_of("obs-4", result), dry_run=False)
+    meanwhile = await asyncio.wait_for(store.find_with_stars("obs-4"), 10)  # the plot does not wait for it
+    assert meanwhile["result"]["matched"] == result["matched"]
+    await asyncio.wait_for(store.retried.wait(), 10)  # the outage lasts over a retry
+    assert await mongo_db["calibration_stars.files"].find({"filename": "obs-4.stars.bson"}).to_list(None) == []
+    store.away = False
+    await store.flush()
+    assert store.tries >= 3 and "wait for the database" in caplog.text
+    elsewhere = await CalibrationStore(mongo_db).find_with_stars("obs-4")
+    assert elsewhere["result"]["matched"] == result["matched"]
+
+
+class Broken(CalibrationStore):
+    async def _replace_stars(self, observation_id, stars):
+        raise ValueError("a bug, not an outage (injected)")
+
+
+async def test_a_write_that_is_not_an_outage_is_not_retried(mongo_db, result, caplog):
+    store = Broken(mongo_db)
+    await store.save(doc_of("obs-5", result), dry_run=False)
+    await asyncio.wait_for(store.flush(), 5)
+    assert "could not be stored" in caplog.text and "wait for the database" not in caplog.text
+    assert (await CalibrationStore(mongo_db).find_with_stars("obs-5"))["result"].get("matched") is None

@@ -6,12 +6,16 @@ an outcome); once that write is done the upload is accepted whatever the broker 
 undoes what was written (the file's reservation, its bytes) unless the database cannot say whether the
 observation was written: then nothing is undone (the reservation of an observation that is not there is
 free again after ``ORPHAN_CLAIM_AGE_S``). An outage of the database or the broker is ``Unavailable``
-(503 with ``Retry-After``)."""
+(503 with ``Retry-After``), and so is a file whose reservation has no observation behind it yet (an upload
+of it still being stored, or one cut off half-way, e.g. ingest killed): a 409 would name a point that may
+never exist, and the client, told to try again, either meets the stored point (409) or takes over the
+reservation once it is ``ORPHAN_CLAIM_AGE_S`` old."""
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -193,6 +197,11 @@ class Uploads:
         if not req.dry_run:
             followup_id = await next_sequence(self.store.db, "followup_id")
             taken = await self.store.claim_upload(sha256, event["_id"], observation_id, followup_id)
+            if taken is not None and taken.get("pending_s"):
+                raise Unavailable(f"an earlier upload of this file for {event['_id']} is still being stored, "
+                                  f"or was cut off half-way; send it again in {math.ceil(taken['pending_s'])} s "
+                                  "(it becomes a point once, whichever upload stores it)",
+                                  retry_after_s=math.ceil(taken["pending_s"]))
             if taken is not None:
                 raise Conflict(f"this file was already uploaded for {event['_id']} as point "
                                          f"{taken.get('followup_id')}; use dryRun=1 to repeat a test",
