@@ -9,6 +9,7 @@ from services.calibration.handlers import CalibrationDeps, Calibrator, Plotter
 from services.calibration.recalibration import Recalibrator
 from services.calibration.settings import CalibrationSettings
 from services.calibration.store import INDEXES, CalibrationStore
+from services.calibration.work import warm_up
 from shared.db import ensure_indexes, make_client
 from shared.messaging import Broker
 from shared.ops import Ops, serving
@@ -27,7 +28,7 @@ async def running(settings: CalibrationSettings):
     store = RefcatStore(db)
     await store.ensure_indexes()
     refcat = ReferenceSource(store, settings.online_refcat)
-    executor, plot_executor = await asyncio.gather(process_pool(settings.process_workers),
+    executor, plot_executor = await asyncio.gather(process_pool(settings.process_workers, initializer=warm_up),
                                                    process_pool(1, initializer=lower_priority))
     calibrations = CalibrationStore(db)
     deps = CalibrationDeps(store=calibrations, refcat=refcat, executor=executor, plot_executor=plot_executor,

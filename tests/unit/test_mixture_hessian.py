@@ -1,12 +1,13 @@
-"""The mixture likelihood's analytic derivatives against finite differences of its value, and the
-Newton optimiser built on them against a quasi-Newton one."""
+"""The mixture likelihood's analytic derivatives against finite differences of its value, the compiled
+kernel against the array form, and the Newton optimiser built on them against a quasi-Newton one."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from services.calibration.science._mixture import LinearMixture, _solve_positive_definite, newton
+from services.calibration.science import _kernel
+from services.calibration.science._mixture import LinearMixture, newton, profile_covariance
 
 
 def _model(seed: int, with_colour: bool, prior: tuple[float, float] | None) -> LinearMixture:
@@ -70,16 +71,63 @@ def test_evaluate_gives_the_value_gradient_and_hessian_of_the_separate_methods(w
         np.testing.assert_allclose(hess, h_gen, rtol=1e-9, atol=1e-9)
 
 
+@MODELS
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_compiled_evaluation_is_the_array_form(with_colour, prior, seed):
+    model, theta = _case(seed, with_colour, prior)
+    value, grad, hess = model.evaluate(theta)
+    g, h = np.empty_like(theta), np.empty((theta.size, theta.size))
+    mu, width = model.prior_terms_args()
+    v = _kernel.evaluate(theta, model.d, model.e2, model.x, model.c0, model.scale, model.log_bg, mu, width, g, h)
+    assert v == pytest.approx(value, rel=1e-12)
+    np.testing.assert_allclose(g, grad, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(h, hess, rtol=1e-9, atol=1e-9)
+
+
+def _profile_covariance_in_arrays(model, theta, lower, upper):
+    """The profile covariance by numpy's own linear algebra (pseudo-inverse of the nuisance block)."""
+    k, p = model.n_lin, theta.size
+    hess = model.hessian(theta)
+    hess = 0.5 * (hess + hess.T)
+    free = [j for j in range(k, p) if theta[j] - lower[j] > 1e-6 and upper[j] - theta[j] > 1e-6]
+    info = hess[:k, :k]
+    if free:
+        h_in = hess[:k, free]
+        info = info - h_in @ np.linalg.pinv(hess[np.ix_(free, free)], rcond=1e-8, hermitian=True) @ h_in.T
+    return np.linalg.inv(0.5 * (info + info.T))
+
+
+@MODELS
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("held", [None, 2])
+def test_the_compiled_profile_covariance_is_numpys(with_colour, prior, seed, held):
+    model = _model(seed, with_colour, prior)
+    k = model.n_lin
+    lower = np.array([-40.0] * k + [np.log(1e-4), -12.0])
+    upper = np.array([40.0] * k + [np.log(2.0), 12.0])
+    theta = newton(model, np.array([0.0] * k + [np.log(0.05), -2.0]), lower, upper).x
+    if held is not None:  # a nuisance parameter on its bound is not profiled out
+        theta[k + held - 1] = lower[k + held - 1]
+    cov = profile_covariance(model, theta, lower, upper)
+    assert cov is not None and cov.shape == (k, k)
+    np.testing.assert_allclose(cov, _profile_covariance_in_arrays(model, theta, lower, upper), rtol=1e-8)
+
+
 def test_small_systems_are_solved_and_indefinite_ones_refused():
     rng = np.random.default_rng(7)
     for p in (1, 3, 4):
         m = rng.normal(size=(p, p))
         a = m @ m.T + p * np.eye(p)
         b = rng.normal(size=p)
-        np.testing.assert_allclose(_solve_positive_definite(a.tolist(), b.tolist()), np.linalg.solve(a, b),
-                                   rtol=1e-10, atol=1e-12)
-    assert _solve_positive_definite([[1.0, 2.0], [2.0, 1.0]], [1.0, 1.0]) is None  # eigenvalues 3 and -1
-    assert _solve_positive_definite([[0.0]], [1.0]) is None
+        out = np.empty(p)
+        assert _kernel._cholesky_solve(a, b, out)
+        np.testing.assert_allclose(out, np.linalg.solve(a, b), rtol=1e-10, atol=1e-12)
+    out = np.empty(2)
+    assert not _kernel._cholesky_solve(np.array([[1.0, 2.0], [2.0, 1.0]]), np.ones(2), out)  # eigenvalues 3, -1
+    assert not _kernel._cholesky_solve(np.array([[0.0]]), np.ones(1), np.empty(1))
+    # an indefinite Hessian still gives a descent direction (the modified Newton step)
+    hess, grad = np.array([[1.0, 2.0], [2.0, 1.0]]), np.array([1.0, -0.5])
+    assert float(grad @ _kernel._newton_step(hess, grad)) < 0.0
 
 
 @MODELS

@@ -20,6 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import OptimizeResult, minimize
 
+from services.calibration.science import _kernel
+
 LOG_2PI = float(np.log(2.0 * np.pi))
 LOGIT_BOUND = 12.0  # f in [6e-6, 1 - 6e-6] during the fit
 
@@ -34,16 +36,17 @@ class LinearMixture:
 
     def __init__(self, d: NDArray[np.float64], e: NDArray[np.float64], design: NDArray[np.float64], centre: float,
                  scale: float, log_bg: NDArray[np.float64], scatter_prior: tuple[float, float] | None = None) -> None:
-        self.d = d
+        # contiguous float64 arrays: the one signature the compiled kernel is built (and cached) for
+        self.d = np.ascontiguousarray(d, dtype=np.float64)
         # optional one-sided log-normal prior on s, (median, width of ln s): a soft floor that only
         # penalises s below the median; -lnL then is -ln(posterior)
         self.prior = None if scatter_prior is None else (float(np.log(scatter_prior[0])), float(scatter_prior[1]))
-        self.e2 = e * e
-        self.x = np.ascontiguousarray(design)
+        self.e2 = np.ascontiguousarray(e * e, dtype=np.float64)
+        self.x = np.ascontiguousarray(design, dtype=np.float64)
         self.n_lin = design.shape[1]
         self.c0 = centre
         self.scale = scale
-        self.log_bg = log_bg
+        self.log_bg = np.ascontiguousarray(log_bg, dtype=np.float64)
 
     def mean(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
         """Model value of every star for the linear part of ``theta``."""
@@ -65,6 +68,10 @@ class LinearMixture:
         ll = np.logaddexp(log_good, log_f + self.log_bg)
         r_good = np.exp(log_good - ll)
         return ll, r_good, resid, s2, math.exp(log_f)
+
+    def prior_terms_args(self) -> tuple[float, float]:
+        """The prior as the compiled kernel takes it: (ln median, width), width 0 for no prior."""
+        return (0.0, 0.0) if self.prior is None else self.prior
 
     def _prior_z(self, theta: NDArray[np.float64]) -> float:
         """The one-sided prior's standardised distance below its median (0 above it, or no prior)."""
@@ -172,41 +179,6 @@ class LinearMixture:
         return self.value_and_grad(theta)[1]
 
 
-def _solve_positive_definite(a: list[list[float]], b: list[float]) -> list[float] | None:
-    """``a x = b`` by Cholesky for a small symmetric matrix; None when ``a`` is not positive definite.
-    Plain floats: for the 3 x 3 and 4 x 4 systems of these fits, a tenth of the time of numpy's calls."""
-    p = len(b)
-    low = [[0.0] * p for _ in range(p)]
-    for i in range(p):
-        for j in range(i + 1):
-            acc = a[i][j] - sum(low[i][m] * low[j][m] for m in range(j))
-            if i == j:
-                if not acc > 0.0:
-                    return None
-                low[i][i] = math.sqrt(acc)
-            else:
-                low[i][j] = acc / low[j][j]
-    y = [0.0] * p
-    for i in range(p):
-        y[i] = (b[i] - sum(low[i][m] * y[m] for m in range(i))) / low[i][i]
-    x = [0.0] * p
-    for i in reversed(range(p)):
-        x[i] = (y[i] - sum(low[m][i] * x[m] for m in range(i + 1, p))) / low[i][i]
-    return x
-
-
-def _newton_step(hess: NDArray[np.float64], grad: NDArray[np.float64]) -> NDArray[np.float64]:
-    """A descent direction from the Hessian: the Newton step where it is positive definite, else the
-    step of the Hessian with its eigenvalues made positive (a modified Newton step)."""
-    step = _solve_positive_definite(hess.tolist(), (-grad).tolist())
-    if step is not None:
-        return np.array(step, dtype=np.float64)
-    lam, vec = np.linalg.eigh(0.5 * (hess + hess.T))
-    top = float(np.max(np.abs(lam))) if lam.size else 0.0
-    lam = np.maximum(np.abs(lam), max(top, 1.0) * 1e-8)
-    return np.asarray(-(vec @ ((vec.T @ grad) / lam)), dtype=np.float64)
-
-
 def newton(model: LinearMixture, x0: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64],
            *, max_iter: int = 100, gtol: float = 1e-8) -> OptimizeResult:
     """Minimise -lnL within the bounds by projected Newton steps with the analytic Hessian.
@@ -215,53 +187,17 @@ def newton(model: LinearMixture, x0: NDArray[np.float64], lower: NDArray[np.floa
     (modified) Newton step of their block, shortened by backtracking until -lnL decreases enough
     (Armijo) and clipped to the bounds. Converged when the projected gradient is below ``gtol``
     or no step lowers -lnL at all (the optimum within rounding). Quadratic convergence: a handful
-    of iterations where a quasi-Newton method needs tens of evaluations.
+    of iterations where a quasi-Newton method needs tens of evaluations. Runs compiled
+    (``_kernel.newton_fit``: one pass over the stars per evaluation).
     """
-    x = np.clip(np.asarray(x0, dtype=float), lower, upper)
-    f, g, h = model.evaluate(x)
-    ok = math.isfinite(f) and bool(np.all(np.isfinite(g)))
-    n_eval, it, success, message = 1, 0, False, "the likelihood is not finite at the start"
-    lo, hi = lower.tolist(), upper.tolist()
-    while ok and it < max_iter:
-        xs, gs = x.tolist(), g.tolist()
-        free = [j for j in range(len(xs)) if not ((xs[j] <= lo[j] and gs[j] > 0.0) or (xs[j] >= hi[j] and gs[j] < 0.0))]
-        projected = max((abs(gs[j]) for j in free), default=0.0)
-        if projected <= gtol:
-            success, message = True, "projected gradient below tolerance"
-            break
-        if not np.all(np.isfinite(h)):
-            message = "the Hessian is not finite"
-            break
-        if len(free) == len(xs):
-            step = _newton_step(h, g)
-        else:
-            step = np.zeros_like(x)
-            step[free] = _newton_step(h[np.ix_(free, free)], g[free])
-        t, accepted = 1.0, False
-        while t > 1e-12:
-            x_new = np.minimum(np.maximum(x + t * step, lower), upper)  # np.clip's overhead is 5x
-            f_new, g_new, h_new = model.evaluate(x_new)
-            n_eval += 1
-            if math.isfinite(f_new) and f_new <= f + 1e-4 * float(g @ (x_new - x)):
-                accepted = True
-                break
-            t *= 0.5
-        it += 1
-        if not accepted:  # no step lowers -lnL: at the optimum within rounding, or a poor direction
-            success = projected <= 1e-4 * max(1.0, abs(f))
-            message = "no further decrease" if success else "the line search failed"
-            break
-        moved = max(abs(a - b) for a, b in zip(x_new.tolist(), xs, strict=True))
-        decrease = f - f_new
-        x, f, g, h = x_new, f_new, g_new, h_new
-        if moved <= 1e-12 or decrease <= 1e-15 * max(1.0, abs(f)) and moved <= 1e-9:
-            success, message = True, "no further change"
-            break
-    else:
-        if ok:
-            message = "iteration limit reached"
+    mu, width = model.prior_terms_args()
+    theta, fun, jac, status, nit, nfev = _kernel.newton_fit(
+        np.asarray(x0, dtype=np.float64), np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64),
+        model.d, model.e2, model.x, float(model.c0), float(model.scale), model.log_bg, mu, width, int(max_iter),
+        float(gtol))
     result = OptimizeResult()
-    result.update(x=x, fun=f, jac=g, success=success, message=message, nit=it, nfev=n_eval)
+    result.update(x=theta, fun=float(fun), jac=jac, success=_kernel.CONVERGED[status], message=_kernel.MESSAGES[status],
+                  nit=int(nit), nfev=int(nfev))
     return result
 
 
@@ -313,21 +249,8 @@ def profile_covariance(model: LinearMixture, theta: NDArray[np.float64], lower: 
     directions (``log s`` when s -> 0) are dropped through a pseudo-inverse. None when the
     information matrix is not positive definite.
     """
-    p = theta.size
-    k = model.n_lin
-    hess = model.hessian(theta)
-    hess = 0.5 * (hess + hess.T)
-    if not np.all(np.isfinite(hess)):
-        return None
-    tol = 1e-6
-    free = [j for j in range(k, p) if theta[j] - lower[j] > tol and upper[j] - theta[j] > tol]
-    info = hess[:k, :k]
-    if free:
-        h_nn = hess[np.ix_(free, free)]
-        h_in = hess[:k, free]
-        info = info - h_in @ np.linalg.pinv(h_nn, rcond=1e-8, hermitian=True) @ h_in.T
-    info = 0.5 * (info + info.T)
-    if not np.all(np.isfinite(info)) or np.linalg.eigvalsh(info).min() <= 0.0:
-        return None
-    cov = np.asarray(np.linalg.inv(info), dtype=np.float64)
-    return cov if np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0) else None
+    mu, width = model.prior_terms_args()
+    cov = _kernel.profile_covariance(np.asarray(theta, dtype=np.float64), np.asarray(lower, dtype=np.float64),
+                                     np.asarray(upper, dtype=np.float64), model.d, model.e2, model.x,
+                                     float(model.c0), float(model.scale), model.log_bg, mu, width)
+    return None if cov.size == 0 else np.asarray(cov, dtype=np.float64)

@@ -73,12 +73,24 @@ def attempt_key(s: BandFitSummary) -> tuple[int, float, float, str, str]:
     return (-s.npoints, *_scatter_key(s))
 
 
-def _compare(fa: BandFit, fb: BandFit) -> tuple[int, float]:
-    """Shared stars and ``sum ln p_a - sum ln p_b`` over them (constant zero points; none without)."""
-    _, ia, ib = np.intersect1d(fa.cat_rows, fb.cat_rows, assume_unique=True, return_indices=True)
-    if ia.size == 0 or fa.star_ll is None or fb.star_ll is None:
+def _per_star_ll(fits: list[BandFit]) -> NDArray[np.float64]:
+    """Every fit's ``ln p`` per cleaned-catalogue row (one row of the result per fit; NaN where the
+    fit has no such star or no constant zero point), so that comparisons are masks, not set operations."""
+    n_rows = max((int(f.cat_rows.max()) + 1 for f in fits if f.cat_rows.size), default=0)
+    out = np.full((len(fits), n_rows), np.nan)
+    for i, f in enumerate(fits):
+        if f.star_ll is not None and f.cat_rows.size:
+            out[i, f.cat_rows] = f.star_ll
+    return out
+
+
+def _compare(ll_a: NDArray[np.float64], ll_b: NDArray[np.float64]) -> tuple[int, float]:
+    """Shared stars and ``sum ln p_a - sum ln p_b`` over them (rows of :func:`_per_star_ll`)."""
+    both = np.isfinite(ll_a) & np.isfinite(ll_b)
+    n = int(np.count_nonzero(both))
+    if n == 0:
         return 0, 0.0
-    return int(ia.size), float(np.sum(fa.star_ll[ia]) - np.sum(fb.star_ll[ib]))
+    return n, float(np.sum(ll_a[both]) - np.sum(ll_b[both]))
 
 
 def _compatible_with(band: str) -> BandHint:
@@ -113,9 +125,10 @@ def identify_filter(fits: list[BandFit], *, min_stars: int, min_delta_lnl: float
         return None, "no band could be fitted"
     pairs = {}
     score = [0] * len(cands)
+    per_star = _per_star_ll(cands)
     for a in range(len(cands)):
         for b in range(a + 1, len(cands)):
-            n, delta = _compare(cands[a], cands[b])
+            n, delta = _compare(per_star[a], per_star[b])
             pairs[a, b], pairs[b, a] = (n, delta), (n, -delta)
             if n >= MIN_COMMON_STARS and abs(delta) >= min_delta_lnl:
                 win, lose = (a, b) if delta > 0.0 else (b, a)
@@ -156,9 +169,10 @@ def rank_fits(fits: list[BandFit], min_delta_lnl: float = 3.0) -> list[BandFit]:
     """
     passing = [f for f in fits if f.summary.passed and f.star_ll is not None]
     score = [0] * len(passing)
+    per_star = _per_star_ll(passing)
     for a in range(len(passing)):
         for b in range(a + 1, len(passing)):
-            n, delta = _compare(passing[a], passing[b])
+            n, delta = _compare(per_star[a], per_star[b])
             if n >= MIN_COMMON_STARS and abs(delta) >= min_delta_lnl:
                 win, lose = (a, b) if delta > 0.0 else (b, a)
                 score[win] += 1

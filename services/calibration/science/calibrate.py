@@ -42,7 +42,7 @@ from services.calibration.science._select import (
     select,
 )
 from services.calibration.science.bands import BandHint, band_hint, band_hint_for_filters
-from services.calibration.science.crossmatch import angular_separation_arcsec, match_one_to_one
+from services.calibration.science.crossmatch import MutualNeighbours, SkyTree, angular_separation_arcsec
 from services.calibration.science.limit import limiting_magnitude
 from services.calibration.science.match_radius import MatchRadius, estimate_match_radius
 from services.calibration.science.result import (
@@ -115,7 +115,7 @@ class _Radii:
 
 
 def _radii(ra: NDArray[np.float64], dec: NDArray[np.float64], refs: list[ReferenceStars], user: float | None,
-           params: CalibrationParams) -> _Radii:
+           params: CalibrationParams, neighbours: dict[str, MutualNeighbours]) -> _Radii:
     """The user's radius, or every survey's own automatic radius and the astrometric standard's.
 
     Each survey's estimate uses only the catalogue and that survey, so adding or removing another
@@ -129,7 +129,7 @@ def _radii(ra: NDArray[np.float64], dec: NDArray[np.float64], refs: list[Referen
             ra, dec, r.ra_deg, r.dec_deg, reference=r.survey, first_radius_arcsec=params.first_match_radius_arcsec,
             k_sigma=params.match_radius_k_sigma, min_radius_arcsec=params.min_match_radius_arcsec,
             max_radius_arcsec=params.max_match_radius_arcsec, default_radius_arcsec=params.default_match_radius_arcsec,
-            min_pairs=params.match_radius_min_pairs)
+            min_pairs=params.match_radius_min_pairs, neighbours=neighbours[r.survey])
 
     astro = _astrometric_standard(refs, params)
     own = {r.survey: estimate(r) for r in refs if len(r)}
@@ -245,7 +245,13 @@ def calibrate(
 
     # 2.-3. radii; the target as it is when a survey calibrates the catalogue (the same star for
     # every survey when the radius comes from the user or the astrometric standard)
-    radii = _radii(ra, dec, refs, user_radius, params)
+    # the nearest neighbours of the catalogue in every survey and back, once, far enough for every
+    # radius below (the first match of the radius estimate, any radius it or the user can give)
+    cat_tree = SkyTree(ra, dec)
+    reach = max(params.first_match_radius_arcsec, params.min_match_radius_arcsec, params.max_match_radius_arcsec,
+                params.default_match_radius_arcsec, user_radius or 0.0)
+    neighbours = {r.survey: MutualNeighbours(cat_tree, SkyTree(r.ra_deg, r.dec_deg), reach) for r in refs}
+    radii = _radii(ra, dec, refs, user_radius, params, neighbours)
     survey_radius = {name: float(m.radius_arcsec) for name, m in radii.per_survey.items()}
     targets: dict[float, tuple[int | None, float | None]] = {}
 
@@ -259,14 +265,11 @@ def calibrate(
     ref_by_survey = {r.survey: r for r in refs}
     for ref in refs:
         r_s = survey_radius[ref.survey]
-        calib = np.ones(n_cat, dtype=bool)
         t_own = target_within(float(radii.for_target(ref.survey, params).radius_arcsec))[0]
-        if t_own is not None and params.exclude_target_from_fit:
-            calib[t_own] = False
-        cal_idx = np.flatnonzero(calib)
-        i_cat, i_ref, sep = match_one_to_one(ra[cal_idx], dec[cal_idx], ref.ra_deg, ref.dec_deg, r_s)
+        i_cat, i_ref, sep = neighbours[ref.survey].match(
+            r_s, exclude=t_own if params.exclude_target_from_fit else None)
         for band in ref.mags:
-            fits.append(fit_band(ref, band, i_ref, cal_idx[i_cat], sep, cat, r_s, params))
+            fits.append(fit_band(ref, band, i_ref, i_cat, sep, cat, r_s, params))
 
     # 6. order (request-independent), then select; the chosen band gets its colour term
     fits = rank_fits(fits, params.band_identification_min_delta_lnl)

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
-__all__ = ["angular_separation_arcsec", "match_one_to_one", "unit_vectors"]
+__all__ = ["MutualNeighbours", "SkyTree", "angular_separation_arcsec", "match_one_to_one", "unit_vectors"]
 
 _ARCSEC_PER_RAD = 180.0 / np.pi * 3600.0
 
@@ -61,6 +61,92 @@ def angular_separation_arcsec(
     return sep
 
 
+class SkyTree:
+    """A KD-tree of sky positions (on unit vectors), built once and shared by every match of the list.
+
+    Non-finite positions are left out (``rows`` are the indices of the others).
+    """
+
+    def __init__(self, ra_deg: ArrayLike, dec_deg: ArrayLike) -> None:
+        ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
+        dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
+        if ra.shape != dec.shape:
+            raise ValueError("RA and Dec arrays must have the same length")
+        self.ra, self.dec = ra, dec
+        self.rows: NDArray[np.intp] = np.flatnonzero(np.isfinite(ra) & np.isfinite(dec))
+        self.vectors = unit_vectors(ra[self.rows], dec[self.rows])
+        self.tree = cKDTree(self.vectors) if self.rows.size else None
+
+
+def _chord(radius_arcsec: float) -> float:
+    """Chord length of a radius, padded so that rounding never loses a pair at the edge (the exact
+    separation is applied afterwards)."""
+    return float(2.0 * np.sin(min(radius_arcsec / _ARCSEC_PER_RAD, np.pi) / 2.0) * (1.0 + 1e-9) + 1e-15)
+
+
+class MutualNeighbours:
+    """Nearest neighbours both ways between two lists within ``reach_arcsec``, found once.
+
+    The one-to-one match at any radius up to the reach follows from them (:meth:`match`): a
+    nearest neighbour within the radius is the nearest neighbour within the reach, if that is
+    within the radius. Each position of list 2 also keeps its second nearest in list 1, so the
+    match without one star of list 1 (the target, never a calibrator) is the match of the list
+    without it.
+    """
+
+    def __init__(self, one: SkyTree, two: SkyTree, reach_arcsec: float) -> None:
+        self.one, self.two = one, two
+        reach = float(reach_arcsec)
+        self.reach = reach if np.isfinite(reach) and reach >= 0.0 else -1.0
+        self._empty = self.reach < 0.0 or one.tree is None or two.tree is None
+        if self._empty:
+            return
+        assert one.tree is not None and two.tree is not None
+        chord = _chord(self.reach)
+        # for each of list 1 its nearest in list 2; for each of list 2 its two nearest in list 1
+        self.nn12: NDArray[np.intp] = np.asarray(two.tree.query(one.vectors, k=1, distance_upper_bound=chord)[1])
+        nn21 = np.asarray(one.tree.query(two.vectors, k=2, distance_upper_bound=chord)[1]).reshape(-1, 2)
+        self.nn21: NDArray[np.intp] = nn21
+
+    def match(self, radius_arcsec: float, *, exclude: int | None = None
+              ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+        """The one-to-one match within ``radius_arcsec`` (at most the reach), as :func:`match_one_to_one`
+        returns it; ``exclude``: a row of list 1 that takes no part (as if it were not in the list)."""
+        empty = (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64))
+        radius = float(radius_arcsec)
+        if not np.isfinite(radius) or radius < 0.0 or self._empty:
+            return empty
+        if radius > self.reach * (1.0 + 1e-12):
+            raise ValueError(f"radius {radius} arcsec is beyond the reach of {self.reach} arcsec")
+        one, two = self.one, self.two
+        n1, n2 = one.rows.size, two.rows.size
+        nn21 = self.nn21[:, 0]
+        has12 = self.nn12 < n2
+        if exclude is not None:
+            hit = np.flatnonzero(one.rows == exclude)
+            if hit.size:
+                gone = int(hit[0])
+                nn21 = np.where(nn21 == gone, self.nn21[:, 1], nn21)
+                has12 = has12.copy()
+                has12[gone] = False
+        cand1 = np.flatnonzero(has12)
+        cand2 = self.nn12[cand1]
+        back = nn21[cand2]
+        mutual = (back < n1) & (back == cand1)
+        i1 = one.rows[cand1[mutual]]
+        i2 = two.rows[cand2[mutual]]
+        if i1.size == 0:
+            return empty
+        sep = angular_separation_arcsec(one.ra[i1], one.dec[i1], two.ra[i2], two.dec[i2])
+        keep = sep <= radius
+        order = np.argsort(i1[keep], kind="stable")
+        return (
+            i1[keep][order].astype(np.intp),
+            i2[keep][order].astype(np.intp),
+            np.asarray(sep[keep][order], dtype=np.float64),
+        )
+
+
 def match_one_to_one(
     ra1_deg: ArrayLike,
     dec1_deg: ArrayLike,
@@ -75,7 +161,8 @@ def match_one_to_one(
     at most ``radius_arcsec``. Every index therefore appears at most once: when two catalogue stars
     lie near one reference star, only the nearer one is matched (the other is left unmatched rather
     than paired with the wrong star). Wrap-around at RA = 0/360 deg and the poles are handled
-    because the search runs on 3-D unit vectors.
+    because the search runs on 3-D unit vectors. (To match one list against several, or one pair
+    of lists at several radii, build :class:`SkyTree` and :class:`MutualNeighbours` once.)
 
     Parameters
     ----------
@@ -101,45 +188,5 @@ def match_one_to_one(
     positions are simply never matched and empty arrays are returned when nothing matches.
     Exact ties for the nearest neighbour are resolved by the KD-tree deterministically.
     """
-    ra1 = np.atleast_1d(np.asarray(ra1_deg, dtype=float))
-    dec1 = np.atleast_1d(np.asarray(dec1_deg, dtype=float))
-    ra2 = np.atleast_1d(np.asarray(ra2_deg, dtype=float))
-    dec2 = np.atleast_1d(np.asarray(dec2_deg, dtype=float))
-    if ra1.shape != dec1.shape or ra2.shape != dec2.shape:
-        raise ValueError("RA and Dec arrays must have the same length")
-    empty = (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64))
-    radius = float(radius_arcsec)
-    if not np.isfinite(radius) or radius < 0.0:
-        return empty
-    ok1 = np.flatnonzero(np.isfinite(ra1) & np.isfinite(dec1))
-    ok2 = np.flatnonzero(np.isfinite(ra2) & np.isfinite(dec2))
-    if ok1.size == 0 or ok2.size == 0:
-        return empty
-
-    v1 = unit_vectors(ra1[ok1], dec1[ok1])
-    v2 = unit_vectors(ra2[ok2], dec2[ok2])
-    # chord length of the radius, padded so that rounding never loses a pair at the edge;
-    # the exact separation is applied below
-    chord = 2.0 * np.sin(min(radius / _ARCSEC_PER_RAD, np.pi) / 2.0) * (1.0 + 1e-9) + 1e-15
-    tree1 = cKDTree(v1)
-    tree2 = cKDTree(v2)
-    # for each of list 1 its nearest in list 2, and the other way round (k=1: one index per point)
-    nn12: NDArray[np.intp] = np.asarray(tree2.query(v1, k=1, distance_upper_bound=chord)[1])
-    nn21: NDArray[np.intp] = np.asarray(tree1.query(v2, k=1, distance_upper_bound=chord)[1])
-    n2 = v2.shape[0]
-    has12 = nn12 < n2
-    cand1 = np.flatnonzero(has12)
-    cand2 = nn12[cand1]
-    mutual = nn21[cand2] == cand1
-    i1 = ok1[cand1[mutual]]
-    i2 = ok2[cand2[mutual]]
-    if i1.size == 0:
-        return empty
-    sep = angular_separation_arcsec(ra1[i1], dec1[i1], ra2[i2], dec2[i2])
-    keep = sep <= radius
-    order = np.argsort(i1[keep], kind="stable")
-    return (
-        i1[keep][order].astype(np.intp),
-        i2[keep][order].astype(np.intp),
-        np.asarray(sep[keep][order], dtype=np.float64),
-    )
+    one, two = SkyTree(ra1_deg, dec1_deg), SkyTree(ra2_deg, dec2_deg)
+    return MutualNeighbours(one, two, radius_arcsec).match(radius_arcsec)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from services.calibration.science.crossmatch import match_one_to_one
+from services.calibration.science import _kernel
+from services.calibration.science.crossmatch import MutualNeighbours, match_one_to_one
 
 __all__ = ["MatchRadius", "OffsetFit", "estimate_match_radius", "fit_offsets", "sky_offsets_arcsec"]
 
@@ -144,31 +145,11 @@ def fit_offsets(dx_arcsec: NDArray[np.float64], dy_arcsec: NDArray[np.float64], 
     x0, y0 = float(np.median(x)), float(np.median(y))
     rr = np.hypot(x - x0, y - y0)
     sigma = max(float(np.median(rr)) / math.sqrt(2.0 * math.log(2.0)), 1e-3)  # Rayleigh median
-    f = 0.1
-    bg = 1.0 / (math.pi * big_r * big_r)
-    prev = -np.inf
-    r_good = np.ones(n)
-    for _ in range(max_iter):
-        s2 = sigma * sigma
-        norm = max(1.0 - math.exp(-big_r * big_r / (2.0 * s2)), 1e-12)
-        d2 = (x - x0) ** 2 + (y - y0) ** 2
-        g = np.exp(-0.5 * d2 / s2) / (2.0 * math.pi * s2 * norm)
-        num = (1.0 - f) * g
-        tot = num + f * bg
-        ll = float(np.sum(np.log(tot)))
-        r_good = num / tot
-        w = float(r_good.sum())
-        if w < 2.0:
-            return OffsetFit(False, "no concentration of pairs: the offsets look like chance matches",
-                             x0, y0, sigma, 0.0, f, n)
-        x0 = float(np.sum(r_good * x) / w)
-        y0 = float(np.sum(r_good * y) / w)
-        sigma = max(math.sqrt(float(np.sum(r_good * ((x - x0) ** 2 + (y - y0) ** 2))) / (2.0 * w)), 1e-3)
-        f = float(np.clip(1.0 - w / n, 1e-6, 1.0 - 1e-6))
-        if ll - prev < 1e-9 * max(1.0, abs(ll)):
-            break
-        prev = ll
-    n_good = float(r_good.sum())
+    concentrated, x0, y0, sigma, f, n_good = _kernel.offsets_em(
+        np.ascontiguousarray(x), np.ascontiguousarray(y), big_r, x0, y0, sigma, 0.1, int(max_iter))
+    if not concentrated:
+        return OffsetFit(False, "no concentration of pairs: the offsets look like chance matches",
+                         x0, y0, sigma, 0.0, f, n)
     if sigma > big_r / 2.0:
         return OffsetFit(False, f"the offsets are as wide as the search radius (sigma {sigma:.2f} arcsec)",
                          x0, y0, sigma, 0.0, f, n)
@@ -188,6 +169,7 @@ def estimate_match_radius(
     max_radius_arcsec: float = 5.0,
     default_radius_arcsec: float = 2.0,
     min_pairs: int = 8,
+    neighbours: MutualNeighbours | None = None,
 ) -> MatchRadius:
     """The matching radius from a generous first match against a reference.
 
@@ -213,13 +195,19 @@ def estimate_match_radius(
         The radius when the offsets cannot be fitted.
     min_pairs : int, optional
         Fewest first-match pairs for a fit.
+    neighbours : MutualNeighbours, optional
+        The neighbours of these two lists, found already with a reach of at least
+        ``first_radius_arcsec`` (the first match is then taken from them).
 
     Returns
     -------
     MatchRadius
         ``method`` is ``"auto"`` or ``"default"``.
     """
-    i_cat, i_ref, _ = match_one_to_one(cat_ra_deg, cat_dec_deg, ref_ra_deg, ref_dec_deg, first_radius_arcsec)
+    if neighbours is None:
+        i_cat, i_ref, _ = match_one_to_one(cat_ra_deg, cat_dec_deg, ref_ra_deg, ref_dec_deg, first_radius_arcsec)
+    else:
+        i_cat, i_ref, _ = neighbours.match(first_radius_arcsec)
     n = int(i_cat.size)
     cat_ra = np.asarray(cat_ra_deg, dtype=float)
     cat_dec = np.asarray(cat_dec_deg, dtype=float)
