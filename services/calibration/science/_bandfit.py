@@ -84,14 +84,14 @@ def fit_band(ref: ReferenceStars, band: str, i_ref: NDArray[np.intp], rows: NDAr
     pair = natural_colour(band, ref.mags.keys()) if params.use_colour_terms else None
     colours, _ = _colour_of(ref, pair, i_ref, params.max_ref_err_mag)
     comb = np.sqrt(ie * ie + re_ * re_)
-    matched = MatchedStars(
+    matched = MatchedStars(  # lean; in full (in_full) for the displayed band only
         survey, band, _rounded(rm, 5), _rounded(im, 5), _rounded(comb, 5), [False] * n,
-        cat_index=cat["row"][rows].tolist(), ref_index=i_ref.tolist(), ref_err=_rounded(re_, 5),
-        inst_err=_rounded(ie, 5), colour=_rounded(colours, 5) if pair else [], sep_arcsec=_rounded(sep, 4),
-        ra_deg=_rounded(cat["ra"][rows], 7), dec_deg=_rounded(cat["dec"][rows], 7))
+        cat_index=cat["row"][rows].tolist(), colour=_rounded(colours, 5) if pair else [])
     base: dict[str, Any] = dict(survey=survey, band=band, npoints=n, n_matched=n_matched,
                 colour=None if pair is None else f"{pair[0]}-{pair[1]}", match_radius_arcsec=opt_float(radius))
-    arrays: dict[str, Any] = dict(colour_pair=pair, colours=colours, diff=im - rm, err=comb)
+    detail = dict(ref_index=i_ref, ref_err=re_, inst_err=ie, sep_arcsec=sep, ra_deg=cat["ra"][rows],
+                  dec_deg=cat["dec"][rows])
+    arrays: dict[str, Any] = dict(colour_pair=pair, colours=colours, diff=im - rm, err=comb, detail=detail)
     if n == 0:
         why = (f"no reference stars matched within {fmt_arcsec(radius)} arcsec" if n_matched == 0 else
                f"no usable {name} values among {n_matched} matched stars "
@@ -108,8 +108,17 @@ def fit_band(ref: ReferenceStars, band: str, i_ref: NDArray[np.intp], rows: NDAr
         n_outliers=int(fit.n_outliers), passed=reason is None, reason=reason,
         constant_zeropoint=opt_float(fit.zeropoint), constant_scatter=opt_float(fit.scatter) if fit.ok else None,
         **base)
-    matched = replace(matched, outlier=[bool(x) for x in fit.outlier])
+    matched = replace(matched, outlier=fit.outlier.tolist())
     return BandFit(summary, matched, rows, fit.star_log_likelihood if fit.ok else None, fit, **arrays)
+
+
+def in_full(bf: BandFit) -> MatchedStars:
+    """The band's full record of matched stars: the lean one with reference rows, both errors,
+    separations and positions."""
+    x = bf.detail
+    return replace(bf.matched, ref_index=x["ref_index"].tolist(), ref_err=_rounded(x["ref_err"], 5),
+                   inst_err=_rounded(x["inst_err"], 5), sep_arcsec=_rounded(x["sep_arcsec"], 4),
+                   ra_deg=_rounded(x["ra_deg"], 7), dec_deg=_rounded(x["dec_deg"], 7))
 
 
 def with_colour_term(bf: BandFit, params: CalibrationParams) -> BandFit:
@@ -131,7 +140,7 @@ def with_colour_term(bf: BandFit, params: CalibrationParams) -> BandFit:
                 n_outliers=int(fit.n_outliers), colour_slope=opt_float(fit.colour_slope),
                 colour_slope_err=opt_float(fit.colour_slope_err), colour_pivot_mag=opt_float(fit.colour_pivot_mag),
                 zeropoint_slope_cov=opt_float(fit.zeropoint_slope_cov))
-    matched = replace(bf.matched, outlier=[bool(x) for x in fit.outlier])
+    matched = replace(bf.matched, outlier=fit.outlier.tolist())
     return replace(bf, summary=s, matched=matched, fit=fit)
 
 

@@ -352,3 +352,12 @@ def offsets_em(x: Any, y: Any, big_r: float, x0: float, y0: float, sigma: float,
     for i in range(n):
         n_good += r_good[i]
     return True, x0, y0, sigma, f, n_good
+
+
+@njit(cache=True, nogil=True)
+def robust_scales(d: Any, e: Any, mad_to_sigma: float) -> Any:
+    """The scales a zero-point fit starts from, in one pass of medians: ``(median d, sigma_MAD of d,
+    median e, |d - median| of every point)``."""
+    c0 = np.median(d)
+    dev = np.abs(d - c0)
+    return c0, mad_to_sigma * np.median(dev), np.median(e), dev

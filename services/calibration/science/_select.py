@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,7 +22,7 @@ class BandFit:
     """One survey/band: its summary and stars, and what selection and the target need."""
 
     summary: BandFitSummary
-    matched: MatchedStars
+    matched: MatchedStars  # lean (``MatchedStars.lean``): the full record is built for the displayed band only
     cat_rows: NDArray[np.intp]  # cleaned-catalogue rows of the fitted stars
     star_ll: NDArray[np.float64] | None  # per fitted star, ln p under the constant zero point
     fit: ZeropointFit | None  # the model in use (constant; with a colour term once chosen)
@@ -29,6 +30,7 @@ class BandFit:
     colours: NDArray[np.float64]  # per fitted star, reference colour (NaN where missing)
     diff: NDArray[np.float64]  # per fitted star, m_inst - m_ref
     err: NDArray[np.float64]  # per fitted star, combined error
+    detail: dict[str, NDArray[Any]]  # per fitted star, what only the full record needs (``_bandfit.in_full``)
 
 
 def fmt_arcsec(r: float) -> str:

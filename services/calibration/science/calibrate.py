@@ -32,7 +32,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from services.calibration.science._bandfit import fit_band, fit_of, fitted_value, with_colour_term, zeropoint_at_target
+from services.calibration.science._bandfit import (
+    fit_band,
+    fit_of,
+    fitted_value,
+    in_full,
+    with_colour_term,
+    zeropoint_at_target,
+)
 from services.calibration.science._select import (
     BandFit,
     fmt_arcsec,
@@ -313,10 +320,10 @@ def calibrate(
         compatible_bands=list(hint.bands) if hint is not None else [],
         fits=[f.summary for f in fits], refcat_versions=versions, params=params.to_dict(),
         params_hash=params.hash(), algorithm_version=ALGORITHM_VERSION,
-        mode="AUTO" if forced is None else "FORCED", matched=None if display is None else display.matched,
+        mode="AUTO" if forced is None else "FORCED", matched=None if display is None else in_full(display),
         match_radius_method=radius_info.method, match_radius_detail=radius_info.to_dict(),
         survey_match_radius_arcsec=dict(survey_radius), declared_filter_source=decl_source, inferred_filter=inferred,
-        band_matches=[f.matched.lean() for f in fits],
+        band_matches=[f.matched for f in fits],
     )
     if chosen is None:
         # no numbers of a band that was not chosen; the best attempt is in `fits` and `matched`

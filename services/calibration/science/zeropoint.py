@@ -19,6 +19,7 @@ from typing import TypedDict
 import numpy as np
 from numpy.typing import NDArray
 
+from services.calibration.science import _kernel
 from services.calibration.science._mixture import LOGIT_BOUND, LinearMixture, optimise, profile_covariance
 
 __all__ = ["MAD_TO_SIGMA", "ZeropointFit", "ZeropointOptions", "fit_zeropoint"]
@@ -301,18 +302,16 @@ def fit_zeropoint(
                        d, e, used, floor, n_lin + 2)
 
     # the fixed background and the scale of the problem, from d alone (same with or without colour)
-    c0 = float(np.median(d))
-    sigma0 = MAD_TO_SIGMA * float(np.median(np.abs(d - c0)))
-    med_e = float(np.median(e))
+    c0, sigma0, med_e, dev = _kernel.robust_scales(d, e, MAD_TO_SIGMA)
     if not sigma0 > 0.0:  # more than half the points tie
         sigma0 = max(float(np.std(d)), med_e, floor)
-    far = np.abs(d - c0)
-    far = far[far > 3.0 * sigma0]
+    beyond = dev > 3.0 * sigma0
+    far = dev[beyond]
     b = max(outlier_scale_factor * max(sigma0, med_e), float(np.median(far)) if far.size else 0.0,
             outlier_scale_min_mag)
-    log_bg = -np.log(2.0 * b) - np.abs(d - c0) / b
+    log_bg = -np.log(2.0 * b) - dev / b
     scale = sigma0
-    f_start = float(np.clip(np.mean(np.abs(d - c0) > 3.0 * sigma0), 0.02, 0.45))
+    f_start = min(max(float(np.count_nonzero(beyond)) / n, 0.02), 0.45)
 
     def s_start_from(spread: float) -> float:
         s0 = float(np.sqrt(max(spread**2 - med_e**2, 0.0)))
