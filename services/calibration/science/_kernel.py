@@ -22,8 +22,11 @@ LOG_2PI = math.log(2.0 * math.pi)
 #: How :func:`newton_fit` ended (its ``status``), as :func:`_mixture.newton` words it.
 MESSAGES = ("projected gradient below tolerance", "no further change", "no further decrease",
             "the likelihood is not finite at the start", "the Hessian is not finite", "the line search failed",
-            "iteration limit reached")
-CONVERGED = (True, True, True, False, False, False, False)
+            "iteration limit reached", "joined the optimum already found")
+CONVERGED = (True, True, True, False, False, False, False, True)
+JOINED = 7
+#: How close (in every fit parameter) a path must come to an optimum already found to count as joining it.
+JOIN_DISTANCE = 1e-3
 
 
 @njit(cache=True, nogil=True)
@@ -51,6 +54,7 @@ def evaluate(theta: Any, d: Any, e2: Any, x: Any, c0: float, scale: float, log_b
         for b in range(p):
             hess[a, b] = 0.0
     dvec = np.empty(p)
+    g0 = g1 = h00 = h10 = h11 = h20 = h21 = h22 = 0.0
     total = 0.0
     sum_r = 0.0
     for i in range(n):
@@ -77,6 +81,19 @@ def evaluate(theta: Any, d: Any, e2: Any, x: Any, c0: float, scale: float, log_b
         sum_r += r
         w = r * (1.0 - r)
         t = s2 / v
+        if k == 1:  # the constant zero point: the same sums as below, in scalars
+            sx0 = scale * x[i, 0]
+            d0 = sx0 * q
+            d1 = t * (rq2 - 1.0)
+            g0 += r * d0
+            g1 += r * d1
+            h00 += w * d0 * d0 - r / v * sx0 * sx0
+            h10 += w * d1 * d0 - r * 2.0 * t * q * sx0
+            h11 += w * d1 * d1 + r * (2.0 * t * rq2 * (1.0 - 2.0 * t) - 2.0 * t * (1.0 - t))
+            h20 -= w * d0
+            h21 -= w * d1
+            h22 += w
+            continue
         # D: the gradient of ln(good) minus that of ln(background), per star
         for j in range(k):
             dvec[j] = scale * x[i, j] * q
@@ -94,6 +111,10 @@ def evaluate(theta: Any, d: Any, e2: Any, x: Any, c0: float, scale: float, log_b
                 hess[a, b] -= r / v * sxa * scale * x[i, b]
             hess[k, a] -= r * 2.0 * t * q * sxa
         hess[k, k] += r * (2.0 * t * rq2 * (1.0 - 2.0 * t) - 2.0 * t * (1.0 - t))
+    if k == 1:
+        grad[0], grad[1] = -g0, -g1
+        hess[0, 0], hess[1, 0], hess[1, 1] = h00, h10, h11
+        hess[2, 0], hess[2, 1], hess[2, 2] = h20, h21, h22
     fn = float(n)
     grad[k + 1] = -(fn - sum_r - f * fn)
     hess[k + 1, k + 1] -= fn * f * (1.0 - f)
@@ -162,9 +183,11 @@ def _newton_step(hess: Any, grad: Any) -> Any:
 
 @njit(cache=True, nogil=True)
 def newton_fit(x0: Any, lower: Any, upper: Any, d: Any, e2: Any, x: Any, c0: float, scale: float, log_bg: Any,
-               prior_mu: float, prior_w: float, max_iter: int, gtol: float) -> Any:
+               prior_mu: float, prior_w: float, max_iter: int, gtol: float, known: Any) -> Any:
     """:func:`_mixture.newton`, compiled: ``(theta, -lnL, gradient, status, iterations, evaluations)``,
-    ``status`` an index into :data:`MESSAGES`."""
+    ``status`` an index into :data:`MESSAGES`. ``known``: an optimum found from another start (empty:
+    none); a path that comes within :data:`JOIN_DISTANCE` of it stops there (status :data:`JOINED`):
+    it would only converge to the same point."""
     p = x0.size
     th = np.minimum(np.maximum(x0.copy(), lower), upper)
     g = np.empty(p)
@@ -243,6 +266,13 @@ def newton_fit(x0: Any, lower: Any, upper: Any, d: Any, e2: Any, x: Any, c0: flo
         if moved <= 1e-12 or (decrease <= 1e-15 * max(1.0, abs(fv)) and moved <= 1e-9):
             status = 1
             break
+        if known.size == p:
+            far = 0.0
+            for j in range(p):
+                far = max(far, abs(th[j] - known[j]))
+            if far < JOIN_DISTANCE:
+                status = JOINED
+                break
     return th, fv, g, status, it, n_eval
 
 
