@@ -28,24 +28,34 @@ def _rounded(values: NDArray[np.float64], digits: int) -> list[float | None]:
     return out
 
 
-def _ref_column(ref: ReferenceStars, band: str, max_err: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """A band's magnitudes and errors with unusable values (no error, error too large) as NaN."""
-    mags = np.asarray(ref.mags[band], dtype=float)
-    errs_all = ref.mag_errs.get(band)
-    errs = np.full(mags.shape, np.nan) if errs_all is None else np.asarray(errs_all, dtype=float)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(mags) & np.isfinite(errs) & (errs >= 0) & (errs < max_err)
-    return np.where(ok, mags, np.nan), np.where(ok, errs, np.nan)
+class RefColumns:
+    """One survey's bands as the fits use them, each computed once per calibration: magnitudes and
+    errors with unusable values (no error, error too large) as NaN."""
 
+    def __init__(self, ref: ReferenceStars, max_err: float) -> None:
+        self.ref = ref
+        self.max_err = float(max_err)
+        self._bands: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
 
-def _colour_of(ref: ReferenceStars, pair: tuple[str, str] | None, idx: NDArray[np.intp],
-               max_err: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Reference colour ``blue - red`` and its error for reference rows ``idx`` (NaN where missing)."""
-    if pair is None:
-        nan = np.full(idx.size, np.nan)
-        return nan, nan
-    (mb, eb), (mr, er) = (_ref_column(ref, b, max_err) for b in pair)
-    return mb[idx] - mr[idx], np.hypot(eb[idx], er[idx])
+    def __getitem__(self, band: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        if band not in self._bands:
+            ref = self.ref
+            mags = np.asarray(ref.mags[band], dtype=float)
+            errs_all = ref.mag_errs.get(band)
+            errs = np.full(mags.shape, np.nan) if errs_all is None else np.asarray(errs_all, dtype=float)
+            with np.errstate(invalid="ignore"):
+                ok = np.isfinite(mags) & np.isfinite(errs) & (errs >= 0) & (errs < self.max_err)
+            self._bands[band] = (np.where(ok, mags, np.nan), np.where(ok, errs, np.nan))
+        return self._bands[band]
+
+    def colour(self, pair: tuple[str, str] | None, idx: NDArray[np.intp]
+               ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Reference colour ``blue - red`` and its error for reference rows ``idx`` (NaN where missing)."""
+        if pair is None:
+            nan = np.full(idx.size, np.nan)
+            return nan, nan
+        (mb, eb), (mr, er) = self[pair[0]], self[pair[1]]
+        return mb[idx] - mr[idx], np.hypot(eb[idx], er[idx])
 
 
 def _fit_options(params: CalibrationParams) -> ZeropointOptions:
@@ -69,20 +79,22 @@ def _gate(name: str, n: int, fit: ZeropointFit, params: CalibrationParams) -> st
     return None
 
 
-def fit_band(ref: ReferenceStars, band: str, i_ref: NDArray[np.intp], rows: NDArray[np.intp], sep: NDArray[np.float64],
-             cat: dict[str, NDArray[Any]], radius: float, params: CalibrationParams) -> BandFit:
+def fit_band(columns: RefColumns, band: str, i_ref: NDArray[np.intp], rows: NDArray[np.intp],
+             sep: NDArray[np.float64], cat: dict[str, NDArray[Any]], radius: float,
+             params: CalibrationParams) -> BandFit:
     """Fit a constant zero point to one survey/band on the stars matched to it (catalogue ``rows``
     <-> reference ``i_ref``) and apply the gates; the colour term comes later, for the chosen band."""
+    ref = columns.ref
     survey, name = ref.survey, f"{ref.survey}/{band}"
     n_matched = int(i_ref.size)
-    mags, errs = _ref_column(ref, band, params.max_ref_err_mag)
+    mags, errs = columns[band]
     usable = np.isfinite(mags[i_ref])
     i_ref, rows, sep = i_ref[usable], rows[usable], sep[usable]
     rm, re_ = mags[i_ref], errs[i_ref]
     im, ie = cat["mag"][rows], cat["err"][rows]
     n = int(rm.size)
     pair = natural_colour(band, ref.mags.keys()) if params.use_colour_terms else None
-    colours, _ = _colour_of(ref, pair, i_ref, params.max_ref_err_mag)
+    colours, _ = columns.colour(pair, i_ref)
     comb = np.sqrt(ie * ie + re_ * re_)
     matched = MatchedStars(  # lean; in full (in_full) for the displayed band only
         survey, band, _rounded(rm, 5), _rounded(im, 5), _rounded(comb, 5), [False] * n,
@@ -158,16 +170,17 @@ def fitted_value(x: float | None) -> float:
     return float(x)
 
 
-def _target_colour(chosen: BandFit, ref: ReferenceStars, pos: tuple[float, float], radius: float,
-                   params: CalibrationParams) -> tuple[float, float, str]:
+def _target_colour(chosen: BandFit, columns: RefColumns, pos: tuple[float, float], radius: float
+                   ) -> tuple[float, float, str]:
     """The target's colour, its error and where it came from: the nearest reference star within
     the radius (a known star), else the field's median colour with the field's spread as error."""
     fit = fit_of(chosen)
+    ref = columns.ref
     sep = angular_separation_arcsec(ref.ra_deg, ref.dec_deg, pos[0], pos[1])
     near = np.flatnonzero(sep <= radius)
     if near.size:
         j = near[np.lexsort((near, sep[near]))][:1]
-        colour, colour_err = _colour_of(ref, chosen.colour_pair, j, params.max_ref_err_mag)
+        colour, colour_err = columns.colour(chosen.colour_pair, j)
         if np.isfinite(colour[0]) and np.isfinite(colour_err[0]):
             return float(colour[0]), float(colour_err[0]), "reference"
     good = fit.used & ~fit.outlier & np.isfinite(chosen.colours)
@@ -176,15 +189,15 @@ def _target_colour(chosen: BandFit, ref: ReferenceStars, pos: tuple[float, float
     return fitted_value(fit.colour_pivot_mag), spread, ASSUMED_COLOUR
 
 
-def zeropoint_at_target(chosen: BandFit, ref: ReferenceStars, pos: tuple[float, float], radius: float,
-                        params: CalibrationParams) -> tuple[float, float, float, dict[str, Any]]:
+def zeropoint_at_target(chosen: BandFit, columns: RefColumns, pos: tuple[float, float], radius: float
+                        ) -> tuple[float, float, float, dict[str, Any]]:
     """Zero point, its error and the colour error at the target's colour; the colour fields."""
     s = chosen.summary
     zp, zp_var = fitted_value(s.zeropoint), fitted_value(s.zeropoint_err) ** 2
     if s.colour_slope is None:
         return zp, math.sqrt(zp_var), 0.0, {}
     fit = fit_of(chosen)
-    c_t, c_err, source = _target_colour(chosen, ref, pos, radius, params)
+    c_t, c_err, source = _target_colour(chosen, columns, pos, radius)
     k, dc = fitted_value(fit.colour_slope), c_t - fitted_value(fit.colour_pivot_mag)
     zp += k * dc
     zp_var += dc * dc * fitted_value(fit.colour_slope_err) ** 2 + 2.0 * dc * fitted_value(fit.zeropoint_slope_cov)

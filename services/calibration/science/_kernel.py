@@ -385,9 +385,17 @@ def offsets_em(x: Any, y: Any, big_r: float, x0: float, y0: float, sigma: float,
 
 
 @njit(cache=True, nogil=True)
-def robust_scales(d: Any, e: Any, mad_to_sigma: float) -> Any:
-    """The scales a zero-point fit starts from, in one pass of medians: ``(median d, sigma_MAD of d,
-    median e, |d - median| of every point)``."""
+def robust_scales(d: Any, e: Any, mad_to_sigma: float, floor: float) -> Any:
+    """The scales a zero-point fit starts from, in one compiled pass: ``(c0, sigma0, median e, |d - c0|,
+    median of |d - c0| beyond 3 sigma0 (0 when none), how many are beyond)`` with ``c0 = median d`` and
+    ``sigma0`` its sigma_MAD (when more than half the points tie: the largest of the standard deviation,
+    the median error and ``floor``)."""
     c0 = np.median(d)
     dev = np.abs(d - c0)
-    return c0, mad_to_sigma * np.median(dev), np.median(e), dev
+    sigma0 = mad_to_sigma * np.median(dev)
+    med_e = np.median(e)
+    if not sigma0 > 0.0:
+        sigma0 = max(np.std(d), med_e, floor)
+    far = dev[dev > 3.0 * sigma0]
+    far_median = np.median(far) if far.size else 0.0
+    return c0, sigma0, med_e, dev, far_median, far.size

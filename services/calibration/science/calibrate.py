@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from services.calibration.science._bandfit import (
+    RefColumns,
     fit_band,
     fit_of,
     fitted_value,
@@ -269,14 +270,14 @@ def calibrate(
 
     # 4.-5. match every survey once, fit every band
     fits: list[BandFit] = []
-    ref_by_survey = {r.survey: r for r in refs}
+    columns = {r.survey: RefColumns(r, params.max_ref_err_mag) for r in refs}
     for ref in refs:
         r_s = survey_radius[ref.survey]
         t_own = target_within(float(radii.for_target(ref.survey, params).radius_arcsec))[0]
         i_cat, i_ref, sep = neighbours[ref.survey].match(
             r_s, exclude=t_own if params.exclude_target_from_fit else None)
         for band in ref.mags:
-            fits.append(fit_band(ref, band, i_ref, i_cat, sep, cat, r_s, params))
+            fits.append(fit_band(columns[ref.survey], band, i_ref, i_cat, sep, cat, r_s, params))
 
     # 6. order (request-independent), then select; the chosen band gets its colour term
     fits = rank_fits(fits, params.band_identification_min_delta_lnl)
@@ -335,7 +336,7 @@ def calibrate(
 
     s = chosen.summary
     pos = (t_ra, t_dec) if t_idx is None else (float(ra[t_idx]), float(dec[t_idx]))
-    zp, zp_err, colour_err, colour = zeropoint_at_target(chosen, ref_by_survey[s.survey], pos, radius, params)
+    zp, zp_err, colour_err, colour = zeropoint_at_target(chosen, columns[s.survey], pos, radius)
     scatter = fitted_value(s.scatter)
     factor = fit_of(chosen).small_sample_factor()
     calib_total = factor * math.hypot(zp_err, scatter)  # zero point and star-to-star, few-star corrected

@@ -302,16 +302,11 @@ def fit_zeropoint(
                        d, e, used, floor, n_lin + 2)
 
     # the fixed background and the scale of the problem, from d alone (same with or without colour)
-    c0, sigma0, med_e, dev = _kernel.robust_scales(d, e, MAD_TO_SIGMA)
-    if not sigma0 > 0.0:  # more than half the points tie
-        sigma0 = max(float(np.std(d)), med_e, floor)
-    beyond = dev > 3.0 * sigma0
-    far = dev[beyond]
-    b = max(outlier_scale_factor * max(sigma0, med_e), float(np.median(far)) if far.size else 0.0,
-            outlier_scale_min_mag)
+    c0, sigma0, med_e, dev, far_median, n_far = _kernel.robust_scales(d, e, MAD_TO_SIGMA, floor)
+    b = max(outlier_scale_factor * max(sigma0, med_e), far_median, outlier_scale_min_mag)
     log_bg = -np.log(2.0 * b) - dev / b
     scale = sigma0
-    f_start = min(max(float(np.count_nonzero(beyond)) / n, 0.02), 0.45)
+    f_start = min(max(n_far / n, 0.02), 0.45)
 
     def s_start_from(spread: float) -> float:
         s0 = float(np.sqrt(max(spread**2 - med_e**2, 0.0)))
