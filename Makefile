@@ -11,6 +11,8 @@ $(BIN)/cpcs: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	# compile the calibration's numba kernels once (cached beside their module; seconds, not at every start)
+	$(BIN)/python -c "from services.calibration.work import warm_up; warm_up()"
 	touch $(BIN)/cpcs
 
 install: $(BIN)/cpcs

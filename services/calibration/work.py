@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from services.calibration.science.calibrate import CalibrationParams, CalibrationResult, calibrate
+from services.calibration.science.match_radius import fit_offsets
 from services.calibration.science.plot import render_calibration_plot
 from services.calibration.science.zeropoint import fit_zeropoint
 from shared.calibration_params import CalibrationParameters, ParameterSet
@@ -12,13 +13,14 @@ from shared.refcat.model import ReferenceStars
 
 
 def warm_up() -> None:
-    """Every calibration worker's initializer: a small fit with and without a colour term, so the compiled
-    fit kernels are loaded (or, the first time after an install, compiled and cached) before the first
-    upload instead of during it."""
+    """Every calibration worker's initializer: a small fit with and without a colour term and an offset
+    fit, so the compiled kernels are loaded (or, the first time after an install, compiled and cached:
+    seconds) before the first upload instead of during it."""
     rng = np.random.default_rng(0)
     diff, err, colour = rng.normal(0.0, 0.05, 50), np.full(50, 0.02), rng.normal(0.5, 0.3, 50)
     fit_zeropoint(diff, err)
     fit_zeropoint(diff, err, colour_mag=colour)
+    fit_offsets(rng.normal(0.0, 0.3, 50), rng.normal(0.0, 0.3, 50), 5.0)
 
 
 def read_stars(data: bytes, filename: str, exptime_s: float | None) -> StarTable:
