@@ -1,8 +1,12 @@
 """MongoDB access: one client per process, indexes declared by each owner and created at start."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
+from bson import ObjectId
+from gridfs import AsyncGridFSBucket
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -33,3 +37,32 @@ async def next_sequence(db: AsyncDatabase, name: str) -> int:
 
 def asc(*fields: str) -> tuple[tuple[str, int], ...]:
     return tuple((f, ASCENDING) for f in fields)
+
+
+def gridfs_indexes(*buckets: str) -> list[IndexSpec]:
+    """The indexes GridFS needs on each bucket (the driver's own: files by name and date, chunks unique
+    by file and number), for ``ensure_indexes`` at start, so that :func:`put_file` may skip its check."""
+    return [spec for bucket in buckets for spec in (IndexSpec(f"{bucket}.files", asc("filename", "uploadDate")),
+                                                   IndexSpec(f"{bucket}.chunks", asc("files_id", "n"), unique=True))]
+
+
+async def put_file(bucket: AsyncGridFSBucket, filename: str, data: bytes, *,
+                   metadata: dict[str, Any] | None = None) -> ObjectId:
+    """``bucket.upload_from_stream`` without the driver's index check: before every file it reads both of
+    the bucket's collections (are they empty, so that it must create the indexes?), two round trips of
+    four, which a service whose start created them (:func:`gridfs_indexes`) does not need. A write that
+    fails is aborted (its chunks removed)."""
+    stream = bucket.open_upload_stream(filename, metadata=metadata)
+    # the driver's flag for "indexes ensured"; were it renamed, the driver would check again (still correct)
+    object.__setattr__(stream, "_ensured_index", True)
+    try:
+        await stream.write(data)
+    except BaseException:
+        # remove the chunks written so far; a server may refuse the abort of a file it never saw (nothing
+        # to remove then): the write's own error is the one to report
+        with contextlib.suppress(Exception):
+            await stream.abort()
+        raise
+    await stream.close()
+    file_id: ObjectId = stream._id
+    return file_id

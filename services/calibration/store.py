@@ -23,12 +23,13 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import IndexSpec, asc
+from shared.db import IndexSpec, asc, gridfs_indexes, put_file
 from shared.errors import backoff_delay_s, is_infrastructure
 
 INDEXES = [IndexSpec("calibrations", asc("event_ivorn")), IndexSpec("calibrations", asc("expires_at")),
            IndexSpec("calibration_history", asc("observation_id")),
-           IndexSpec("calibration_stars.files", asc("filename"))]
+           IndexSpec("calibration_stars.files", asc("filename")),
+           *gridfs_indexes("calibration_stars", "plots")]  # the buckets calibration writes (put_file)
 DRY_RUN_KEEP = timedelta(days=1)
 STAR_KEYS = ("matched", "band_matches")  # the per-star parts of a result, kept in ``calibration_stars``
 RECENT_STARS = 64  # stars of the latest calibrations kept in memory for the plot drawn right after
@@ -149,8 +150,8 @@ class CalibrationStore:
         two: the newest is read, and the next write removes the rest)."""
         old = await self.db["calibration_stars.files"].find(
             {"filename": _stars_name(observation_id)}, {"_id": 1}).to_list(None)
-        await self.stars.upload_from_stream(_stars_name(observation_id), bson.encode(stars),
-                                            metadata={"observation_id": observation_id})
+        await put_file(self.stars, _stars_name(observation_id), bson.encode(stars),
+                       metadata={"observation_id": observation_id})
         for meta in old:
             await self._delete_file(self.stars, meta["_id"])
 
@@ -210,8 +211,7 @@ class CalibrationStore:
         return await self.db["plots.files"].find_one({"filename": _plot_name(observation_id)}) is not None
 
     async def save_plot(self, observation_id: str, png: bytes) -> None:
-        await self.plots.upload_from_stream(_plot_name(observation_id), png,
-                                            metadata={"observation_id": observation_id})
+        await put_file(self.plots, _plot_name(observation_id), png, metadata={"observation_id": observation_id})
 
     async def delete_plot(self, observation_id: str) -> None:
         async for meta in self.db["plots.files"].find({"filename": _plot_name(observation_id)}, {"_id": 1}):

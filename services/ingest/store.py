@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from services.ingest.tokens import token_hash
-from shared.db import IndexSpec, asc, next_sequence
+from shared.db import IndexSpec, asc, gridfs_indexes, next_sequence, put_file
 
 INDEXES = [
     IndexSpec("events", asc("alert_id"), unique=True),
@@ -26,6 +26,7 @@ INDEXES = [
     IndexSpec("image_products", asc("expires_at_unix")),
     IndexSpec("observations", asc("outbox_pending")),  # the relay's: messages not yet confirmed
     IndexSpec("observations", asc("redriven_at_unix")),  # the reconciler's: not final for too long
+    *gridfs_indexes("uploads", "scratch"),  # the buckets ingest writes (put_file)
 ]
 
 #: A dry run's scratch copy older than this has outlived any outcome it could still get.
@@ -193,7 +194,7 @@ class IngestStore:
         metadata: dict = {"sha256": sha256, "stored_at_unix": time.time()}
         if kept is not None:
             metadata["kept"] = kept
-        file_id = await bucket.upload_from_stream(filename, data, metadata=metadata)
+        file_id = await put_file(bucket, filename, data, metadata=metadata)
         return str(file_id)
 
     async def kept_scratch_copy(self, file_id: str) -> tuple[bytes, str, dict] | None:
