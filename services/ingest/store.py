@@ -264,7 +264,12 @@ class IngestStore:
         return await cursor.sort("received_at_unix", 1).limit(limit).to_list(None)
 
     async def count_pending_outbox(self) -> int:
-        return await self.db.observations.count_documents({"outbox_pending": True})
+        """How many observations have messages the broker has not confirmed (the relay's gauge, every round).
+
+        The ids through the ``outbox_pending`` index, counted here: ``count_documents`` is an aggregation
+        that nx-27017 runs over the whole collection (37 ms for 2,000 observations, every second, on a
+        server that answers one request at a time)."""
+        return len(await self.db.observations.find({"outbox_pending": True}, {"_id": 1}).to_list(None))
 
     async def clear_outbox(self, observation_id: str, entry_ids: list[str]) -> None:
         """The broker confirmed these messages of the observation: they leave its outbox."""
