@@ -85,8 +85,9 @@ async def run(settings: launcher.SystemSettings, points: int, observatories: int
     token = new_token("Bench")
     await IngestStore(db).add_token(token, observatory_id=None, user="bench", is_admin=True)
     ivorn = "ivo://BenchBig16aye"
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{settings.public_url}/api/v1/events", headers={"Authorization": f"Bearer {token}"},
+    # every request with the bench's token: reads need a signed-in user or a token (the read policy)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        async with http.post(f"{settings.public_url}/api/v1/events",
                              json={"ivorn": ivorn, "ra": 295.0048, "dec": 30.1315}) as response:
             assert response.status == 201, await response.text()
             alert_id = (await response.json())["id"]
@@ -96,7 +97,7 @@ async def run(settings: launcher.SystemSettings, points: int, observatories: int
             async with http.get(curve_url) as response:
                 if response.status == 200:
                     break
-            assert time.monotonic() < deadline, "the lightcurve service never stored the event"
+            assert time.monotonic() < deadline, f"the lightcurve service never stored the event ({response.status})"
             await asyncio.sleep(0.2)
         store = LightcurveStore(db)  # the lightcurve service's own store, on its database
         start = time.perf_counter()
