@@ -1,10 +1,11 @@
 """What the calibration service owns: calibrations, their matched stars and their plots.
 
 A calibration document holds what the answer, the pages and a recalibration need (a few kB); the
-per-star arrays (``result.matched`` and ``result.band_matches``, ~0.2 MB for 1,000 stars) are kept apart
-in the GridFS bucket ``calibration_stars`` and written after the answer has gone out (through a database
-outage, retried with backoff up to ``STARS_WRITE_PATIENCE_S``): only the plot and a reader of the full
-result need them (:meth:`CalibrationStore.find_with_stars`).
+per-star arrays (``result.matched`` and ``result.band_matches``, ~0.3 MB as BSON for 1,000 stars, 85 kB
+packed: :func:`pack_stars`) are kept apart in the GridFS bucket ``calibration_stars`` and written after
+the answer has gone out (through a database outage, retried with backoff up to
+``STARS_WRITE_PATIENCE_S``): only the plot and a reader of the full result need them
+(:meth:`CalibrationStore.find_with_stars`).
 
 It reads, never writes, the uploaded bytes (ingest's ``uploads`` and ``scratch``) and the measured
 catalogues (photometry's ``catalogues``) by the ids its messages carry."""
@@ -14,11 +15,14 @@ import asyncio
 import itertools
 import logging
 import time
+import zlib
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import bson
-from bson import ObjectId
+import numpy as np
+from bson import Binary, ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
@@ -37,6 +41,56 @@ STARS_WRITE_PATIENCE_S = 900.0  # a database outage shorter than this delays the
 FLUSH_WAIT_S = 15.0  # how long a shutdown waits for the per-star writes still going
 
 log = logging.getLogger(__name__)
+
+
+#: The ``metadata.format`` of a per-star file written by :func:`pack_stars` (older files: plain BSON).
+STARS_FORMAT = "packed-zlib-1"
+_PACKED = {"__f": np.float64, "__i": np.int64, "__b": np.bool_}  # key of a packed list -> its element type
+
+
+def _pack(value: Any) -> Any:
+    """Lists of numbers as byte strings (floats with None as NaN, integers, booleans); the rest as it is."""
+    if isinstance(value, dict):
+        return {k: _pack(v) for k, v in value.items()}
+    if not isinstance(value, list) or not value:
+        return value
+    if all(isinstance(x, bool) for x in value):
+        return {"__b": Binary(np.asarray(value, dtype=np.bool_).tobytes())}
+    if all(isinstance(x, int) and not isinstance(x, bool) for x in value):
+        return {"__i": Binary(np.asarray(value, dtype=np.int64).tobytes())}
+    if all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in value):
+        floats = np.asarray([np.nan if x is None else x for x in value], dtype=np.float64)
+        return {"__f": Binary(floats.tobytes())}
+    return [_pack(v) for v in value]
+
+
+def _unpack(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_unpack(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1 and (key := next(iter(value))) in _PACKED:
+        array = np.frombuffer(value[key], dtype=_PACKED[key])
+        if key == "__f":
+            return [None if x != x else x for x in array.tolist()]  # NaN (x != x) was None
+        return array.tolist()
+    return {k: _unpack(v) for k, v in value.items()}
+
+
+def pack_stars(stars: dict) -> bytes:
+    """The per-star arrays as written to ``calibration_stars``: every list of numbers as one byte string,
+    the whole zlib-compressed (level 1): 85 kB instead of 302 kB of BSON lists for a 1,001-star upload,
+    so the write holds the database a third as long. :func:`unpack_stars` gives back the same lists."""
+    return zlib.compress(bson.encode(_pack(stars)), 1)
+
+
+def unpack_stars(data: bytes, fmt: str | None) -> dict:
+    """The per-star arrays of a file written by :func:`pack_stars` (``fmt`` :data:`STARS_FORMAT`) or, before
+    it, as plain BSON (``fmt`` None)."""
+    if fmt == STARS_FORMAT:
+        unpacked: dict = _unpack(bson.decode(zlib.decompress(data)))
+        return unpacked
+    return bson.decode(data)
 
 
 def split_stars(result: dict) -> tuple[dict, dict]:
@@ -92,12 +146,14 @@ class CalibrationStore:
         writing = self._writing.get(observation_id)
         if writing is not None:
             await asyncio.shield(writing)
-        async for meta in self.db["calibration_stars.files"].find({"filename": _stars_name(observation_id)},
-                                                                   {"_id": 1}).sort("uploadDate", -1).limit(1):
+        async for meta in self.db["calibration_stars.files"].find(
+                {"filename": _stars_name(observation_id)}, {"_id": 1, "metadata.format": 1}
+        ).sort("uploadDate", -1).limit(1):
             try:
-                return bson.decode(await (await self.stars.open_download_stream(meta["_id"])).read())
+                data = await (await self.stars.open_download_stream(meta["_id"])).read()
             except NoFile:  # deleted meanwhile
                 return None
+            return unpack_stars(data, (meta.get("metadata") or {}).get("format"))
         return None
 
     async def save(self, doc: dict, *, dry_run: bool) -> None:
@@ -150,8 +206,8 @@ class CalibrationStore:
         two: the newest is read, and the next write removes the rest)."""
         old = await self.db["calibration_stars.files"].find(
             {"filename": _stars_name(observation_id)}, {"_id": 1}).to_list(None)
-        await put_file(self.stars, _stars_name(observation_id), bson.encode(stars),
-                       metadata={"observation_id": observation_id})
+        await put_file(self.stars, _stars_name(observation_id), pack_stars(stars),
+                       metadata={"observation_id": observation_id, "format": STARS_FORMAT})
         for meta in old:
             await self._delete_file(self.stars, meta["_id"])
 

