@@ -30,7 +30,8 @@ JOIN_DISTANCE = 1e-3
 
 
 @njit(cache=True, nogil=True)
-def _log_sigmoid(u: float) -> float:
+def log_sigmoid(u: float) -> float:
+    """ln(1 / (1 + exp(-u))), without overflow (compiled, and callable from Python as well)."""
     if u >= 0.0:
         return -math.log1p(math.exp(-u))
     return u - math.log1p(math.exp(u))
@@ -47,7 +48,7 @@ def evaluate(theta: Any, d: Any, e2: Any, x: Any, c0: float, scale: float, log_b
     p = k + 2
     log_s, u = theta[k], theta[k + 1]
     s2 = math.exp(2.0 * log_s)
-    log_f, log_1mf = _log_sigmoid(u), _log_sigmoid(-u)
+    log_f, log_1mf = log_sigmoid(u), log_sigmoid(-u)
     f = math.exp(log_f)
     for a in range(p):
         grad[a] = 0.0

@@ -21,17 +21,12 @@ from numpy.typing import NDArray
 from scipy.optimize import OptimizeResult, minimize
 
 from services.calibration.science import _kernel
+from services.calibration.science._kernel import LOG_2PI, log_sigmoid
 
-LOG_2PI = float(np.log(2.0 * np.pi))
 LOGIT_BOUND = 12.0  # f in [6e-6, 1 - 6e-6] during the fit
 #: Converged when the largest free gradient element of -lnL is below this: for a few hundred stars the
 #: zero point is then within 1e-8 mag of the optimum (tighter only spends iterations on rounding).
 GTOL = 1e-6
-
-
-def _log_sigmoid(u: float) -> float:
-    """ln(1 / (1 + exp(-u))), without overflow."""
-    return -math.log1p(math.exp(-u)) if u >= 0.0 else u - math.log1p(math.exp(u))
 
 
 class LinearMixture:
@@ -66,15 +61,18 @@ class LinearMixture:
         s2 = math.exp(2.0 * log_s)
         v = s2 + self.e2
         resid = self.d - self.mean(theta)
-        log_f, log_1mf = _log_sigmoid(u), _log_sigmoid(-u)
+        log_f, log_1mf = log_sigmoid(u), log_sigmoid(-u)
         log_good = log_1mf - 0.5 * (LOG_2PI + np.log(v) + resid * resid / v)
         ll = np.logaddexp(log_good, log_f + self.log_bg)
         r_good = np.exp(log_good - ll)
         return ll, r_good, resid, s2, math.exp(log_f)
 
-    def prior_terms_args(self) -> tuple[float, float]:
-        """The prior as the compiled kernel takes it: (ln median, width), width 0 for no prior."""
-        return (0.0, 0.0) if self.prior is None else self.prior
+    def kernel_args(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, float,
+                                   NDArray[np.float64], float, float]:
+        """The model as the compiled kernel takes it: ``(d, e^2, design, centre, scale, log_bg, ln median of
+        the prior, its width)``, width 0 for no prior."""
+        mu, width = (0.0, 0.0) if self.prior is None else self.prior
+        return self.d, self.e2, self.x, float(self.c0), float(self.scale), self.log_bg, mu, width
 
     def _prior_z(self, theta: NDArray[np.float64]) -> float:
         """The one-sided prior's standardised distance below its median (0 above it, or no prior)."""
@@ -154,7 +152,7 @@ class LinearMixture:
         s2 = math.exp(2.0 * log_s)
         v = s2 + self.e2
         resid = self.d - (self.c0 + sc * beta)
-        log_f, log_1mf = _log_sigmoid(u), _log_sigmoid(-u)
+        log_f, log_1mf = log_sigmoid(u), log_sigmoid(-u)
         q = resid / v
         rq2 = resid * q  # resid^2 / v
         log_good = log_1mf - 0.5 * (LOG_2PI + np.log(v) + rq2)
@@ -195,11 +193,10 @@ def newton(model: LinearMixture, x0: NDArray[np.float64], lower: NDArray[np.floa
     from another start; a path that comes within ``_kernel.JOIN_DISTANCE`` of it stops (message
     "joined the optimum already found").
     """
-    mu, width = model.prior_terms_args()
     theta, fun, jac, status, nit, nfev = _kernel.newton_fit(
         np.asarray(x0, dtype=np.float64), np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64),
-        model.d, model.e2, model.x, float(model.c0), float(model.scale), model.log_bg, mu, width, int(max_iter),
-        float(gtol), np.empty(0) if known is None else np.asarray(known, dtype=np.float64))
+        *model.kernel_args(), int(max_iter), float(gtol),
+        np.empty(0) if known is None else np.asarray(known, dtype=np.float64))
     result = OptimizeResult()
     result.update(x=theta, fun=float(fun), jac=jac, success=_kernel.CONVERGED[status], message=_kernel.MESSAGES[status],
                   nit=int(nit), nfev=int(nfev))
@@ -259,8 +256,6 @@ def profile_covariance(model: LinearMixture, theta: NDArray[np.float64], lower: 
     directions (``log s`` when s -> 0) are dropped through a pseudo-inverse. None when the
     information matrix is not positive definite.
     """
-    mu, width = model.prior_terms_args()
     cov = _kernel.profile_covariance(np.asarray(theta, dtype=np.float64), np.asarray(lower, dtype=np.float64),
-                                     np.asarray(upper, dtype=np.float64), model.d, model.e2, model.x,
-                                     float(model.c0), float(model.scale), model.log_bg, mu, width)
+                                     np.asarray(upper, dtype=np.float64), *model.kernel_args())
     return None if cov.size == 0 else np.asarray(cov, dtype=np.float64)
