@@ -24,6 +24,8 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+from _cpu import cpu_by_group, per_unit_ms
+from _cpu import line as cpu_line
 from astropy.table import Table
 
 from services import launcher
@@ -195,9 +197,10 @@ async def measure(settings, run, n_sequential: int, n_concurrent_total: int, cli
                         lost += 1
                         print(f"  upload {n} lost: {exc}")
 
-            start = time.perf_counter()
+            start, cpu_before = time.perf_counter(), cpu_by_group()
             await asyncio.gather(*(worker() for _ in range(clients)))
             elapsed = time.perf_counter() - start
+            cpu_spent = per_unit_ms(cpu_before, cpu_by_group(), n_concurrent_total)
             if real is not None:
                 real_after = await real_answers(http, settings.public_url, demo["token"], "ivo://BenchReal1",
                                                 real_data, real_name, n_real)
@@ -224,8 +227,9 @@ async def measure(settings, run, n_sequential: int, n_concurrent_total: int, cli
         rate = n_concurrent_total / elapsed
         print(f"concurrent: {n_concurrent_total} uploads by {clients} clients in {elapsed:.2f} s = "
               f"{rate:.1f} uploads/s (goal >= 40: ratio {rate / 40:.2f}); lost {lost}, calibrated twice {twice}")
+        print(f"  CPU per upload meanwhile: {cpu_line(cpu_spent)}")
         return {"answer_median_ms": statistics.median(answers) if answers else None, "uploads_per_s": rate,
-                "lost": lost, "twice": twice}
+                "lost": lost, "twice": twice, "cpu_ms": cpu_spent}
     finally:
         await broker.close()
 

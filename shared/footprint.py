@@ -48,6 +48,26 @@ def separation_deg(ra1_deg: float, dec1_deg: float, ra2_deg: float, dec2_deg: fl
     return float(separations_deg(ra1_deg, dec1_deg, np.array([ra2_deg]), np.array([dec2_deg]))[0])
 
 
+def enclosing_circle(ra_deg: np.ndarray, dec_deg: np.ndarray) -> tuple[float, float, float]:
+    """Centre (RA, Dec) and radius in degrees of the circle about the positions' mean direction that holds
+    them all: the field whose reference stars a calibration fetches (ingest names it in the upload's message,
+    calibration checks the stars it reads lie in it)."""
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    xyz = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+    centre = xyz.mean(axis=1)
+    centre /= np.linalg.norm(centre)
+    centre_ra = float(np.degrees(np.arctan2(centre[1], centre[0])) % 360.0)
+    centre_dec = float(np.degrees(np.arcsin(np.clip(centre[2], -1, 1))))
+    radius = float(np.degrees(np.arccos(np.clip((centre @ xyz).min(), -1, 1))))
+    return centre_ra, centre_dec, radius
+
+
+def circle_holds(outer: tuple[float, float, float], inner: tuple[float, float, float],
+                 tolerance_deg: float = 1e-7) -> bool:
+    """Whether the circle ``inner`` (centre RA, Dec, radius in degrees) lies within ``outer``."""
+    return separation_deg(outer[0], outer[1], inner[0], inner[1]) + inner[2] <= outer[2] + tolerance_deg
+
+
 def catalogue_footprint(ra_deg: np.ndarray, dec_deg: np.ndarray) -> Footprint:
     """The footprint of a set of sky positions (at least one)."""
     ra, dec = np.radians(np.asarray(ra_deg, float)), np.radians(np.asarray(dec_deg, float))

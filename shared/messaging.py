@@ -233,6 +233,13 @@ class Broker:
 
         return await self.subscribe_raw(queue, list(routes), on_delivery)
 
+    async def unbind(self, queue: str, routing_keys: list[str]) -> None:
+        """Remove a durable queue's bindings an earlier version made (the queue keeps them across restarts);
+        a binding that does not exist is no error."""
+        declared = await self._channel.get_queue(queue, ensure=True)
+        for key in routing_keys:
+            await declared.unbind(self._exchange, routing_key=key)
+
     async def subscribe_raw(self, queue: str | None, routing_keys: list[str], handler: RawHandler) -> str:
         if queue is None:
             declared = await self._channel.declare_queue(exclusive=True, auto_delete=True)

@@ -43,8 +43,9 @@ async def running(settings: CalibrationSettings):
         "catalogue.measured.v1": calibrator.on_catalogue_measured,
         "recalibration.requested.v1": recalibrator.on_recalibration_requested,
         "observation.deleted.v1": calibrator.on_observation_deleted})
-    await broker.subscribe(f"{settings.exchange}.calibration.plots", {
-        "observation.calibrated.v1": plotter.on_outcome, "observation.failed.v1": plotter.on_outcome})
+    plots = await broker.subscribe(f"{settings.exchange}.calibration.plots",
+                                   {"plot.requested.v1": plotter.on_requested})
+    await broker.unbind(plots, ["observation.calibrated.v1", "observation.failed.v1"])  # every outcome's, once
     try:
         async with serving(Ops("calibration", db, broker), settings.metrics_host, settings.metrics_port):
             yield deps

@@ -23,17 +23,22 @@ from shared.contracts import (
     ObservationCalibratedV1,
     ObservationDeletedV1,
     ObservationFailedV1,
+    PlotDeclinedV1,
     PlotRenderedV1,
+    PlotRequestedV1,
     RecalibrationRequestedV1,
     UploadReceivedV1,
 )
 from shared.errors import TransientError
 from shared.pools import run_in_pool
 from shared.refcat.astrometry import jyear_from_mjd
+from shared.refcat.query import QueryResult
 
 log = logging.getLogger(__name__)
 MAX_REFCAT_RADIUS_DEG = 2.0
 SUMMARY_FIELDS = set(CalibrationSummary.model_fields)
+#: A field (centre RA, Dec and radius in degrees) and the reference stars found for it.
+FieldReferences = tuple[tuple[float, float, float], QueryResult]
 
 
 @dataclass
@@ -70,16 +75,18 @@ class Calibrator:
     async def _calibrate_once(self, message, load, *, forced: dict | None = None, extra: dict | None = None):
         store = self.deps.store
         t0 = time.perf_counter()
-        # the stored answer (if any) and the bytes at once: a redelivery is rare, so the bytes are almost
-        # always needed, and the two reads then cost one round trip
-        done, data = await asyncio.gather(store.find(message.observation_id), load())
+        # the stored answer (if any), the bytes and, when the message names the catalogue's field, its
+        # references at once: a redelivery is rare, so all are almost always needed, and the reads then
+        # cost one round trip
+        done, data, found = await asyncio.gather(store.find(message.observation_id), load(),
+                                                 self._references_of_field(message))
         if done is not None:  # delivered again after a crash: publish the same answer, compute nothing
-            return [_revive(done["message"])]
+            return _with_plot(message, _revive(done["message"]))
         if data is None:
             log.info("upload %s is gone (deleted before calibration); nothing to do", message.observation_id)
             return []
         t1 = time.perf_counter()
-        outgoing, result = await self.compute(message, data, forced=forced)
+        outgoing, result = await self.compute(message, data, forced=forced, found=found)
         t2 = time.perf_counter()
         await store.save({"_id": message.observation_id, "followup_id": message.followup_id,
                           "event_ivorn": message.event.ivorn, "dry_run": message.dry_run,
@@ -91,40 +98,66 @@ class Calibrator:
         log.info("observation %s: %s in %.0f ms (stored answer and bytes %.0f, calibrate %.0f, store %.0f)",
                  message.observation_id, outgoing.routing_key, (t3 - t0) * 1e3, (t1 - t0) * 1e3,
                  (t2 - t1) * 1e3, (t3 - t2) * 1e3)
-        return [outgoing]
+        return _with_plot(message, outgoing)
+
+    async def _references_of_field(self, message: UploadReceivedV1) -> FieldReferences | None:
+        """The references of the field the message names (with the margin), or None if it names none."""
+        if message.field is None:
+            return None
+        circle = (message.field.ra_deg, message.field.dec_deg, message.field.radius_deg)
+        return circle, await self._cone(circle, message.mjd)
+
+    def _cone_radius_deg(self, field_radius_deg: float) -> float:
+        return min(field_radius_deg + self.deps.refcat_margin_deg, MAX_REFCAT_RADIUS_DEG)
+
+    async def _cone(self, circle: tuple[float, float, float], mjd: float) -> QueryResult:
+        ra, dec, radius = circle
+        try:
+            return await self.deps.refcat.cone(ra, dec, self._cone_radius_deg(radius),
+                                               epoch_jyear=jyear_from_mjd(mjd))
+        except Exception as exc:
+            raise TransientError(f"reference catalogue store unavailable: {exc}") from exc
 
     async def compute(self, message: UploadReceivedV1 | RecalibrationRequestedV1, data: bytes,
-                      param_overrides: dict | None = None, *, forced: dict | None = None) -> tuple[Message, dict]:
-        """Read, fetch references, calibrate: the message to publish and the full result (nothing stored)."""
+                      param_overrides: dict | None = None, *, forced: dict | None = None,
+                      found: FieldReferences | None = None) -> tuple[Message, dict]:
+        """Read, fetch references, calibrate: the message to publish and the full result (nothing stored).
+
+        ``found``: the field the message named and its references; the stars are then read and calibrated
+        in one trip to the worker (and read again, with their own field's references, if they do not lie
+        in it)."""
         params = self.deps.params.overridden(param_overrides)  # the result records version, hash and source
+        calibration = {"target_ra_deg": message.event.ra_deg, "target_dec_deg": message.event.dec_deg,
+                       "match_radius_arcsec": message.match_radius_arcsec, "force_filter": message.force_filter,
+                       "declared_filter": message.declared_filter, "params": params.params.as_dict(),
+                       "observatory_filters": getattr(message, "observatory_filters", None)}
+        done = None
         try:
-            stars = await self._run(work.read_stars, data, message.filename, message.exptime_s)
+            if found is not None:
+                circle, cone = found
+                done = await self._run(work.read_and_calibrate, data, message.filename, message.exptime_s,
+                                       cone.stars, field=circle, **calibration)
+            if done is None:
+                stars = await self._run(work.read_stars, data, message.filename, message.exptime_s)
+                circle = work.field_of(stars)
+                cone = await self._cone(circle, message.mjd)
+                done = len(stars), await self._run(work.run_calibration, stars, cone.stars, **calibration)
         except CatalogueError as exc:
             return _failed(message, str(exc), None), work.failure(
                 str(exc), target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg, params=params)
-        ra, dec, radius = work.field_of(stars)
-        radius = min(radius + self.deps.refcat_margin_deg, MAX_REFCAT_RADIUS_DEG)
-        try:
-            found = await self.deps.refcat.cone(ra, dec, radius, epoch_jyear=jyear_from_mjd(message.mjd))
-        except Exception as exc:
-            raise TransientError(f"reference catalogue store unavailable: {exc}") from exc
-        references = found.stars
-        result = await self._run(work.run_calibration, stars, references,
-                                 target_ra_deg=message.event.ra_deg, target_dec_deg=message.event.dec_deg,
-                                 match_radius_arcsec=message.match_radius_arcsec,
-                                 force_filter=message.force_filter, declared_filter=message.declared_filter,
-                                 params=params.params.as_dict(),
-                                 observatory_filters=getattr(message, "observatory_filters", None))
+        n_stars, result = done
+        (ra, dec, field_radius), references = circle, cone.stars
+        radius = self._cone_radius_deg(field_radius)
         if forced:
             apply_forced_limit(result, forced)
         if not references:
             result["reason"] = (f"no reference catalogue on this server covers the field at RA {ra:.4f}, Dec {dec:.4f} "
                                 f"(radius {radius * 60:.1f} arcmin); an operator can import one with "
-                                "'cpcs refcat import'" + (f" ({found.sentence()})" if found.sentence() else ""))
-        result["refcat_coverage"] = {name: c.status for name, c in found.coverage.items()}
+                                "'cpcs refcat import'" + (f" ({cone.sentence()})" if cone.sentence() else ""))
+        result["refcat_coverage"] = {name: c.status for name, c in cone.coverage.items()}
         result["params_provenance"] = params.provenance()
         summary = CalibrationSummary(**{k: v for k, v in result.items() if k in SUMMARY_FIELDS}
-                                     | {"n_catalogue_stars": len(stars)})
+                                     | {"n_catalogue_stars": n_stars})
         if summary.status == "failed":
             return _failed(message, summary.reason or "calibration failed", summary), result
         return ObservationCalibratedV1(
@@ -139,16 +172,19 @@ class Calibrator:
 
 
 class Plotter:
-    """Draws the calibration plot after the answer went out (success or failure alike)."""
+    """Draws an observation's calibration plot when it is asked for (``plot.requested.v1``): at once after
+    the answer for an upload that shows it, on its first view otherwise; a stored plot is not drawn again."""
 
     def __init__(self, deps: CalibrationDeps):
         self.deps = deps
 
-    async def on_outcome(self, message: ObservationCalibratedV1 | ObservationFailedV1) -> list[PlotRenderedV1]:
+    async def on_requested(self, message: PlotRequestedV1) -> list[PlotRenderedV1 | PlotDeclinedV1]:
         store = self.deps.store
         doc = await store.find_with_stars(message.observation_id)
         if doc is None:
-            return []
+            return [PlotDeclinedV1(observation_id=message.observation_id,
+                                   reason=f"no calibration of observation {message.observation_id} is kept "
+                                          "(an unknown id, a deleted point, or a dry run older than a day)")]
         done = PlotRenderedV1(observation_id=message.observation_id, status=doc["result"]["status"])
         if await store.has_plot(message.observation_id):
             return [done]
@@ -205,6 +241,14 @@ def _failed(message: UploadReceivedV1, reason: str, summary: CalibrationSummary 
 def _input_of(message) -> dict:
     """The stored bytes an outcome came from (a recalibration always reads the kept upload)."""
     return {"file_id": message.file_id, "bucket": getattr(message, "bucket", "uploads")}
+
+
+def _with_plot(message: UploadReceivedV1, outgoing: Message) -> list[Message]:
+    """The outcome, and the plot's request when the upload shows its plot (``noPlot`` not set); any other
+    plot is drawn on its first request, if ever (most automatic uploads never look at theirs)."""
+    if message.no_plot:
+        return [outgoing]
+    return [outgoing, PlotRequestedV1(observation_id=message.observation_id)]
 
 
 def _stored(message: Message) -> dict:

@@ -1,6 +1,8 @@
 """The CPU-bound steps, run in a process pool: read the catalogue, calibrate, draw the plot."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from services.calibration.science.calibrate import CalibrationParams, CalibrationResult, calibrate
@@ -9,6 +11,7 @@ from services.calibration.science.plot import render_calibration_plot
 from services.calibration.science.zeropoint import fit_zeropoint
 from shared.calibration_params import CalibrationParameters, ParameterSet
 from shared.catalogue import StarTable, read_catalogue
+from shared.footprint import circle_holds, enclosing_circle
 from shared.refcat.model import ReferenceStars
 
 
@@ -29,14 +32,19 @@ def read_stars(data: bytes, filename: str, exptime_s: float | None) -> StarTable
 
 def field_of(stars: StarTable) -> tuple[float, float, float]:
     """Centre (RA, Dec) and radius in degrees of the circle holding the catalogue's stars."""
-    ra, dec = np.radians(stars.ra_deg), np.radians(stars.dec_deg)
-    xyz = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
-    centre = xyz.mean(axis=1)
-    centre /= np.linalg.norm(centre)
-    centre_ra = float(np.degrees(np.arctan2(centre[1], centre[0])) % 360.0)
-    centre_dec = float(np.degrees(np.arcsin(np.clip(centre[2], -1, 1))))
-    radius = float(np.degrees(np.arccos(np.clip((centre @ xyz).min(), -1, 1))))
-    return centre_ra, centre_dec, radius
+    return enclosing_circle(stars.ra_deg, stars.dec_deg)
+
+
+def read_and_calibrate(data: bytes, filename: str, exptime_s: float | None, references: list[ReferenceStars],
+                       *, field: tuple[float, float, float], **calibration: Any) -> tuple[int, dict] | None:
+    """Read and calibrate in one trip to the worker, with the references fetched for ``field`` (the circle
+    the upload's message names): (the number of stars read, the result), or None when the stars do not
+    lie in that circle (the caller then fetches for their own field). ``calibration``: as
+    :func:`run_calibration`'s keywords."""
+    stars = read_stars(data, filename, exptime_s)
+    if not circle_holds(field, field_of(stars)):
+        return None
+    return len(stars), run_calibration(stars, references, **calibration)
 
 
 def run_calibration(stars: StarTable, references: list[ReferenceStars], *, target_ra_deg: float,

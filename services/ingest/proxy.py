@@ -11,7 +11,7 @@ from services.ingest.read_policy import require_data_reader
 
 SESSION = web.AppKey("lightcurve_session", aiohttp.ClientSession)
 #: Upstream headers a forwarded answer keeps (a download's file name, the CPCS lists' next page).
-PASSED_HEADERS = ("Content-Disposition", "Link")
+PASSED_HEADERS = ("Content-Disposition", "Link", "Retry-After")
 #: /get_alert_lc is the event page (ingest's own page, reading the light curve through the API).
 FORWARDED = ("/get_alert_lc_data", "/list_of_alerts", "/list_of_followups",
              "/api/v1/lists/alerts", "/api/v1/lists/followups", "/api/v1/observatories/{observatory_id}/points",

@@ -10,6 +10,7 @@ from aiohttp import web
 from services.lightcurve import alerts, events, observations
 from services.lightcurve.handlers import PointKeeper
 from services.lightcurve.http import make_app
+from services.lightcurve.plots import PlotRequests
 from services.lightcurve.settings import LightcurveSettings
 from services.lightcurve.store import INDEXES, LightcurveStore
 from shared import ops
@@ -49,7 +50,9 @@ async def running(settings: LightcurveSettings):
         "event.updated.v1": store.copies.on_event_message})
     if await store.copies.count() == 0:
         log.info("no events known yet: if this database had events before, run 'cpcs republish-events'")
-    app = make_app(store, settings)
+    plots = PlotRequests(broker)
+    await plots.start()
+    app = make_app(store, settings, plots)
     ops.add_routes(app, ops.Ops("lightcurve", db, broker))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

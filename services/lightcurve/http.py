@@ -12,15 +12,19 @@ from urllib.parse import unquote, urlencode
 from aiohttp import web
 
 from services.lightcurve.alerts import AlertPointCollection
+from services.lightcurve.plots import OBSERVATION_ID, PlotRequests
 from services.lightcurve.settings import LightcurveSettings
 from services.lightcurve.store import FOLLOWUP_SORTS as FOLLOWUP_ORDERS
 from services.lightcurve.store import LightcurveStore
 from services.lightcurve.views import FORMATS, all_rows, bhtom_text, cpcs_columns, csv_text, ecsv_text, votable_bytes
 from shared.bands import band_colour
+from shared.contracts import PlotDeclinedV1
+from shared.messaging import broker_outage_types
 
 STORE = web.AppKey("store", LightcurveStore)
 SETTINGS = web.AppKey("settings", LightcurveSettings)
 ALERT_POINTS = web.AppKey("alert_points", AlertPointCollection)
+PLOTS = web.AppKey("plots", PlotRequests)
 routes = web.RouteTableDef()
 
 
@@ -279,11 +283,36 @@ async def observatory_zeropoints(request: web.Request) -> web.Response:
 
 @routes.get("/plots/{name}")
 async def plot(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    png = await request.app[STORE].plot(name.removesuffix(".png"))
+    """An observation's calibration plot; one not drawn yet is asked of calibration and waited for."""
+    observation_id = request.match_info["name"].removesuffix(".png")
+    if not OBSERVATION_ID.fullmatch(observation_id):
+        raise web.HTTPNotFound(text="no plot: not an observation id\n")
+    store = request.app[STORE]
+    png = await store.plot(observation_id)
     if png is None:
-        raise web.HTTPNotFound(text="no plot for this observation (yet: plots are drawn after the answer)\n")
+        png = await _drawn_on_request(request, observation_id)
     return web.Response(body=png, content_type="image/png")
+
+
+async def _drawn_on_request(request: web.Request, observation_id: str) -> bytes:
+    requests = request.app.get(PLOTS)
+    if requests is None:  # no broker to ask through (a read-only test application)
+        raise web.HTTPNotFound(text="no plot for this observation\n")
+    retry = {"Retry-After": "5"}
+    try:
+        answer = await requests.ask(observation_id)
+    except broker_outage_types()[0] as exc:
+        raise web.HTTPServiceUnavailable(text=f"the plot cannot be asked for now (message broker: {exc}); "
+                                              "try again in a minute\n", headers={"Retry-After": "60"}) from exc
+    if answer is None:
+        raise web.HTTPServiceUnavailable(text=f"the plot was not drawn within {requests.wait_s:.0f} s (calibration "
+                                              "is busy or not running); try again shortly\n", headers=retry)
+    if isinstance(answer, PlotDeclinedV1):
+        raise web.HTTPNotFound(text=f"no plot: {answer.reason}\n")
+    png = await request.app[STORE].plot(observation_id)
+    if png is None:  # deleted between its drawing and this read
+        raise web.HTTPNotFound(text="no plot for this observation (deleted meanwhile)\n")
+    return png
 
 
 @routes.get("/healthz")
@@ -329,9 +358,13 @@ async def numbers_too_large(request: web.Request, handler) -> web.StreamResponse
         raise web.HTTPBadRequest(text="a number in the request is too large (at most 2**63 - 1)\n") from None
 
 
-def make_app(store: LightcurveStore, settings: LightcurveSettings) -> web.Application:
+def make_app(store: LightcurveStore, settings: LightcurveSettings,
+             plots: PlotRequests | None = None) -> web.Application:
+    """``plots``: how a plot not drawn yet is asked for (None: such a plot is answered 404)."""
     app = web.Application(middlewares=[numbers_too_large])
     app[STORE], app[SETTINGS] = store, settings
+    if plots is not None:
+        app[PLOTS] = plots
     app[ALERT_POINTS] = AlertPointCollection(store.db)
     app[CURVES] = CurveCache()
     app.add_routes(routes)

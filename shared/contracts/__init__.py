@@ -36,6 +36,7 @@ from shared.contracts.v1 import (
     CatalogueMeasuredV1,
     EventCreatedV1,
     EventRef,
+    FieldCircle,
     ForcedTarget,
     ImageMetadata,
     ImageProduct,
@@ -49,7 +50,9 @@ from shared.contracts.v1 import (
     ObservationFailedV1,
     ObservationRecord,
     ObservatoryRef,
+    PlotDeclinedV1,
     PlotRenderedV1,
+    PlotRequestedV1,
     SolveTry,
     UploadReceivedV1,
 )
@@ -63,6 +66,8 @@ REGISTRY: dict[str, type[Message]] = {
         ObservationDeletedV1,
         LightcurveUpdatedV1,
         PlotRenderedV1,
+        PlotRequestedV1,
+        PlotDeclinedV1,
         EventCreatedV1,
         EventUpdatedV1,
         LightcurveEventStoredV1,
@@ -82,9 +87,9 @@ REGISTRY: dict[str, type[Message]] = {
 __all__ = [
     "EventUpdatedV1", "VoeventProcessedV1", "AlertPoint", "AlertPhotometryReceivedV1", "AlertPhotometryStoredV1",
     "VoeventFeedChangedV1", "LightcurveEventStoredV1",
-    "REGISTRY", "Message", "EventRef", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
+    "REGISTRY", "Message", "EventRef", "FieldCircle", "ObservatoryRef", "CalibrationSummary", "UploadReceivedV1",
     "ObservationCalibratedV1", "ObservationFailedV1", "ObservationDeletedV1", "EventCreatedV1",
     "ImageReceivedV1", "ImageSolvedV1", "CatalogueMeasuredV1", "ObservationRecord", "AstrometrySummary", "SolveTry",
     "ForcedTarget", "ImageMetadata", "RecalibrationRequestedV1", "RecalibrationDoneV1", "LightcurveUpdatedV1",
-    "PlotRenderedV1", "ImageProduct", "ImageProductsV1", "ImageQuality",
+    "PlotRenderedV1", "PlotRequestedV1", "PlotDeclinedV1", "ImageProduct", "ImageProductsV1", "ImageQuality",
 ]

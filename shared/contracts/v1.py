@@ -22,6 +22,14 @@ class ObservatoryRef(_Part):
     name: str
 
 
+class FieldCircle(_Part):
+    """The circle holding a catalogue's stars, centre and radius in degrees (``shared.footprint.enclosing_circle``)."""
+
+    ra_deg: float = Field(ge=0, le=360)
+    dec_deg: float = Field(ge=-90, le=90)
+    radius_deg: float = Field(ge=0, le=180)
+
+
 class UploadReceivedV1(Message):
     """An observer's catalogue arrived and its bytes are stored; calibrate it."""
 
@@ -44,6 +52,9 @@ class UploadReceivedV1(Message):
     observatory_filters: list[str] | None = None  # the observatory's filter list, a hint for the band
     comment: str = ""
     no_plot: bool = False
+    # the field of the stars as ingest read them: calibration fetches its references while it reads
+    # them (None: it reads first, as for an image's measured catalogue)
+    field: FieldCircle | None = None
 
 
 class CalibrationSummary(_Part):
@@ -148,6 +159,25 @@ class PlotRenderedV1(Message):
     routing_key = "plot.rendered.v1"
     observation_id: str
     status: Literal["calibrated", "limit", "failed"]
+
+
+class PlotRequestedV1(Message):
+    """Someone wants the calibration plot of an observation: calibration draws it unless it is stored,
+    and answers ``plot.rendered.v1``, or ``plot.declined.v1`` when it keeps no calibration of that id.
+
+    Calibration asks for it itself when an upload wants its plot at once (``no_plot`` False); a plot
+    nobody asked for is drawn on its first request (lightcurve's ``/plots/{observation}.png``)."""
+
+    routing_key = "plot.requested.v1"
+    observation_id: str
+
+
+class PlotDeclinedV1(Message):
+    """No plot can be drawn for an observation (no calibration of it is kept), with the reason."""
+
+    routing_key = "plot.declined.v1"
+    observation_id: str
+    reason: str
 
 
 class EventCreatedV1(Message):

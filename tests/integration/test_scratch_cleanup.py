@@ -59,7 +59,7 @@ async def test_scratch_copies_no_outcome_named_are_purged_after_a_day(mongo_db):
 
 async def test_an_upload_delivered_again_after_its_scratch_copy_is_gone_gets_the_stored_answer(mongo_db):
     upload: UploadReceivedV1 = sample("upload.received.v1", dry_run=True, bucket="scratch", followup_id=None,
-                                      file_id="65f0c1a2b3c4d5e6f7a8b9c2")
+                                      file_id="65f0c1a2b3c4d5e6f7a8b9c2", no_plot=True)
     answer = sample("observation.calibrated.v1", observation_id=upload.observation_id, dry_run=True,
                     followup_id=None, file_id=upload.file_id, bucket="scratch")
     store = CalibrationStore(mongo_db)

@@ -140,13 +140,42 @@ async def test_rest_upload_answers_202_with_a_status_url_that_reaches_the_result
     assert text.splitlines()[0].startswith("id,mjd,mag") and len(text.splitlines()) == 2
 
 
-async def test_the_plot_is_drawn_after_the_answer(system):
-    status, body = await post_upload(system, system.demo, system.catalogue)
+async def test_the_plot_of_an_upload_that_shows_it_is_drawn_after_the_answer(system):
+    status, body = await post_upload(system, system.demo, system.catalogue, noPlot=0)
     answer = json.loads(body)
     await system.probe.wait_for("plot.rendered.v1", lambda m: m.observation_id == answer["observation_id"])
     async with system.http.get(answer["image_link"]) as response:
         assert response.status == 200 and response.content_type == "image/png"
         assert (await response.read()).startswith(b"\x89PNG")
+
+
+async def test_a_plot_nobody_asked_for_is_drawn_on_its_first_view(system):
+    from pymongo import AsyncMongoClient
+
+    status, body = await post_upload(system, system.demo, system.catalogue)  # noPlot=1
+    answer = json.loads(body)
+    await system.probe.wait_for("observation.calibrated.v1", lambda m: m.observation_id == answer["observation_id"])
+    client = AsyncMongoClient(system.settings.mongo_url.get_secret_value())
+    try:
+        plots = client[system.settings.mongo_db]["plots.files"]
+        name = f"{answer['observation_id']}.png"
+        assert await plots.find_one({"filename": name}) is None  # not drawn with the answer
+        async with system.http.get(answer["image_link"]) as response:
+            assert response.status == 200 and response.content_type == "image/png"
+            assert (await response.read()).startswith(b"\x89PNG")
+        assert await plots.find_one({"filename": name}) is not None  # drawn once, then served as stored
+        async with system.http.get(answer["image_link"]) as response:
+            assert response.status == 200 and (await response.read()).startswith(b"\x89PNG")
+        assert len(await plots.find({"filename": name}).to_list(None)) == 1
+    finally:
+        await client.close()
+
+
+async def test_the_plot_of_an_unknown_observation_is_404_with_the_reason(system):
+    async with system.http.get(f"{system.url}/plots/{'0' * 32}.png") as response:
+        assert response.status == 404 and "no calibration of observation" in await response.text()
+    async with system.http.get(f"{system.url}/plots/not%20an%20id.png") as response:
+        assert response.status == 404 and "not an observation id" in await response.text()
 
 
 async def test_html_answer_shows_the_values_and_the_plot(system):
@@ -195,7 +224,7 @@ async def test_a_field_without_reference_stars_fails_with_a_reason_and_still_get
             "EventID": "ivo://Elsewhere1", "ra": "10.0", "dec": "-40.0", "hashtag": system.demo["token"]}) as r:
         assert r.status == 200
     moved = shifted(system.catalogue, d_ra_deg=-140.1, d_dec_deg=-42.2)
-    status, body = await post_upload(system, {**system.demo, "event": "ivo://Elsewhere1"}, moved)
+    status, body = await post_upload(system, {**system.demo, "event": "ivo://Elsewhere1"}, moved, noPlot=0)
     assert status == 422 and "no reference catalogue" in body
     failed = await system.probe.wait_for("observation.failed.v1", lambda m: m.event_ivorn == "ivo://Elsewhere1")
     rendered = await system.probe.wait_for("plot.rendered.v1", lambda m: m.observation_id == failed.observation_id)

@@ -18,7 +18,9 @@ from shared.contracts import (
     ObservationCalibratedV1,
     ObservationDeletedV1,
     ObservationFailedV1,
+    PlotDeclinedV1,
     PlotRenderedV1,
+    PlotRequestedV1,
     RecalibrationDoneV1,
     RecalibrationRequestedV1,
     UploadReceivedV1,
@@ -166,7 +168,8 @@ class Service:
 
 
 def upload(**changes) -> UploadReceivedV1:
-    return sample("upload.received.v1", file_id=UPLOAD_ID, **changes)
+    """An upload that does not show its plot (the plot's request is tested on its own)."""
+    return sample("upload.received.v1", **{"file_id": UPLOAD_ID, "no_plot": True} | changes)
 
 
 def recalibration(**changes) -> RecalibrationRequestedV1:
@@ -181,7 +184,7 @@ FORCED_NOT_DETECTED = {"ra_deg": RA_DEG, "dec_deg": DEC_DEG, "x_px": 511.5, "y_p
 
 def measured(**changes) -> CatalogueMeasuredV1:
     raw = json.loads((SAMPLES / "catalogue.measured.v1.json").read_text())
-    raw |= {"filename": "frame.cat", "catalogue_file_id": CATALOGUE_ID, "match_radius_arcsec": None,
+    raw |= {"filename": "frame.cat", "catalogue_file_id": CATALOGUE_ID, "match_radius_arcsec": None, "no_plot": True,
             "target": FORCED_NOT_DETECTED,
             "image_metadata": {"fwhm_arcsec": 1.25, "target_clear_radius_arcsec": 1.5}} | changes
     return CatalogueMeasuredV1.model_validate(raw)
@@ -203,6 +206,44 @@ async def test_an_upload_is_calibrated_stored_once_and_answered_with_its_input()
     assert doc["expires"] is False and service.store.purges == 0
     [(_, _, _, epoch_jyear)] = service.refcat.calls
     assert epoch_jyear == pytest.approx(2016.6, abs=0.1)  # the observation's MJD as a Julian year
+
+
+def field_of_stars(field=DETECTED) -> dict:
+    from shared.catalogue import read_catalogue
+    from shared.footprint import enclosing_circle
+
+    stars = read_catalogue(field.catalogue_text.encode(), filename="test.cat")
+    return dict(zip(("ra_deg", "dec_deg", "radius_deg"), enclosing_circle(stars.ra_deg, stars.dec_deg), strict=True))
+
+
+async def test_an_upload_naming_its_field_is_read_and_calibrated_in_one_trip_with_the_same_result():
+    two_trips, one_trip = Service(), Service()
+    [before] = await two_trips.calibrator.on_upload_received(upload())
+    [after] = await one_trip.calibrator.on_upload_received(upload(field=field_of_stars()))
+    assert one_trip.pool.names() == ["read_and_calibrate"]  # the references were fetched while it read
+    assert one_trip.refcat.calls == two_trips.refcat.calls  # the same cone
+    assert after.result == before.result and after.result.n_catalogue_stars == before.result.n_catalogue_stars
+    first = two_trips.store.calibrations[before.observation_id]["result"]
+    assert one_trip.store.calibrations[after.observation_id]["result"] == first
+
+
+async def test_an_upload_whose_stars_lie_outside_the_field_it_names_is_calibrated_with_their_own_field():
+    named = field_of_stars()
+    service = Service()
+    [answer] = await service.calibrator.on_upload_received(upload(field=named | {"ra_deg": named["ra_deg"] + 1.0}))
+    assert service.pool.names() == ["read_and_calibrate", "read_stars", "run_calibration"]
+    [(wrong_ra, *_), (ra, dec, *_)] = service.refcat.calls
+    assert wrong_ra == pytest.approx(named["ra_deg"] + 1.0)
+    assert (ra, dec) == pytest.approx((named["ra_deg"], named["dec_deg"]))
+    assert answer.result.status == "calibrated" and answer.result.mag == pytest.approx(TARGET_MAG, abs=0.1)
+
+
+async def test_an_unreadable_upload_naming_a_field_fails_with_the_reader_s_reason():
+    service = Service()
+    service.store.bytes[("uploads", UPLOAD_ID)] = b"not a catalogue at all\n"
+    [failed] = await service.calibrator.on_upload_received(upload(field=field_of_stars()))
+    assert isinstance(failed, ObservationFailedV1) and failed.stage == "calibration" and failed.reason
+    assert service.pool.names() == ["read_and_calibrate"]
 
 
 async def test_the_upload_delivered_again_gets_the_stored_answer_without_computing_again():
@@ -407,19 +448,33 @@ async def test_a_deleted_observation_is_forgotten_and_a_late_upload_of_it_does_n
     assert await service.calibrator.on_upload_received(upload()) == []
 
 
-async def test_the_plot_is_drawn_once_and_a_redelivered_outcome_answers_without_drawing():
+async def test_an_upload_that_shows_its_plot_asks_for_it_with_its_answer_and_one_that_does_not_never():
+    service = Service()
+    shown = await service.calibrator.on_upload_received(upload(no_plot=False))
+    assert [m.routing_key for m in shown] == ["observation.calibrated.v1", "plot.requested.v1"]
+    assert shown[1].observation_id == shown[0].observation_id
+    hidden = await service.calibrator.on_upload_received(upload(observation_id="f" * 32))
+    assert [m.routing_key for m in hidden] == ["observation.calibrated.v1"]
+    assert service.plot_pool.calls == []  # asking is not drawing: the plot queue draws
+
+
+async def test_a_requested_plot_is_drawn_once_and_asked_again_answers_without_drawing():
     service = Service()
     [answer] = await service.calibrator.on_upload_received(upload())
-    [rendered] = await service.plotter.on_outcome(answer)
-    [again] = await service.plotter.on_outcome(answer)
+    request = PlotRequestedV1(observation_id=answer.observation_id)
+    [rendered] = await service.plotter.on_requested(request)
+    [again] = await service.plotter.on_requested(request)
     assert isinstance(rendered, PlotRenderedV1) and rendered.status == "calibrated"
     assert (again.observation_id, again.status) == (rendered.observation_id, rendered.status)
     assert service.plot_pool.names() == ["draw_plot"]
     assert service.store.plots[answer.observation_id].endswith(b"ivo://Gaia16aye  point 42")
 
 
-async def test_an_outcome_of_an_unknown_observation_draws_nothing():
+async def test_a_plot_of_an_unknown_observation_is_declined_with_the_reason_and_nothing_is_drawn():
     service = Service()
-    failed = sample("observation.failed.v1")
-    assert await service.plotter.on_outcome(failed) == []
+    [declined] = await service.plotter.on_requested(PlotRequestedV1(observation_id="0" * 32))
+    assert isinstance(declined, PlotDeclinedV1) and declined.observation_id == "0" * 32
+    assert "no calibration of observation" in declined.reason
     assert service.plot_pool.calls == [] and service.store.plots == {}
+
+

@@ -38,6 +38,7 @@ from services.ingest.store import IngestStore, now
 from shared.catalogue import CatalogueError, read_catalogue
 from shared.contracts import (
     EventRef,
+    FieldCircle,
     ImageReceivedV1,
     ObservationCalibratedV1,
     ObservationFailedV1,
@@ -48,6 +49,7 @@ from shared.contracts import (
 from shared.db import next_sequence
 from shared.errors import is_infrastructure
 from shared.fitsimage import ImageRefused
+from shared.footprint import enclosing_circle
 from shared.observability import UPLOADS
 
 log = logging.getLogger(__name__)
@@ -278,7 +280,7 @@ class Uploads:
             force_filter=req.force_filter,
             declared_filter=req.declared_filter or _text(stars.header.get("FILTER")),
             observatory_filters=observatory_filters(observatory), comment=req.comment, no_plot=req.no_plot,
-            **_image_fields(stars))
+            field=_field(stars), **_image_fields(stars))
 
 
 @dataclass(frozen=True)
@@ -384,6 +386,16 @@ def _input_summary(stars) -> dict:
 def _image_fields(stars) -> dict:
     """An image's message carries its header as standardised here, so no later stage reads it again."""
     return {"observation": ObservationRecord.model_validate(stars.record)} if isinstance(stars, ImageIntake) else {}
+
+
+def _field(stars) -> FieldCircle | None:
+    """A catalogue's field (its references are fetched while calibration reads it); an image has none yet."""
+    if isinstance(stars, ImageIntake) or len(stars) == 0:
+        return None
+    circle = enclosing_circle(stars.ra_deg, stars.dec_deg)
+    if not all(map(math.isfinite, circle)):  # calibration reads and judges such a catalogue itself
+        return None
+    return FieldCircle(ra_deg=circle[0], dec_deg=circle[1], radius_deg=circle[2])
 
 
 def _header_exptime(stars) -> float | None:

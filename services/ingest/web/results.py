@@ -2,9 +2,10 @@
 
 The page says what the original's did: who sent it, the event and position, the survey/band and whether it
 was chosen automatically or forced, the magnitude (or the limit, said as one), the zero point, scatter,
-stars used, outlier fraction and radius, dry run or stored, and the calibration plot (drawn after the
-answer: the page's image asks again, with backoff, until it is there). After a dry run the bytes are kept
-(``usecases.uploads.keep_dry_run``) so that "Store this point" needs no second upload.
+stars used, outlier fraction and radius, dry run or stored, and the calibration plot (drawn right after
+the answer, as the page's upload shows it: the page's image asks again, with backoff, until it is
+there). After a dry run the bytes are kept (``usecases.uploads.keep_dry_run``) so that "Store this
+point" needs no second upload.
 """
 from __future__ import annotations
 
