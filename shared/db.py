@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
 from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -44,6 +46,24 @@ def gridfs_indexes(*buckets: str) -> list[IndexSpec]:
     by file and number), for ``ensure_indexes`` at start, so that :func:`put_file` may skip its check."""
     return [spec for bucket in buckets for spec in (IndexSpec(f"{bucket}.files", asc("filename", "uploadDate")),
                                                    IndexSpec(f"{bucket}.chunks", asc("files_id", "n"), unique=True))]
+
+
+async def read_file(db: AsyncDatabase, bucket_name: str, file_id: ObjectId,
+                    sha256: str | None = None) -> bytes | None:
+    """A GridFS file's bytes, None if there is no such file. Given the SHA-256 its writer recorded, the
+    chunks are read at once, without the file document first (one round trip of two), and the bytes are
+    used only if their digest is that one; otherwise, or with no chunks, the file is read as the driver
+    does (a file of no bytes has no chunks)."""
+    if sha256 is not None:
+        chunks = await db[f"{bucket_name}.chunks"].find({"files_id": file_id}, {"data": 1, "_id": 0}).sort(
+            "n", ASCENDING).to_list(None)
+        data = b"".join(bytes(chunk["data"]) for chunk in chunks)
+        if chunks and hashlib.sha256(data).hexdigest() == sha256:
+            return data
+    try:
+        return await (await AsyncGridFSBucket(db, bucket_name=bucket_name).open_download_stream(file_id)).read()
+    except NoFile:
+        return None
 
 
 async def put_file(bucket: AsyncGridFSBucket, filename: str, data: bytes, *,

@@ -60,7 +60,8 @@ class Calibrator:
 
     async def on_upload_received(self, message: UploadReceivedV1) -> list[Message]:
         return await self._calibrate_once(message,
-                                          lambda: self.deps.store.upload_bytes(message.file_id, message.bucket))
+                                          lambda: self.deps.store.upload_bytes(message.file_id, message.bucket,
+                                                                               message.sha256))
 
     async def on_catalogue_measured(self, message: CatalogueMeasuredV1) -> list[Message]:
         """An image's measured catalogue: as an upload, with the forced photometry for a limit."""
@@ -91,7 +92,7 @@ class Calibrator:
         await store.save({"_id": message.observation_id, "followup_id": message.followup_id,
                           "event_ivorn": message.event.ivorn, "dry_run": message.dry_run,
                           "outcome": outgoing.routing_key, "message": _stored(outgoing),
-                          "result": result, **(extra or {})}, dry_run=message.dry_run)
+                          "result": result, **(extra or {})}, dry_run=message.dry_run, first=True)
         if message.dry_run:  # the scratch copy of the bytes is ingest's to delete, on this outcome
             await store.purge_expired_dry_runs()
         t3 = time.perf_counter()
@@ -130,7 +131,7 @@ class Calibrator:
         calibration = {"target_ra_deg": message.event.ra_deg, "target_dec_deg": message.event.dec_deg,
                        "match_radius_arcsec": message.match_radius_arcsec, "force_filter": message.force_filter,
                        "declared_filter": message.declared_filter, "params": params.params.as_dict(),
-                       "observatory_filters": getattr(message, "observatory_filters", None)}
+                       "observatory_filters": getattr(message, "observatory_filters", None), "packed": True}
         done = None
         try:
             if found is not None:

@@ -2,8 +2,8 @@
 
 A calibration document holds what the answer, the pages and a recalibration need (a few kB); the
 per-star arrays (``result.matched`` and ``result.band_matches``, ~0.3 MB as BSON lists for 1,000 stars,
-0.2 MB packed: :func:`pack_stars`) are kept apart in the GridFS bucket ``calibration_stars`` and written after
-the answer has gone out (through a database outage, retried with backoff up to
+0.2 MB packed: :func:`~services.calibration.stars.pack_stars`) are kept apart in the GridFS bucket
+``calibration_stars`` and written after the answer has gone out (through a database outage, retried with backoff up to
 ``STARS_WRITE_PATIENCE_S``): only the plot and a reader of the full result need them
 (:meth:`CalibrationStore.find_with_stars`).
 
@@ -17,16 +17,21 @@ import logging
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import bson
-import numpy as np
-from bson import Binary, ObjectId
+from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import IndexSpec, asc, gridfs_indexes, put_file
+from services.calibration.stars import (
+    STARS_FORMAT,
+    Stars,
+    pack_stars,
+    split_stars,
+    stars_dict,
+    unpack_stars,
+)
+from shared.db import IndexSpec, asc, gridfs_indexes, put_file, read_file
 from shared.errors import backoff_delay_s, is_infrastructure
 
 INDEXES = [IndexSpec("calibrations", asc("event_ivorn")), IndexSpec("calibrations", asc("expires_at")),
@@ -34,74 +39,11 @@ INDEXES = [IndexSpec("calibrations", asc("event_ivorn")), IndexSpec("calibration
            IndexSpec("calibration_stars.files", asc("filename")),
            *gridfs_indexes("calibration_stars", "plots")]  # the buckets calibration writes (put_file)
 DRY_RUN_KEEP = timedelta(days=1)
-STAR_KEYS = ("matched", "band_matches")  # the per-star parts of a result, kept in ``calibration_stars``
 RECENT_STARS = 64  # stars of the latest calibrations kept in memory for the plot drawn right after
 STARS_WRITE_PATIENCE_S = 900.0  # a database outage shorter than this delays the per-star write, no more
 FLUSH_WAIT_S = 15.0  # how long a shutdown waits for the per-star writes still going
 
 log = logging.getLogger(__name__)
-
-
-#: The ``metadata.format`` of a per-star file written by :func:`pack_stars` (older files: plain BSON).
-STARS_FORMAT = "packed-1"
-_PACKED = {"__f": np.float64, "__i": np.int64, "__b": np.bool_}  # key of a packed list -> its element type
-_FLOATS, _FLOATS_OR_NONE = {float}, {float, type(None)}
-
-
-def _pack(value: Any) -> Any:
-    """Lists of numbers as byte strings (floats with None as NaN, integers, booleans); the rest as it is."""
-    if isinstance(value, dict):
-        return {k: _pack(v) for k, v in value.items()}
-    if not isinstance(value, list) or not value:
-        return value
-    types = set(map(type, value))
-    if types == _FLOATS:
-        return {"__f": Binary(np.array(value, dtype=np.float64).tobytes())}
-    if types == _FLOATS_OR_NONE:
-        floats = np.array([np.nan if x is None else x for x in value], dtype=np.float64)
-        return {"__f": Binary(floats.tobytes())}
-    if types == {int}:
-        return {"__i": Binary(np.array(value, dtype=np.int64).tobytes())}
-    if types == {bool}:
-        return {"__b": Binary(np.array(value, dtype=np.bool_).tobytes())}
-    return [_pack(v) for v in value]
-
-
-def _unpack(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_unpack(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if len(value) == 1 and (key := next(iter(value))) in _PACKED:
-        array = np.frombuffer(value[key], dtype=_PACKED[key])
-        if key == "__f" and np.isnan(array).any():
-            return [None if x != x else x for x in array.tolist()]  # NaN (x != x) was None
-        return array.tolist()
-    return {k: _unpack(v) for k, v in value.items()}
-
-
-def pack_stars(stars: dict) -> bytes:
-    """The per-star arrays as written to ``calibration_stars``: BSON with every list of numbers as one
-    byte string (8 bytes a value instead of BSON's 12-14 with its index key): 195 kB instead of 302 kB
-    for a 1,001-star upload, in less time than encoding the lists. :func:`unpack_stars` gives back the
-    same lists."""
-    return bson.encode(_pack(stars))
-
-
-def unpack_stars(data: bytes, fmt: str | None) -> dict:
-    """The per-star arrays of a file written by :func:`pack_stars` (``fmt`` :data:`STARS_FORMAT`) or, before
-    it, as plain BSON (``fmt`` None)."""
-    decoded = bson.decode(data)
-    if fmt == STARS_FORMAT:
-        unpacked: dict = _unpack(decoded)
-        return unpacked
-    return decoded
-
-
-def split_stars(result: dict) -> tuple[dict, dict]:
-    """(the result without its per-star arrays, those arrays)."""
-    lean = {k: v for k, v in result.items() if k not in STAR_KEYS}
-    return lean, {k: result[k] for k in STAR_KEYS if k in result}
 
 
 class CalibrationStore:
@@ -115,13 +57,10 @@ class CalibrationStore:
         self._writing: dict[str, asyncio.Task] = {}
         self._recent: OrderedDict[str, dict] = OrderedDict()
 
-    async def upload_bytes(self, file_id: str, bucket: str) -> bytes | None:
-        try:
-            stream = await (self.scratch if bucket == "scratch" else self.uploads).open_download_stream(
-                ObjectId(file_id))
-        except NoFile:
-            return None
-        return await stream.read()
+    async def upload_bytes(self, file_id: str, bucket: str, sha256: str | None = None) -> bytes | None:
+        """An upload's bytes (ingest's ``uploads`` or ``scratch``); with the SHA-256 its message carries,
+        read in one round trip (``shared.db.read_file``)."""
+        return await read_file(self.db, "scratch" if bucket == "scratch" else "uploads", ObjectId(file_id), sha256)
 
     async def catalogue_bytes(self, file_id: str) -> bytes | None:
         """A catalogue measured on an image by the photometry service."""
@@ -147,7 +86,7 @@ class CalibrationStore:
 
     async def _stars_of(self, observation_id: str) -> dict | None:
         if observation_id in self._recent:  # the latest, even while its write waits for the database
-            return self._recent[observation_id]
+            return stars_dict(self._recent[observation_id])
         writing = self._writing.get(observation_id)
         if writing is not None:
             await asyncio.shield(writing)
@@ -161,39 +100,44 @@ class CalibrationStore:
             return unpack_stars(data, (meta.get("metadata") or {}).get("format"))
         return None
 
-    async def save(self, doc: dict, *, dry_run: bool) -> None:
-        """Store the calibration; its per-star arrays follow in the background (see :meth:`flush`)."""
+    async def save(self, doc: dict, *, dry_run: bool, first: bool = False) -> None:
+        """Store the calibration; its per-star arrays follow in the background (see :meth:`flush`).
+
+        ``first``: no calibration of this observation was stored before (the caller looked), so there are
+        no older per-star files to replace (their look-up is skipped)."""
         now = datetime.now(UTC)
         doc = {**doc, "created_at": now, "expires_at": now + DRY_RUN_KEEP if dry_run else None}
-        stars: dict = {}
+        stars: Stars = {}
         if isinstance(doc.get("result"), dict):
             lean, stars = split_stars(doc["result"])
             doc["result"] = lean
         await self.db.calibrations.replace_one({"_id": doc["_id"]}, doc, upsert=True)
         if stars:
             self._remember(doc["_id"], stars)
-            self._write_later(doc["_id"], stars)
+            self._write_later(doc["_id"], stars, replacing=not first)
 
-    def _remember(self, observation_id: str, stars: dict) -> None:
+    def _remember(self, observation_id: str, stars: Stars) -> None:
         self._recent[observation_id] = stars
         self._recent.move_to_end(observation_id)
         while len(self._recent) > RECENT_STARS:
             self._recent.popitem(last=False)
 
-    def _write_later(self, observation_id: str, stars: dict) -> None:
+    def _write_later(self, observation_id: str, stars: Stars, *, replacing: bool = True) -> None:
         previous = self._writing.get(observation_id)
-        task = asyncio.create_task(self._write_stars(observation_id, stars, after=previous))
+        task = asyncio.create_task(self._write_stars(observation_id, stars, after=previous,
+                                                     replacing=replacing or previous is not None))
         self._writing[observation_id] = task
         task.add_done_callback(lambda t: self._writing.pop(observation_id, None) if self._writing.get(
             observation_id) is t else None)
 
-    async def _write_stars(self, observation_id: str, stars: dict, *, after: asyncio.Task | None) -> None:
+    async def _write_stars(self, observation_id: str, stars: Stars, *, after: asyncio.Task | None,
+                           replacing: bool = True) -> None:
         if after is not None:  # a newer calibration of the same observation is written after the older
             await asyncio.gather(after, return_exceptions=True)
         started = time.monotonic()
         for attempt in itertools.count():
             try:
-                await self._replace_stars(observation_id, stars)
+                await self._replace_stars(observation_id, stars, replacing=replacing or attempt > 0)
                 return
             except Exception as exc:
                 waited_s = time.monotonic() - started
@@ -206,12 +150,14 @@ class CalibrationStore:
                             observation_id, attempt + 1, delay_s, type(exc).__name__)
                 await asyncio.sleep(delay_s)
 
-    async def _replace_stars(self, observation_id: str, stars: dict) -> None:
+    async def _replace_stars(self, observation_id: str, stars: Stars, *, replacing: bool = True) -> None:
         """Write the per-star arrays, then remove the older copies (a retry after a lost answer may leave
-        two: the newest is read, and the next write removes the rest)."""
-        old = await self.db["calibration_stars.files"].find(
+        two: the newest is read, and the next write removes the rest); ``replacing`` False: there are none
+        (the observation's first calibration, its first try), so none are looked for."""
+        old = [] if not replacing else await self.db["calibration_stars.files"].find(
             {"filename": _stars_name(observation_id)}, {"_id": 1}).to_list(None)
-        await put_file(self.stars, _stars_name(observation_id), pack_stars(stars),
+        data = stars if isinstance(stars, bytes) else pack_stars(stars)
+        await put_file(self.stars, _stars_name(observation_id), data,
                        metadata={"observation_id": observation_id, "format": STARS_FORMAT})
         for meta in old:
             await self._delete_file(self.stars, meta["_id"])

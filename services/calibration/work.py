@@ -9,6 +9,7 @@ from services.calibration.science.calibrate import CalibrationParams, Calibratio
 from services.calibration.science.match_radius import fit_offsets
 from services.calibration.science.plot import render_calibration_plot
 from services.calibration.science.zeropoint import fit_zeropoint
+from services.calibration.stars import packed_result
 from shared.calibration_params import CalibrationParameters, ParameterSet
 from shared.catalogue import StarTable, read_catalogue
 from shared.footprint import circle_holds, enclosing_circle
@@ -50,8 +51,10 @@ def read_and_calibrate(data: bytes, filename: str, exptime_s: float | None, refe
 def run_calibration(stars: StarTable, references: list[ReferenceStars], *, target_ra_deg: float,
                     target_dec_deg: float, match_radius_arcsec: float | None, force_filter: str,
                     declared_filter: str | None, param_overrides: dict | None = None,
-                    observatory_filters: list[str] | None = None, params: dict | None = None) -> dict:
+                    observatory_filters: list[str] | None = None, params: dict | None = None,
+                    packed: bool = False) -> dict:
     """Calibrate; ``match_radius_arcsec=None`` lets the science choose the radius from the astrometry.
+    ``packed``: the per-star arrays packed for storage (``stars.packed_result``), as the service stores them.
 
     ``params``: the complete parameter values (``CalibrationParameters.as_dict()`` of the service's
     set); the defaults if None. ``param_overrides`` replace some of them."""
@@ -60,7 +63,7 @@ def run_calibration(stars: StarTable, references: list[ReferenceStars], *, targe
                        match_radius_arcsec=match_radius_arcsec, force_filter=force_filter,
                        declared_filter=declared_filter, observatory_filters=observatory_filters,
                        params=params_with(param_overrides or {}, base))
-    return result.to_dict()
+    return packed_result(result.to_dict()) if packed else result.to_dict()
 
 
 def params_with(overrides: dict, base: CalibrationParameters | None = None) -> CalibrationParams:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from shared.catalogue import StarTable
 from shared.footprint import catalogue_footprint, describe_angle, separation_deg
+from shared.refcat.healpix import separation_deg as separations_deg
 
 #: The margin of a catalogue's footprint when the matching radius is automatic (its upper bound).
 AUTO_RADIUS_MARGIN_ARCSEC = 5.0
@@ -40,6 +41,8 @@ def _position(ra_deg: float, dec_deg: float) -> str:
 def catalogue_outside_event(stars: StarTable, event: Mapping, margin_arcsec: float | None) -> str | None:
     """The refusal of a catalogue whose footprint (plus the matching radius) misses the event."""
     margin = AUTO_RADIUS_MARGIN_ARCSEC if margin_arcsec is None else float(margin_arcsec)
+    if len(stars) and nearest_star_arcsec(stars, event["ra_deg"], event["dec_deg"]) <= margin:
+        return None  # a star within the margin: the footprint holds it, so the event is within the margin too
     footprint = catalogue_footprint(stars.ra_deg, stars.dec_deg)
     outside = footprint.outside_arcsec(event["ra_deg"], event["dec_deg"])
     if outside <= margin:
@@ -52,6 +55,11 @@ def catalogue_outside_event(stars: StarTable, event: Mapping, margin_arcsec: flo
             f"{describe_angle(centre)} from that centre and {describe_angle(outside / 3600.0)} outside the "
             f"field (margin {margin:g} arcsec); upload the catalogue of a frame that contains the event, "
             "or check the EventID")
+
+
+def nearest_star_arcsec(stars: StarTable, ra_deg: float, dec_deg: float) -> float:
+    """The distance from a position to the catalogue's nearest star."""
+    return float(separations_deg(ra_deg, dec_deg, stars.ra_deg, stars.dec_deg).min()) * 3600.0
 
 
 def image_outside_event(record: Mapping, event: Mapping) -> str | None:

@@ -16,6 +16,7 @@ dead-lettered.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,8 @@ from shared.messaging import ORIGINAL_KEY_HEADER, Delivery, decode
 log = logging.getLogger(__name__)
 
 INDEXES = [IndexSpec("lightcurve_observations", asc("followup_id"))]
+#: How many of its latest announcements a process remembers (about 200 bytes each).
+RECENT_ANNOUNCEMENTS = 10_000
 #: What ingest publishes when an observation is to be calibrated (and so may have a result).
 ANNOUNCING_KEYS = ("upload.received.v1", "image.received.v1", "recalibration.requested.v1")
 Announcement = UploadReceivedV1 | ImageReceivedV1 | RecalibrationRequestedV1
@@ -79,11 +82,19 @@ class Announcements:
     def __init__(self, store: AnnouncementStore, *, wait_s: float = NotYet.patience_s):
         self.store = store
         self.wait_s = wait_s  # how long a result waits for its announcement before it is refused
+        # the announcements this process recorded lately: a result that agrees with one is taken without
+        # reading it back; any other (a miss, a disagreement) is judged by the stored record
+        self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     async def on_announcement(self, message: Announcement) -> None:
         if message.dry_run or message.followup_id is None:
             return  # a dry run never becomes a point, so there is nothing to trust it with
-        await self.store.announce(record(message))
+        doc = record(message)
+        await self.store.announce(doc)
+        self.recent[doc["_id"]] = doc
+        self.recent.move_to_end(doc["_id"])
+        while len(self.recent) > RECENT_ANNOUNCEMENTS:
+            self.recent.popitem(last=False)
 
     async def on_delivery(self, delivery: Delivery) -> None:
         """The raw consumer of the announcements' queue: an unreadable announcement is dropped with a log
@@ -100,6 +111,9 @@ class Announcements:
     async def check(self, routing_key: str, *, observation_id: str, followup_id: int, event_ivorn: str,
                     observatory_id: int | None = None) -> None:
         """Raise unless ingest announced this observation with this follow-up id, event (and observatory)."""
+        recent = self.recent.get(observation_id)
+        if recent is not None and _agrees(recent, followup_id, event_ivorn, observatory_id):
+            return
         known = await self.store.announced(observation_id)
         if known is None:
             refusal = NotAnnounced(f"{routing_key} refused: observation {observation_id} (follow-up {followup_id}) "
@@ -115,3 +129,8 @@ class Announcements:
         if observatory_id is not None and known.get("observatory_id") not in (None, observatory_id):
             raise PermanentError(f"{routing_key} refused: observation {observation_id} was uploaded by "
                                  f"observatory {known.get('observatory_id')}, not {observatory_id}")
+
+
+def _agrees(known: dict[str, Any], followup_id: int, event_ivorn: str, observatory_id: int | None) -> bool:
+    return (known.get("followup_id") == followup_id and known.get("event_ivorn") == event_ivorn
+            and (observatory_id is None or known.get("observatory_id") in (None, observatory_id)))

@@ -82,13 +82,13 @@ class DatabaseAway(CalibrationStore):
         super().__init__(db)
         self.retried = asyncio.Event()
 
-    async def _replace_stars(self, observation_id, stars):
+    async def _replace_stars(self, observation_id, stars, **how):
         self.tries += 1
         if self.tries >= 2:
             self.retried.set()
         if self.away:
             raise AutoReconnect("connection closed (injected outage)")
-        await super()._replace_stars(observation_id, stars)
+        await super()._replace_stars(observation_id, stars, **how)
 
 
 async def test_the_stars_are_written_once_the_database_is_back(mongo_db, result, caplog):
@@ -108,7 +108,7 @@ async def test_the_stars_are_written_once_the_database_is_back(mongo_db, result,
 
 
 class Broken(CalibrationStore):
-    async def _replace_stars(self, observation_id, stars):
+    async def _replace_stars(self, observation_id, stars, **how):
         raise ValueError("a bug, not an outage (injected)")
 
 
@@ -151,3 +151,25 @@ async def test_stars_written_before_the_packed_format_still_read(mongo_db, resul
     again = await CalibrationStore(mongo_db).find_with_stars("obs-old")
     assert again["result"]["matched"] == result["matched"]
     assert again["result"]["band_matches"] == result["band_matches"]
+
+
+async def test_a_result_packed_by_the_worker_is_stored_and_read_back_as_the_same_lists(mongo_db, result):
+    from services.calibration.stars import PACKED_STARS, packed_result
+
+    packed = packed_result(result)
+    assert PACKED_STARS in packed and "matched" not in packed and "band_matches" not in packed
+    store = CalibrationStore(mongo_db)
+    await store.save(doc_of("obs-packed", packed), dry_run=False, first=True)
+    recent = await store.find_with_stars("obs-packed")  # from this process's memory
+    await store.flush()
+    stored = await CalibrationStore(mongo_db).find_with_stars("obs-packed")  # from calibration_stars
+    for doc in (recent, stored):
+        assert doc["result"]["matched"] == result["matched"]
+        assert doc["result"]["band_matches"] == result["band_matches"]
+        assert PACKED_STARS not in doc["result"]
+    lean = await mongo_db.calibrations.find_one({"_id": "obs-packed"})
+    assert PACKED_STARS not in lean["result"] and "matched" not in lean["result"]
+    await store.save(doc_of("obs-packed", packed), dry_run=False)  # a later calibration replaces the file
+    await store.flush()
+    files = await mongo_db["calibration_stars.files"].find({"filename": "obs-packed.stars.bson"}).to_list(None)
+    assert len(files) == 1

@@ -59,3 +59,31 @@ async def test_a_write_that_fails_leaves_no_chunks(mongo_db):
         raise AssertionError("a str was stored as a file")
     assert await mongo_db["uploads.files"].find_one({"filename": "bad.txt"}) is None
     assert await mongo_db["uploads.chunks"].find_one({}) is None
+
+
+async def test_a_file_read_with_its_digest_is_one_find_and_a_wrong_digest_reads_it_as_the_driver_does(
+        mongo_url, unique_name):
+    import hashlib
+
+    from bson import ObjectId
+
+    from shared.db import read_file
+
+    commands = Commands()
+    client = AsyncMongoClient(mongo_url, serverSelectionTimeoutMS=5000, event_listeners=[commands])
+    db = client[unique_name]
+    try:
+        await ensure_indexes(db, gridfs_indexes("uploads"))
+        data = b"# catalogue\n" + b"1 210.5 -12.3 17.1 0.02\n" * 20_000  # two chunks
+        file_id = await put_file(AsyncGridFSBucket(db, bucket_name="uploads"), "cat.txt", data)
+        commands.names.clear()
+        assert await read_file(db, "uploads", file_id, hashlib.sha256(data).hexdigest()) == data
+        assert commands.names == ["find"], commands.names  # the chunks only, not the file record first
+        commands.names.clear()
+        assert await read_file(db, "uploads", file_id, "0" * 64) == data  # not trusted: read in full
+        assert commands.names.count("find") >= 2, commands.names
+        assert await read_file(db, "uploads", file_id) == data
+        assert await read_file(db, "uploads", ObjectId(), hashlib.sha256(data).hexdigest()) is None
+    finally:
+        await client.drop_database(unique_name)
+        await client.close()

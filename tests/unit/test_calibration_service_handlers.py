@@ -73,7 +73,7 @@ class FakeCalibrationStore:
         self.plots: dict[str, bytes] = {}
         self.saved, self.purges = [], 0
 
-    async def upload_bytes(self, file_id: str, bucket: str) -> bytes | None:
+    async def upload_bytes(self, file_id: str, bucket: str, sha256: str | None = None) -> bytes | None:
         return self.bytes.get((bucket, file_id))
 
     async def catalogue_bytes(self, file_id: str) -> bytes | None:
@@ -85,7 +85,7 @@ class FakeCalibrationStore:
     async def find_with_stars(self, observation_id: str) -> dict | None:
         return await self.find(observation_id)
 
-    async def save(self, doc: dict, *, dry_run: bool) -> None:
+    async def save(self, doc: dict, *, dry_run: bool, first: bool = False) -> None:
         self.saved.append(doc["_id"])
         self.calibrations[doc["_id"]] = copy.deepcopy(doc) | {"expires": dry_run}
 

@@ -221,6 +221,32 @@ async def test_ingests_announcements_are_kept_but_not_a_dry_runs():
         (7, upload.event.ivorn, upload.observatory.id, "upload.received.v1")
 
 
+async def test_a_result_agreeing_with_an_announcement_this_process_kept_is_taken_without_reading_it_back():
+    from shared.errors import PermanentError
+
+    records = FakeAnnouncementStore()
+    reads = []
+    announced = records.announced
+
+    async def counted(observation_id):
+        reads.append(observation_id)
+        return await announced(observation_id)
+
+    records.announced = counted
+    announcements = Announcements(records)
+    upload = sample("upload.received.v1", dry_run=False, followup_id=7)
+    await announcements.on_announcement(upload)
+    ids = {"observation_id": upload.observation_id, "event_ivorn": upload.event.ivorn}
+    await announcements.check("observation.calibrated.v1", followup_id=7, observatory_id=upload.observatory.id, **ids)
+    assert reads == []  # remembered: no read
+    # one that disagrees is judged by the stored record, which another process may have replaced
+    records.records[upload.observation_id]["followup_id"] = 8
+    await announcements.check("observation.calibrated.v1", followup_id=8, **ids)
+    with pytest.raises(PermanentError, match="is follow-up 8, not 9"):
+        await announcements.check("observation.calibrated.v1", followup_id=9, **ids)
+    assert reads == [upload.observation_id] * 2
+
+
 # ---------------------------------------------------------------- the copy of the events, by revision
 
 
