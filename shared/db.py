@@ -1,6 +1,7 @@
 """MongoDB access: one client per process, indexes declared by each owner and created at start."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from dataclasses import dataclass
@@ -29,12 +30,35 @@ async def ensure_indexes(db: AsyncDatabase, specs: list[IndexSpec]) -> None:
         await db[spec.collection].create_index(list(spec.keys), unique=spec.unique)
 
 
-async def next_sequence(db: AsyncDatabase, name: str) -> int:
-    """An increasing integer per name (the CPCS-style numeric ids of points and observatories)."""
+async def next_sequence(db: AsyncDatabase, name: str, step: int = 1) -> int:
+    """An increasing integer per name (the CPCS-style numeric ids of points and observatories): the
+    counter after adding ``step`` (the ``step`` numbers up to it are the caller's)."""
     doc = await db.counters.find_one_and_update(
-        {"_id": name}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        {"_id": name}, {"$inc": {"value": step}}, upsert=True, return_document=ReturnDocument.AFTER
     )
     return int(doc["value"])
+
+
+class SequenceBlocks:
+    """The numbers of one counter (:func:`next_sequence`), taken ``size`` at a time: one round trip per
+    ``size`` numbers instead of one each. Every number is handed out once, by one process; numbers
+    increase in each process, and a process that stops leaves the rest of its block unused (a gap)."""
+
+    def __init__(self, db: AsyncDatabase, name: str, size: int):
+        if size < 1:
+            raise ValueError("a block holds at least one number")
+        self.db, self.name, self.size = db, name, size
+        self._next, self._last = 1, 0
+        self._lock = asyncio.Lock()
+
+    async def next(self) -> int:
+        async with self._lock:
+            if self._next > self._last:
+                last = await next_sequence(self.db, self.name, self.size)
+                self._next, self._last = last - self.size + 1, last
+            value = self._next
+            self._next += 1
+            return value
 
 
 def asc(*fields: str) -> tuple[tuple[str, int], ...]:

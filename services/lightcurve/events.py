@@ -64,21 +64,35 @@ class EventCopyKeeper:
         raise TransientError(f"the copy of event {doc['_id']} kept changing under {_ATTEMPTS} attempts")
 
 
+#: How many IVORNs :meth:`EventCopies.note` remembers as copied (then it starts again from none).
+KNOWN_MAX = 100_000
+
+
 class EventCopies:
     def __init__(self, db: AsyncDatabase):
         self.events, self.aliases = db.lightcurve_events, db.lightcurve_aliases
+        # the IVORNs this process saw copied: copies are never deleted, so a point of a known event
+        # needs no look-up (one round trip less per point)
+        self._known: set[str] = set()
+
+    def _remember(self, ivorn: str) -> None:
+        if len(self._known) >= KNOWN_MAX:
+            self._known.clear()
+        self._known.add(ivorn)
 
     async def on_event_message(self, message: EventCreatedV1 | EventUpdatedV1) -> list[LightcurveEventStoredV1]:
         return await EventCopyKeeper(self).on_event_message(message)
 
     async def note(self, ref: EventRef) -> None:
         """An event known only from a point's message: keep its IVORN and position until its own message."""
-        if await self.events.find_one({"_id": ref.ivorn}, {"_id": 1}) is not None:
+        if ref.ivorn in self._known:
             return
-        try:
-            await self.events.insert_one(minimal_projection(ref))
-        except DuplicateKeyError:
-            pass  # its own message (or another point) came meanwhile
+        if await self.events.find_one({"_id": ref.ivorn}, {"_id": 1}) is None:
+            try:
+                await self.events.insert_one(minimal_projection(ref))
+            except DuplicateKeyError:
+                pass  # its own message (or another point) came meanwhile
+        self._remember(ref.ivorn)
 
     async def find_revision(self, ivorn: str) -> dict | None:
         """The stored copy's revision (``{"_id", "revision"}``), None when there is no copy."""
@@ -90,6 +104,7 @@ class EventCopies:
             await self.events.insert_one(doc)
         except DuplicateKeyError:
             return False
+        self._remember(doc["_id"])
         return True
 
     async def replace_at(self, doc: dict, revision: int | None) -> bool:

@@ -61,6 +61,29 @@ async def test_a_point_before_its_event_leaves_a_minimal_copy_that_the_event_rep
     assert event["published"].replace(tzinfo=UTC) == PUBLISHED  # this test's client reads naive UTC
 
 
+async def test_a_point_of_an_event_this_process_saw_copied_reads_nothing(mongo_url, unique_name):
+    from pymongo import AsyncMongoClient
+
+    from tests.integration.test_gridfs_writes import Commands
+    commands = Commands()
+    client = AsyncMongoClient(mongo_url, serverSelectionTimeoutMS=5000, event_listeners=[commands])
+    try:
+        copies = EventCopies(client[unique_name])
+        await copies.note(EventRef(ivorn="ivo://SWIFT_1", ra_deg=10.0, dec_deg=-5.0))
+        assert commands.names == ["find", "insert"]
+        await copies.note(EventRef(ivorn="ivo://SWIFT_1", ra_deg=10.0, dec_deg=-5.0))
+        await copies.on_event_message(created(ivorn="ivo://SWIFT_2", aliases=[]))
+        commands.names.clear()
+        await copies.note(EventRef(ivorn="ivo://SWIFT_2", ra_deg=10.0, dec_deg=-5.0))  # copied from its message
+        assert commands.names == []
+        other = EventCopies(client[unique_name])  # another process finds the copy and inserts nothing
+        await other.note(EventRef(ivorn="ivo://SWIFT_1", ra_deg=10.0, dec_deg=-5.0))
+        assert commands.names == ["find"] and await copies.count() == 2
+    finally:
+        await client.drop_database(unique_name)
+        await client.close()
+
+
 async def test_an_alias_stays_with_the_event_that_held_it_first(mongo_db):
     copies = EventCopies(mongo_db)
     await copies.on_event_message(created())

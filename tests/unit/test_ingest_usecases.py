@@ -213,3 +213,38 @@ async def test_an_upload_is_refused_before_anything_is_read_or_stored(store):
         with pytest.raises(kind, match=reason):
             await uploads.accept(request)
     assert published == []
+
+
+async def test_a_known_tokens_observatory_is_read_once_and_again_after_its_keep(store, monkeypatch):
+    from services.ingest.usecases import uploads as uploads_module
+    reads: list[str] = []
+    find_token, get_observatory = store.find_token, store.get_observatory
+
+    async def counted_token(token):
+        reads.append("token")
+        return await find_token(token)
+
+    async def counted_observatory(observatory_id):
+        reads.append("observatory")
+        return await get_observatory(observatory_id)
+
+    monkeypatch.setattr(store, "find_token", counted_token)
+    monkeypatch.setattr(store, "get_observatory", counted_observatory)
+    uploads = Uploads(store, Published(), max_bytes=10)
+    assert (await uploads._authorise("obs"))["name"] == "Demo 0.6 m"
+    assert (await uploads._authorise("obs"))["name"] == "Demo 0.6 m"
+    assert reads == ["token", "observatory"]  # the second upload read neither
+    with pytest.raises(NotAuthenticated):  # an unknown token is not remembered: added later, it works
+        await uploads._authorise("late")
+    store.tokens["late"] = {"observatory_id": 1, "user": "late", "allow_upload": True}
+    assert (await uploads._authorise("late"))["_id"] == 1
+    monkeypatch.setattr(uploads_module, "IDENTITY_KEEP_S", 0.0)  # kept no longer: read again
+    del store.tokens["obs"]
+    with pytest.raises(NotAuthenticated):
+        await uploads._authorise("obs")
+    monkeypatch.setattr(uploads_module, "IDENTITY_MAX", 1)
+    uploads._identities.clear()
+    for token in ("late", "obs2"):
+        store.tokens["obs2"] = {"observatory_id": 1, "user": "obs2", "allow_upload": True}
+        await uploads._authorise(token)
+    assert list(uploads._identities) == [uploads_module.token_hash("obs2")]  # the oldest went first

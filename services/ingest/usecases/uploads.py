@@ -18,6 +18,7 @@ import logging
 import math
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from services.ingest import checks
@@ -35,6 +36,7 @@ from services.ingest.errors import (
 from services.ingest.images import ImageIntake, inspect_image, upload_values
 from services.ingest.results import ResultWaiters
 from services.ingest.store import IngestStore, now
+from services.ingest.tokens import token_hash
 from shared.catalogue import CatalogueError, read_catalogue
 from shared.contracts import (
     EventRef,
@@ -46,7 +48,6 @@ from shared.contracts import (
     ObservatoryRef,
     UploadReceivedV1,
 )
-from shared.db import next_sequence
 from shared.errors import is_infrastructure
 from shared.fitsimage import ImageRefused
 from shared.footprint import enclosing_circle
@@ -85,6 +86,12 @@ RETRY_AFTER_S = 5
 #: How long the answer waits for the broker to confirm a stored upload's message before leaving it to the
 #: outbox relay (the upload is accepted either way).
 PUBLISH_WAIT_S = 5.0
+#: How long an upload token's observatory, once read, is taken without reading it again. Tokens and
+#: observatories are written once and never changed by the services; a token record deleted or changed
+#: by hand in the database takes effect within this time. Only known tokens are remembered.
+IDENTITY_KEEP_S = 30.0
+#: How many tokens' observatories are remembered at most (the oldest go first).
+IDENTITY_MAX = 1024
 
 
 def outage(exc: BaseException, done: str = "nothing was stored: send the upload again") -> Unavailable:
@@ -113,6 +120,8 @@ class Uploads:
 
     def __init__(self, store: IngestStore, publish, *, max_bytes: int):
         self.store, self.publish, self.max_bytes = store, publish, max_bytes
+        # token hash -> (monotonic time it was read, observatory): two round trips less per upload
+        self._identities: OrderedDict[str, tuple[float, dict]] = OrderedDict()
 
     async def accept(self, req: UploadRequest, correlation_id: str | None = None) -> Accepted:
         """Check, store and publish an upload (counted in ``cpcs_uploads_total`` by outcome)."""
@@ -169,6 +178,11 @@ class Uploads:
                                              correlation_id or uuid.uuid4().hex)
 
     async def _authorise(self, token: str) -> dict:
+        """The observatory a token uploads for; remembered ``IDENTITY_KEEP_S`` once found."""
+        key = token_hash(token) if token else ""
+        kept = self._identities.get(key)
+        if kept is not None and time.monotonic() - kept[0] < IDENTITY_KEEP_S:
+            return kept[1]
         record = await self.store.find_token(token)
         if record is None:
             raise NotAuthenticated("unknown or missing hashtag: uploads need a valid token")
@@ -177,6 +191,10 @@ class Uploads:
         observatory = await self.store.get_observatory(record["observatory_id"])
         if observatory is None:
             raise Forbidden("the observatory of this hashtag no longer exists")
+        self._identities[key] = (time.monotonic(), observatory)
+        self._identities.move_to_end(key)
+        while len(self._identities) > IDENTITY_MAX:
+            self._identities.popitem(last=False)
         return observatory
 
     async def _read(self, req: UploadRequest, observatory: dict):
@@ -203,7 +221,7 @@ class Uploads:
         observation_id = uuid.uuid4().hex
         followup_id = None
         if not req.dry_run:
-            followup_id = await next_sequence(self.store.db, "followup_id")
+            followup_id = await self.store.next_followup_id()
             taken = await self.store.claim_upload(sha256, event["_id"], observation_id, followup_id)
             if taken is not None and taken.get("pending_s"):
                 raise Unavailable(f"an earlier upload of this file for {event['_id']} is still being stored, "
