@@ -46,8 +46,7 @@ async def read_form(request: web.Request) -> tuple[dict[str, str], bytes, str]:
 
 async def upload_and_wait(deps: IngestDeps, req) -> tuple[int, dict]:
     """Accept an upload and wait for its result: (HTTP status, answer) for the caller."""
-    waited = await uploads.upload_and_wait(deps.uploads, deps.waiters, getattr(deps, "store", None), req,
-                                           deps.settings.upload_wait_s)
+    waited = await uploads.upload_and_wait(deps.uploads, deps.waiters, req, deps.settings.upload_wait_s)
     return upload_answer(waited, deps.settings.public_url)
 
 

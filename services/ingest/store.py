@@ -236,16 +236,6 @@ class IngestStore:
             if await self.db[f"{bucket._bucket_name}.files"].find_one({"_id": ObjectId(file_id)}, {"_id": 1}):
                 raise
 
-    async def drop_dry_run_bytes(self, outcome) -> bool:
-        """A dry run's outcome is known: its scratch copy is no longer needed (True if the outcome
-        named one). Astrometry, photometry and calibration have read it by then; a redelivered upload
-        is answered from the stored calibration without the bytes."""
-        file_id = scratch_copy_of(outcome)
-        if file_id is None:
-            return False
-        await self.delete_bytes(file_id, scratch=True)
-        return True
-
     async def purge_stale_scratch(self, *, older_than: timedelta = SCRATCH_KEEP, now_unix: float | None = None) -> int:
         """Scratch copies whose outcome never named them (e.g. an image that failed before calibration)."""
         cutoff = (time.time() if now_unix is None else now_unix) - older_than.total_seconds()

@@ -309,9 +309,9 @@ class Waited:
     outcome: ObservationCalibratedV1 | ObservationFailedV1 | None
 
 
-async def upload_and_wait(uploads: Uploads, waiters: ResultWaiters, store: IngestStore | None,
-                          req: UploadRequest, wait_s: float) -> Waited:
-    """Accept an upload and wait up to ``wait_s`` for its outcome; a dry run keeps nothing once answered."""
+async def upload_and_wait(uploads: Uploads, waiters: ResultWaiters, req: UploadRequest, wait_s: float) -> Waited:
+    """Accept an upload and wait up to ``wait_s`` for its outcome. A dry run's scratch copy is deleted by
+    the outcome's durable handler (``services.ingest.handlers.StatusRecorder``), not on the answer's way."""
     correlation_id = uuid.uuid4().hex
     waiters.expect(correlation_id)
     try:
@@ -321,9 +321,6 @@ async def upload_and_wait(uploads: Uploads, waiters: ResultWaiters, store: Inges
         raise
     # a message still in the outbox (the broker is away) has no outcome to wait for yet
     outcome = await waiters.wait(correlation_id, wait_s if accepted.published else 0.0)
-    if outcome is not None and accepted.dry_run and store is not None:  # the durable handler deletes
-        # it too, for an answer nobody waited for
-        await store.drop_dry_run_bytes(outcome)
     return Waited(accepted, outcome)
 
 
@@ -360,7 +357,7 @@ async def store_kept_dry_run(uploads: Uploads, waiters: ResultWaiters, store: In
     to any upload (a file already stored for the event is a ``Conflict``); once it is accepted and not
     failed, the kept copy is deleted (the bytes are in ``uploads`` now)."""
     req = await kept_dry_run(store, kept_id, token=token, observatory_id=observatory_id)
-    waited = await upload_and_wait(uploads, waiters, store, req, wait_s)
+    waited = await upload_and_wait(uploads, waiters, req, wait_s)
     if not isinstance(waited.outcome, ObservationFailedV1):
         await store.delete_bytes(kept_id, scratch=True)
     return req, waited

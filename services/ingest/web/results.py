@@ -147,7 +147,7 @@ async def cgi_upload_page(request: web.Request, fields: dict[str, str], data: by
             await check_csrf(request, fields)
             token = user.token
         req = request_from_fields(fields, data, filename, token)
-        waited = await uploads.upload_and_wait(deps.uploads, deps.waiters, deps.store, req,
+        waited = await uploads.upload_and_wait(deps.uploads, deps.waiters, req,
                                                deps.settings.upload_wait_s)
     except IngestError as exc:
         return await error_page(request, exc, event=fields.get("EventID", "").strip() or None)

@@ -137,7 +137,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
     try:
         req = await request_of_form(request, user)
-        waited = await uploads.upload_and_wait(deps.uploads, deps.waiters, deps.store, req,
+        waited = await uploads.upload_and_wait(deps.uploads, deps.waiters, req,
                                                deps.settings.upload_wait_s)
     except IngestError as exc:
         return await results.error_page(request, exc, event=await _posted_event(request))
