@@ -1,14 +1,32 @@
 """Version 1 of the message contracts. Minor changes only add optional fields."""
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 
 from shared.contracts.base import Message, Part
 
 _Part = Part
+
+
+def _from_base64(value: object) -> object:
+    """Bytes as JSON carries them (base64 text); bytes given as bytes are taken as they are."""
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"not base64: {exc}") from None
+    return value
+
+
+#: Bytes in a message: base64 text in JSON, bytes in Python.
+InlineBytes = Annotated[bytes, BeforeValidator(_from_base64),
+                        PlainSerializer(lambda b: base64.b64encode(b).decode("ascii"), return_type=str,
+                                        when_used="json")]
 
 
 class EventRef(_Part):
@@ -40,8 +58,9 @@ class UploadReceivedV1(Message):
     dry_run: bool = False
     event: EventRef
     observatory: ObservatoryRef
-    file_id: str
-    bucket: Literal["uploads", "scratch"] = "uploads"
+    file_id: str  # the stored bytes' id in ``bucket``; empty when the bytes travel inline
+    # "inline": a dry run's catalogue carried in ``inline_data`` (nothing of it is stored)
+    bucket: Literal["uploads", "scratch", "inline"] = "uploads"
     filename: str = "catalogue"
     sha256: str
     mjd: float
@@ -55,6 +74,14 @@ class UploadReceivedV1(Message):
     # the field of the stars as ingest read them: calibration fetches its references while it reads
     # them (None: it reads first, as for an image's measured catalogue)
     field: FieldCircle | None = None
+    # the bytes themselves (base64 in JSON), when ``bucket`` is "inline"
+    inline_data: InlineBytes | None = None
+
+    @model_validator(mode="after")
+    def _inline_bytes_travel_with_their_bucket(self) -> UploadReceivedV1:
+        if (self.bucket == "inline") != (self.inline_data is not None):
+            raise ValueError('inline_data is given with bucket "inline", and only then')
+        return self
 
 
 class CalibrationSummary(_Part):

@@ -93,3 +93,16 @@ def test_a_message_missing_a_required_field_or_mistyped_is_dead_lettered_with_th
     with pytest.raises(PermanentError, match=f"does not match {routing_key}"):
         decode(routing_key, json.dumps(mistyped).encode())
     decode(routing_key, json.dumps({**raw, "surprise": 1}).encode())  # an added field is no reason
+
+
+def test_inline_bytes_travel_as_base64_and_only_with_the_inline_bucket():
+    raw = json.loads((SAMPLES / "upload.received.v1.json").read_text())
+    data = bytes(range(256)) * 3
+    model = REGISTRY["upload.received.v1"].model_validate(raw | {"bucket": "inline", "file_id": "",
+                                                                 "inline_data": data})
+    text = model.model_dump_json()
+    assert json.loads(text)["inline_data"].startswith("AAECAwQF")  # base64 in JSON
+    assert decode("upload.received.v1", text.encode()).inline_data == data
+    for wrong in ({"bucket": "inline"}, {"inline_data": "AAEC"}, {"bucket": "inline", "inline_data": "@@not base64"}):
+        with pytest.raises(PermanentError):
+            decode("upload.received.v1", json.dumps(raw | wrong).encode())

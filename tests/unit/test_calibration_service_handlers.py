@@ -478,3 +478,33 @@ async def test_a_plot_of_an_unknown_observation_is_declined_with_the_reason_and_
     assert service.plot_pool.calls == [] and service.store.plots == {}
 
 
+
+
+async def test_expired_dry_runs_are_looked_for_at_most_once_a_purge_interval(monkeypatch):
+    from services.calibration import handlers as calibration_handlers
+    service = Service()
+    service.store.bytes[("scratch", UPLOAD_ID)] = service.store.bytes.pop(("uploads", UPLOAD_ID))
+    for n in range(3):
+        await service.calibrator.on_upload_received(upload(dry_run=True, followup_id=None, bucket="scratch",
+                                                           observation_id=f"dry{n}"))
+    assert service.store.purges == 1 and service.store.saved == ["dry0", "dry1", "dry2"]
+    monkeypatch.setattr(calibration_handlers, "PURGE_INTERVAL_S", 0.0)
+    service.calibrator._next_purge = 0.0
+    for n in range(2):
+        await service.calibrator.on_upload_received(upload(dry_run=True, followup_id=None, bucket="scratch",
+                                                           observation_id=f"again{n}"))
+    assert service.store.purges == 3
+
+
+async def test_a_dry_run_that_came_inline_is_calibrated_from_its_message_and_names_no_stored_input():
+    stored, inline = Service(), Service()
+    [from_store] = await stored.calibrator.on_upload_received(upload(dry_run=True, followup_id=None))
+    data = inline.store.bytes.pop(("uploads", UPLOAD_ID))  # nothing stored: the message carries the bytes
+    [answer] = await inline.calibrator.on_upload_received(
+        upload(dry_run=True, followup_id=None, bucket="inline", file_id="", inline_data=data))
+    assert isinstance(answer, ObservationCalibratedV1) and answer.dry_run
+    assert answer.result == from_store.result and (answer.file_id, answer.bucket) == (None, None)
+    [failed] = await inline.calibrator.on_upload_received(
+        upload(dry_run=True, followup_id=None, bucket="inline", file_id="", inline_data=b"no catalogue\n",
+               observation_id="other"))
+    assert isinstance(failed, ObservationFailedV1) and failed.reason and (failed.file_id, failed.bucket) == (None, None)

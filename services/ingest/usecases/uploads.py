@@ -92,6 +92,9 @@ PUBLISH_WAIT_S = 5.0
 IDENTITY_KEEP_S = 30.0
 #: How many tokens' observatories are remembered at most (the oldest go first).
 IDENTITY_MAX = 1024
+#: A dry run's catalogue up to this size travels to calibration in its message (``inline_data``) and is
+#: not stored at all; a larger one, and an image, go through the ``scratch`` bucket.
+INLINE_DRY_RUN_MAX_BYTES = 4_000_000
 
 
 def outage(exc: BaseException, done: str = "nothing was stored: send the upload again") -> Unavailable:
@@ -232,19 +235,22 @@ class Uploads:
                 raise Conflict(f"this file was already uploaded for {event['_id']} as point "
                                          f"{taken.get('followup_id')}; use dryRun=1 to repeat a test",
                                     followup_id=taken.get("followup_id"))
+        inline = req.dry_run and not isinstance(stars, ImageIntake) and len(req.data) <= INLINE_DRY_RUN_MAX_BYTES
         try:
-            file_id = await self.store.put_bytes(req.data, req.filename, sha256, scratch=req.dry_run)
+            file_id = "" if inline else await self.store.put_bytes(req.data, req.filename, sha256,
+                                                                    scratch=req.dry_run)
         except BaseException:
             if not req.dry_run:  # never leave the file reserved for a point that does not exist
                 await _quietly(self.store.release_upload(observation_id))
             raise
         message = self._message(req, stars, event, observatory, mjd, correlation_id, sha256, observation_id,
-                                followup_id, file_id)
+                                followup_id, file_id, inline=inline)
         if req.dry_run:
             try:
                 await self.publish(message, correlation_id=correlation_id)
             except BaseException:
-                await _quietly(self.store.delete_bytes(file_id, scratch=True))
+                if not inline:
+                    await _quietly(self.store.delete_bytes(file_id, scratch=True))
                 raise
             return Accepted(observation_id, followup_id, correlation_id, True)
         entry = outbox_entry(message, correlation_id)
@@ -285,7 +291,11 @@ class Uploads:
         return True
 
     def _message(self, req, stars, event, observatory, mjd, correlation_id, sha256, observation_id,
-                 followup_id, file_id):
+                 followup_id, file_id, *, inline: bool = False):
+        if inline:  # a dry run's catalogue in the message itself
+            return UploadReceivedV1(**self._message(req, stars, event, observatory, mjd, correlation_id, sha256,
+                                                    observation_id, followup_id, file_id).model_dump()
+                                    | {"bucket": "inline", "inline_data": req.data})
         kind = ImageReceivedV1 if isinstance(stars, ImageIntake) else UploadReceivedV1
         return kind(
             observation_id=observation_id, followup_id=followup_id, correlation_id=correlation_id,
