@@ -12,15 +12,17 @@ class StatusRecorder:
         self.store = store
 
     async def on_observation_calibrated(self, message: ObservationCalibratedV1) -> None:
-        await self.store.record_outcome(message.observation_id, message.result.status,
-                                        message.result.model_dump(), None)
+        if not message.dry_run:  # a dry run has no observation (nor a reservation) to update
+            await self.store.record_outcome(message.observation_id, message.result.status,
+                                            message.result.model_dump(), None)
         await self._clean_scratch(message)
 
     async def on_observation_failed(self, message: ObservationFailedV1) -> None:
-        result = message.result.model_dump() if message.result else None
-        await self.store.record_outcome(message.observation_id, "failed", result, message.reason)
-        # a failed calibration is no stored point: the same file may be sent again with other settings
-        await self.store.release_upload(message.observation_id)
+        if not message.dry_run:
+            result = message.result.model_dump() if message.result else None
+            await self.store.record_outcome(message.observation_id, "failed", result, message.reason)
+            # a failed calibration is no stored point: the same file may be sent again with other settings
+            await self.store.release_upload(message.observation_id)
         await self._clean_scratch(message)
 
     async def _clean_scratch(self, message: ObservationCalibratedV1 | ObservationFailedV1) -> None:

@@ -17,8 +17,8 @@ def _from_base64(value: object) -> object:
     """Bytes as JSON carries them (base64 text); bytes given as bytes are taken as they are."""
     if isinstance(value, str):
         try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError) as exc:
+            return binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
+        except (binascii.Error, UnicodeEncodeError) as exc:
             raise ValueError(f"not base64: {exc}") from None
     return value
 

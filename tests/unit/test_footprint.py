@@ -47,3 +47,12 @@ def test_a_few_collinear_stars_are_judged_by_the_nearest():
 @pytest.mark.parametrize(("deg", "text"), [(70.24, "70.2 deg"), (0.2, "12.0 arcmin"), (0.001, "3.6 arcsec")])
 def test_angles_are_said_in_a_readable_unit(deg, text):
     assert describe_angle(deg) == text
+
+
+def test_the_hull_s_distinct_rows_are_numpy_s_unique_rows():
+    from shared.footprint import _unique_rows
+    rng = np.random.default_rng(11)
+    xy = np.round(rng.normal(0, 1e-3, (3000, 2)), 6)
+    xy = np.concatenate([xy, xy[:500], xy[:10] * [1, 0]])  # repeated rows, and rows sharing an x
+    assert np.array_equal(_unique_rows(xy), np.unique(xy, axis=0))
+    assert np.array_equal(_unique_rows(xy[:1]), xy[:1]) and _unique_rows(xy[:0]).shape == (0, 2)

@@ -449,3 +449,26 @@ async def test_a_store_failure_fails_the_delivery_so_the_result_comes_again():
     with pytest.raises(ConnectionError):
         await recalibrations(store).on_recalibration_done(recalibration_done())
     assert store.results == {}
+
+
+async def test_a_dry_run_outcome_writes_no_status_and_frees_no_reservation():
+    store = FakeStatusStore()
+    writes = []
+    record, release = store.record_outcome, store.release_upload
+
+    async def recorded(*args):
+        writes.append("status")
+        return await record(*args)
+
+    async def released(observation_id):
+        writes.append("release")
+        return await release(observation_id)
+
+    store.record_outcome, store.release_upload = recorded, released
+    recorder = StatusRecorder(store)
+    await recorder.on_observation_calibrated(calibrated(observation_id=DRY_RUN, dry_run=True, followup_id=None,
+                                                        file_id=None, bucket=None))
+    await recorder.on_observation_failed(failed(file_id=None, bucket=None))  # the sample is a dry run's
+    assert writes == [] and store.purges == 2
+    await recorder.on_observation_failed(failed(observation_id=OBSERVATION, dry_run=False, followup_id=42))
+    assert writes == ["status", "release"]
