@@ -192,8 +192,13 @@ class Broker:
             self._connection = None
 
     async def publish(self, message: Message, *, correlation_id: str | None = None) -> None:
+        """Publish a message, persistent unless it is a dry run's (a dry run keeps nothing, in the broker
+        neither: a broker restart loses it and the waiting upload is answered 202, "send it again";
+        a persistent message costs the broker's disk write before its confirmation, about 1.4 ms for a
+        500 kB catalogue carried inline)."""
         await self.publish_bytes(message.routing_key, message.model_dump_json().encode(),
-                                 correlation_id=correlation_id, content_type="application/json")
+                                 correlation_id=correlation_id, content_type="application/json",
+                                 persistent=not getattr(message, "dry_run", False))
         self._observe_outcome(message)
 
     def _observe_outcome(self, message: Message) -> None:
@@ -207,11 +212,12 @@ class Broker:
 
     async def publish_bytes(self, routing_key: str, body: bytes, *, headers: dict | None = None,
                             correlation_id: str | None = None, reply_to: str | None = None,
-                            content_type: str = "application/octet-stream") -> None:
+                            content_type: str = "application/octet-stream", persistent: bool = True) -> None:
         await self._exchange.publish(
             aio_pika.Message(body, headers=headers or {}, correlation_id=correlation_id,
                              reply_to=reply_to, content_type=content_type,
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT if persistent
+                             else aio_pika.DeliveryMode.NOT_PERSISTENT),
             routing_key=routing_key)
 
     async def reply(self, reply_to: str, body: bytes, *, correlation_id: str | None) -> None:

@@ -1,7 +1,9 @@
 """What ingest owns in MongoDB: events, observatories, tokens, observations and the uploaded bytes."""
 from __future__ import annotations
 
+import copy
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
@@ -32,6 +34,12 @@ INDEXES = [
 SCRATCH_KEEP = timedelta(days=1)
 #: A (bytes, event) claim this old with no observation behind it was left by a failed upload.
 ORPHAN_CLAIM_AGE_S = 120.0
+#: How long an event found by a name is taken without reading it again. Every write of events or aliases
+#: through the store forgets them all, so this process never reads its own change late; a change made by
+#: another process (a second ingest, a command-line tool) is seen within this time.
+EVENT_KEEP_S = 2.0
+#: How many names' events are remembered at most.
+EVENT_KEEP_MAX = 1024
 #: Follow-up ids (the points' public numbers) are taken from their counter this many at a time: a stored
 #: upload costs no round trip for its number nine times in ten. Ids increase within an ingest process;
 #: a restart, or a second ingest process, leaves gaps of up to this many.
@@ -56,17 +64,30 @@ class IngestStore:
         self.scratch = AsyncGridFSBucket(db, bucket_name="scratch")
         self.products = AsyncGridFSBucket(db, bucket_name="products")  # photometry's: read by id only
         self.followup_ids = SequenceBlocks(db, "followup_id", FOLLOWUP_ID_BLOCK)
+        self._events: OrderedDict[str, tuple[float, dict]] = OrderedDict()  # name -> (time.monotonic(), event)
 
     # events: ``_id`` is the event's IVORN; ``event_aliases`` maps every other name of it (the
     # packets' IVORNs, the stream's name) to that ``_id``, one document per alias (unique by key)
     async def find_event(self, ivorn: str) -> dict | None:
-        """The event with this IVORN or alias (``ivo://Gaia16aac``, its packet's IVORN, ``Gaia16aac``)."""
+        """The event with this IVORN or alias (``ivo://Gaia16aac``, its packet's IVORN, ``Gaia16aac``);
+        a copy, remembered ``EVENT_KEEP_S`` once found (uploads to one event come in bursts)."""
+        kept = self._events.get(ivorn)
+        if kept is not None and time.monotonic() - kept[0] < EVENT_KEEP_S:
+            return copy.deepcopy(kept[1])
         event = await self.db.events.find_one({"_id": ivorn})
         if event is None:
             alias = await self.db.event_aliases.find_one({"_id": ivorn})
             if alias is not None:
                 event = await self.db.events.find_one({"_id": alias["event"]})
+        if event is not None:
+            self._events[ivorn] = (time.monotonic(), copy.deepcopy(event))
+            self._events.move_to_end(ivorn)
+            while len(self._events) > EVENT_KEEP_MAX:
+                self._events.popitem(last=False)
         return event
+
+    def _events_changed(self) -> None:
+        self._events.clear()
 
     async def events_known_as(self, names: list[str]) -> dict[str, str]:
         """For each name that is an event's IVORN or alias, that event's IVORN."""
@@ -79,11 +100,14 @@ class IngestStore:
 
     async def insert_event(self, doc: dict) -> None:
         """Insert a new event (DuplicateKeyError when its IVORN was taken meanwhile)."""
+        self._events_changed()
         await self.db.events.insert_one(doc)
 
     async def replace_event(self, doc: dict, *, revision: int | None) -> bool:
         """Write the event if nobody changed it since ``revision`` was read (None: never revised)."""
+        self._events_changed()
         result = await self.db.events.replace_one({"_id": doc["_id"], "revision": revision}, doc)
+        self._events_changed()
         return result.matched_count == 1
 
     async def add_aliases(self, event_id: str, aliases: list[str]) -> dict[str, str]:
@@ -91,6 +115,7 @@ class IngestStore:
         docs = [{"_id": a, "event": event_id} for a in aliases if a != event_id]
         if not docs:
             return {}
+        self._events_changed()
         try:
             await self.db.event_aliases.insert_many(docs, ordered=False)
             return {}
@@ -122,6 +147,7 @@ class IngestStore:
         doc = {"_id": ivorn, "alert_id": await self.next_alert_id(), "ra_deg": ra_deg,
                "dec_deg": dec_deg, "url": url, "source": source, "published": now(), "target_usable": True,
                "no_target_reason": None}
+        self._events_changed()
         try:
             await self.db.events.insert_one(doc)
         except DuplicateKeyError:

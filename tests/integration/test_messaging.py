@@ -1,5 +1,7 @@
 """The messaging module against the real RabbitMQ: routing, confirms, retries, dead letters."""
 import asyncio
+import json
+from pathlib import Path
 
 import aio_pika
 import pytest
@@ -8,6 +10,8 @@ from shared.contracts import EventCreatedV1
 from shared.errors import PermanentError
 from shared.messaging import REASON_HEADER, Broker
 from tests.support.amqp import dead_letters_tapped, next_message
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "samples"
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +118,18 @@ async def test_messages_are_persistent(broker, unique_name):
     await broker.publish(event())
     message = await next_message(broker, queue.name)
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+
+
+async def test_a_dry_runs_messages_are_not_persistent(broker, unique_name):
+    from shared.contracts import REGISTRY
+    queue = await broker._channel.declare_queue(f"{unique_name}.q3", durable=True)
+    await queue.bind(unique_name, routing_key="upload.received.v1")
+    raw = json.loads((SAMPLES / "upload.received.v1.json").read_text())
+    for dry_run in (True, False):
+        await broker.publish(REGISTRY["upload.received.v1"].model_validate(raw | {"dry_run": dry_run}))
+        message = await next_message(broker, queue.name)
+        assert message.delivery_mode == (aio_pika.DeliveryMode.NOT_PERSISTENT if dry_run
+                                         else aio_pika.DeliveryMode.PERSISTENT)
 
 
 async def test_an_outage_is_retried_past_the_bound_and_never_dead_lettered(broker, unique_name):
