@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
@@ -15,6 +14,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from services.ingest.tokens import token_hash
 from shared.db import IndexSpec, SequenceBlocks, asc, gridfs_indexes, next_sequence, put_file
+from shared.remembered import Remembered
 
 INDEXES = [
     IndexSpec("events", asc("alert_id"), unique=True),
@@ -64,26 +64,23 @@ class IngestStore:
         self.scratch = AsyncGridFSBucket(db, bucket_name="scratch")
         self.products = AsyncGridFSBucket(db, bucket_name="products")  # photometry's: read by id only
         self.followup_ids = SequenceBlocks(db, "followup_id", FOLLOWUP_ID_BLOCK)
-        self._events: OrderedDict[str, tuple[float, dict]] = OrderedDict()  # name -> (time.monotonic(), event)
+        self._events = Remembered()  # an IVORN or alias -> its event
 
     # events: ``_id`` is the event's IVORN; ``event_aliases`` maps every other name of it (the
     # packets' IVORNs, the stream's name) to that ``_id``, one document per alias (unique by key)
     async def find_event(self, ivorn: str) -> dict | None:
         """The event with this IVORN or alias (``ivo://Gaia16aac``, its packet's IVORN, ``Gaia16aac``);
         a copy, remembered ``EVENT_KEEP_S`` once found (uploads to one event come in bursts)."""
-        kept = self._events.get(ivorn)
-        if kept is not None and time.monotonic() - kept[0] < EVENT_KEEP_S:
-            return copy.deepcopy(kept[1])
+        kept = self._events.recall(ivorn, EVENT_KEEP_S)
+        if kept is not None:
+            return copy.deepcopy(kept)
         event = await self.db.events.find_one({"_id": ivorn})
         if event is None:
             alias = await self.db.event_aliases.find_one({"_id": ivorn})
             if alias is not None:
                 event = await self.db.events.find_one({"_id": alias["event"]})
         if event is not None:
-            self._events[ivorn] = (time.monotonic(), copy.deepcopy(event))
-            self._events.move_to_end(ivorn)
-            while len(self._events) > EVENT_KEEP_MAX:
-                self._events.popitem(last=False)
+            self._events.keep(ivorn, copy.deepcopy(event), EVENT_KEEP_MAX)
         return event
 
     def _events_changed(self) -> None:

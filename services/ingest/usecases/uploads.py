@@ -18,7 +18,6 @@ import logging
 import math
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from services.ingest import checks
@@ -52,6 +51,7 @@ from shared.errors import is_infrastructure
 from shared.fitsimage import ImageRefused
 from shared.footprint import enclosing_circle
 from shared.observability import UPLOADS
+from shared.remembered import Remembered
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,7 @@ class Uploads:
 
     def __init__(self, store: IngestStore, publish, *, max_bytes: int):
         self.store, self.publish, self.max_bytes = store, publish, max_bytes
-        # token hash -> (monotonic time it was read, observatory): two round trips less per upload
-        self._identities: OrderedDict[str, tuple[float, dict]] = OrderedDict()
+        self._identities = Remembered()  # token hash -> observatory: two round trips less per upload
 
     async def accept(self, req: UploadRequest, correlation_id: str | None = None) -> Accepted:
         """Check, store and publish an upload (counted in ``cpcs_uploads_total`` by outcome)."""
@@ -183,9 +182,9 @@ class Uploads:
     async def _authorise(self, token: str) -> dict:
         """The observatory a token uploads for; remembered ``IDENTITY_KEEP_S`` once found."""
         key = token_hash(token) if token else ""
-        kept = self._identities.get(key)
-        if kept is not None and time.monotonic() - kept[0] < IDENTITY_KEEP_S:
-            return kept[1]
+        kept = self._identities.recall(key, IDENTITY_KEEP_S)
+        if kept is not None:
+            return kept
         record = await self.store.find_token(token)
         if record is None:
             raise NotAuthenticated("unknown or missing hashtag: uploads need a valid token")
@@ -194,10 +193,7 @@ class Uploads:
         observatory = await self.store.get_observatory(record["observatory_id"])
         if observatory is None:
             raise Forbidden("the observatory of this hashtag no longer exists")
-        self._identities[key] = (time.monotonic(), observatory)
-        self._identities.move_to_end(key)
-        while len(self._identities) > IDENTITY_MAX:
-            self._identities.popitem(last=False)
+        self._identities.keep(key, observatory, IDENTITY_MAX)
         return observatory
 
     async def _read(self, req: UploadRequest, observatory: dict):
@@ -292,17 +288,16 @@ class Uploads:
 
     def _message(self, req, stars, event, observatory, mjd, correlation_id, sha256, observation_id,
                  followup_id, file_id, *, inline: bool = False):
-        if inline:  # a dry run's catalogue in the message itself
-            return UploadReceivedV1(**self._message(req, stars, event, observatory, mjd, correlation_id, sha256,
-                                                    observation_id, followup_id, file_id).model_dump()
-                                    | {"bucket": "inline", "inline_data": req.data})
         kind = ImageReceivedV1 if isinstance(stars, ImageIntake) else UploadReceivedV1
+        # a dry run's catalogue may travel in the message itself (``inline``)
+        stored = {"bucket": "inline", "inline_data": req.data} if inline else {
+            "bucket": "scratch" if req.dry_run else "uploads"}
         return kind(
             observation_id=observation_id, followup_id=followup_id, correlation_id=correlation_id,
             dry_run=req.dry_run,
             event=EventRef(ivorn=event["_id"], ra_deg=event["ra_deg"], dec_deg=event["dec_deg"]),
             observatory=ObservatoryRef(id=observatory["_id"], name=observatory["name"]),
-            file_id=file_id, bucket="scratch" if req.dry_run else "uploads", filename=req.filename,
+            file_id=file_id, **stored, filename=req.filename,
             sha256=sha256, mjd=mjd, exptime_s=req.exptime_s or _header_exptime(stars),
             match_radius_arcsec=req.match_radius_arcsec,
             force_filter=req.force_filter,
