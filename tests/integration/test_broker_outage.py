@@ -2,7 +2,6 @@
 stopped): a dry run is refused 503 with Retry-After, a stored upload is accepted into the outbox (202) and
 calibrated once the broker is back, one point on the curve; /readyz says not ready meanwhile."""
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,26 @@ def own_broker():
     node.stop()
 
 
-async def poll(what, check, timeout_s: float):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
+def done_when(obj, method: str, matches) -> asyncio.Event:
+    """An event set once ``obj.method`` (a running service's store) has returned for arguments that
+    ``matches``: the test waits on that write itself, under a timeout, instead of polling for it."""
+    original, done = getattr(obj, method), asyncio.Event()
+
+    async def watched(*args, **kwargs):
+        result = await original(*args, **kwargs)
+        if matches(*args, **kwargs):
+            done.set()
+        return result
+
+    setattr(obj, method, watched)
+    return done
+
+
+async def waited(what: str, done: asyncio.Event, timeout_s: float) -> None:
+    try:
+        await asyncio.wait_for(done.wait(), timeout_s)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def test_uploads_while_the_broker_is_down_are_503_or_kept_and_sent_after(own_broker, mongo_url, unique_name,
@@ -60,21 +70,21 @@ async def test_uploads_while_the_broker_is_down_are_503_or_kept_and_sent_after(o
         (stored,) = await db.observations.find({}).to_list(None)
         assert stored["status"] == "received" and stored["outbox_pending"] is True
 
+        ingest_store = running.started["ingest"].store
+        sent = done_when(ingest_store, "clear_outbox", lambda oid, *_: oid == stored["_id"])
+        recorded = done_when(ingest_store, "record_outcome", lambda oid, *_: oid == stored["_id"])
+        on_curve = done_when(running.started["lightcurve"].store, "upsert_point",
+                             lambda doc: doc["_id"] == stored["followup_id"])
         await asyncio.to_thread(own_broker.start_app)
         await ingest_broker.wait_reconnected(timeout_s=90)
 
-        async def ready():
-            async with running.http.get(f"{running.url}/readyz") as response:
-                return response.status == 200
-        await poll("ingest ready again", ready, 60)
-
-        async def final():
-            doc = await db.observations.find_one({"_id": stored["_id"]})
-            return doc if doc["status"] != "received" else None
-        done = await poll("the stored upload's outcome", final, 120)
+        await waited("the stored upload's message to leave the outbox", sent, 120)
+        await waited("the stored upload's outcome", recorded, 120)
+        done = await db.observations.find_one({"_id": stored["_id"]})
         assert done["outbox_pending"] is False and done["status"] != "failed", done.get("reason")
+        async with running.http.get(f"{running.url}/readyz") as response:
+            assert response.status == 200, await response.text()  # ingest ready again
 
-        async def on_curve():
-            return await db.points.find({"_id": stored["followup_id"]}).to_list(None)
-        points = await poll("the point on the light curve", on_curve, 60)
+        await waited("the point on the light curve", on_curve, 60)
+        points = await db.points.find({"_id": stored["followup_id"]}).to_list(None)
         assert len(points) == 1
