@@ -28,6 +28,11 @@ from tests.support.flows import cpcs_form
 from tests.support.servers import EmbeddedMongo
 from tests.support.system import settings_for
 
+#: The supervisor looks at the services again after this long even if none exited (kill() replaces one).
+SUPERVISE_LOOK_AGAIN_S = 5.0
+#: While settling, the database is read again after this long even if nothing was announced.
+SETTLE_LOOK_AGAIN_S = 2.0
+
 
 @dataclass
 class Tally:
@@ -58,6 +63,7 @@ class Chaos:
     processes: launcher.Processes = field(default_factory=launcher.Processes)
     log: Callable[[str], None] = print
     restarts: int = 0
+    _restarting: set[str] = field(default_factory=set)  # services kill() is starting again itself
 
     def __post_init__(self) -> None:
         self.mongo = EmbeddedMongo(self.workdir / "mongo")
@@ -94,12 +100,16 @@ class Chaos:
         await wait_for_consumers(self.amqp_url, service_queues(self.name), timeout_s=120)
 
     async def kill(self, name: str) -> None:
-        """SIGKILL a service (no draining, nothing finished) and start it again."""
+        """SIGKILL a service (no draining, nothing finished) and start it again (the supervisor leaves it)."""
         proc = self.processes.procs[name]
-        os.kill(proc.pid, signal.SIGKILL)
-        await asyncio.to_thread(proc.wait)
-        self.log(f"  killed {name} (SIGKILL), starting it again")
-        self.start_service(name)
+        self._restarting.add(name)
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+            await asyncio.to_thread(proc.wait)
+            self.log(f"  killed {name} (SIGKILL), starting it again")
+            self.start_service(name)
+        finally:
+            self._restarting.discard(name)
 
     async def stop_database(self, seconds: float) -> None:
         assert self.mongo is not None
@@ -186,22 +196,51 @@ class Chaos:
 
     async def _supervise(self) -> None:
         """What a process supervisor (systemd, the orchestrator) does: a service that exited (e.g. it could
-        not reach the database when it started) is started again."""
+        not reach the database when it started) is started again. It waits on the services' exits (a pidfd
+        each, readable once its process is gone)."""
+        loop = asyncio.get_running_loop()
         while True:
             for name, proc in list(self.processes.procs.items()):
-                if name in launcher.SERVICES and proc.poll() is not None:
+                if name in launcher.SERVICES and proc.poll() is not None and name not in self._restarting:
                     self.log(f"  {name} exited ({proc.returncode}): starting it again")
                     self.restarts += 1
                     self.start_service(name)
-            await asyncio.sleep(1.0)
+            exited, fds = asyncio.Event(), []
+            try:
+                for name, proc in self.processes.procs.items():
+                    if name in launcher.SERVICES and proc.poll() is None:
+                        with contextlib.suppress(ProcessLookupError):
+                            fds.append(os.pidfd_open(proc.pid))
+                            loop.add_reader(fds[-1], exited.set)
+                # a service replaced meanwhile (kill) has a new process: look again after a while as well
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(exited.wait(), SUPERVISE_LOOK_AGAIN_S)
+            finally:
+                for fd in fds:
+                    loop.remove_reader(fd)
+                    os.close(fd)
 
     async def _settle(self, tally: Tally, until: float) -> None:
-        """Wait (polling) until every observation has an outcome and a point, or the deadline; then count."""
+        """Until every observation has an outcome and a point, or the deadline; then count. The database is
+        read again each time an outcome or a light-curve change is announced (on the run's exchange), and
+        at least every ``SETTLE_LOOK_AGAIN_S`` (a status is written just after its message)."""
+        from shared.messaging import Broker
+
         assert self.mongo is not None
         client = make_client(self.mongo.url)
         db = client[self.name]
+        broker = Broker(self.amqp_url, self.name)
+        changed = asyncio.Event()
+
+        async def on_change(delivery) -> None:
+            changed.set()
+
         try:
+            await broker.start()
+            await broker.subscribe_raw(None, ["observation.calibrated.v1", "observation.failed.v1",
+                                              "lightcurve.updated.v1"], on_change)
             while True:
+                changed.clear()
                 with contextlib.suppress(Exception):
                     observations = await db.observations.find({}, {"sha256": 1, "status": 1, "followup_id": 1}
                                                               ).to_list(None)
@@ -216,10 +255,13 @@ class Chaos:
                     tally.lost = max(0, tally.acknowledged - tally.on_curve - tally.stuck)
                     if tally.on_curve >= tally.acknowledged and tally.stuck == 0:
                         return
-                if time.monotonic() > until:
+                left_s = until - time.monotonic()
+                if left_s <= 0:
                     return
-                await asyncio.sleep(1.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), min(left_s, SETTLE_LOOK_AGAIN_S))
         finally:
+            await broker.close()
             await client.close()
 
 
